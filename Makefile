@@ -1,0 +1,30 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint site clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+site: $(STAMP)
+	$(VENV)/bin/storyloop build
+
+run: site
+	$(VENV)/bin/storyloop run --serve
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check publisher channels tests benchmarks pelicanconf.py
+	$(VENV)/bin/ruff format --check publisher channels tests benchmarks pelicanconf.py
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest -n 2 -q
+
+clean:
+	rm -rf output var .pytest_cache

@@ -1,0 +1,1 @@
+"""Channel adapters: one module per network, the shared contract in :mod:`channels.base`."""

@@ -1,0 +1,249 @@
+"""The contract every channel adapter follows, and what they share.
+
+An adapter is one module with one :class:`Channel` subclass. It declares its limits and settings
+as class attributes, renders a story into a :class:`Post` without any I/O, and publishes through a
+thin HTTP client that maps every failure onto the :class:`ChannelError` tree below.
+
+ChannelError                     (carries channel, story source, hint; never a secret)
+ ├── RetryLater(retry_at)         transient: try again at or after ``retry_at``
+ │    └── RateLimited(until)      the network said to slow down, and until when
+ ├── AuthProblem                  credentials missing, revoked or expired: pause the channel
+ ├── ContentRejected              permanent: the network refused this post, with its message
+ └── OutcomeUnknown               the request may have reached the network; resolve before resend
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar
+
+import requests
+
+from publisher.model import Story
+
+ENTRY_POINT_GROUP = "storyloop.channels"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ChannelError(Exception):
+    """A channel failed. Messages must never contain a secret."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        channel: str = "",
+        source: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.channel = channel
+        self.source = source
+        self.hint = hint
+
+    def __str__(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        chan = f"{self.channel}: " if self.channel else ""
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        return f"{where}{chan}{self.message}{hint}"
+
+
+class RetryLater(ChannelError):
+    def __init__(self, message: str, *, retry_at: datetime | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_at = retry_at
+
+
+class RateLimited(RetryLater):
+    def __init__(self, message: str, *, until: datetime | None = None, **kw: Any) -> None:
+        super().__init__(message, retry_at=until, **kw)
+        self.until = until
+
+
+class AuthProblem(ChannelError):
+    pass
+
+
+class ContentRejected(ChannelError):
+    pass
+
+
+class OutcomeUnknown(ChannelError):
+    pass
+
+
+class ChannelNotFound(LookupError):
+    def __init__(self, name: str, installed: list[str]) -> None:
+        super().__init__(f'No channel named "{name}" (installed: {", ".join(sorted(installed))})')
+        self.name = name
+
+
+# --------------------------------------------------------------------------- values
+
+
+class Idempotency(enum.Enum):
+    KEY = "idempotency key sent with the request"  # Mastodon, webhook
+    RECORD_KEY = "record key chosen by us, checked before create"  # Bluesky
+    LOOKUP = "earlier post found by lookup"  # WeChat batchget, email sent records
+    NONE = "none: an unanswered request is an unknown outcome"  # Telegram, X, Weibo
+
+
+@dataclass(frozen=True)
+class LengthRule:
+    limit: int
+    counting: str  # "graphemes" | "weighted" | "hanzi" | "chars" | "none"
+    url_weight: int | None = None  # every URL counts this much, whatever its length
+    max_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    max_images: int = 0
+    max_image_bytes: int = 0
+    formats: tuple[str, ...] = ("image/jpeg", "image/png")
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    name: str
+    help: str
+    secret: bool = False
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class DeliveryKey:
+    """The identity of one delivery, stable across retries and processes."""
+
+    id: str  # e.g. "2c9f…" derived from story slug × channel × variant
+    planned_at: datetime
+
+
+@dataclass(frozen=True)
+class Links:
+    """Tracked links for one delivery: original URL -> tracked URL, plus the offer code."""
+
+    urls: Mapping[str, str] = field(default_factory=dict)
+    offer_code: str | None = None
+
+    def get(self, url: str) -> str:
+        return self.urls.get(url, url)
+
+
+@dataclass(frozen=True)
+class Post:
+    """What would be sent: the network's own payload, plus a readable text for people."""
+
+    channel: str
+    text: str
+    payload: Mapping[str, Any]
+    images: tuple[str, ...] = ()  # content paths of images to upload
+
+
+@dataclass(frozen=True)
+class Receipt:
+    remote_id: str
+    url: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    likes: int | None = None
+    reposts: int | None = None
+    replies: int | None = None
+    views: int | None = None
+    clicks: int | None = None
+
+
+@dataclass
+class ChannelContext:
+    """What an adapter may touch besides the network: a session, a folder, a clock."""
+
+    var_dir: Path
+    content_dir: Path
+    session: requests.Session = field(default_factory=requests.Session)
+    now: Callable[[], datetime] = field(default_factory=lambda: _utcnow)
+    optouts: Callable[[], set[str]] = field(default_factory=lambda: set)
+
+
+def _utcnow() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- contract
+
+
+class Channel(ABC):
+    """One network. Subclasses set the class attributes and implement the four methods."""
+
+    name: ClassVar[str]
+    setup_url: ClassVar[str]
+    length: ClassVar[LengthRule]
+    media: ClassVar[MediaLimits] = MediaLimits()
+    idempotency: ClassVar[Idempotency]
+    settings_spec: ClassVar[tuple[SettingSpec, ...]] = ()
+
+    def __init__(self, settings: Mapping[str, Any], context: ChannelContext) -> None:
+        self.settings = settings
+        self.context = context
+        self.instance_name = str(settings.get("name", self.name))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.instance_name!r}>"
+
+    @classmethod
+    def missing_settings(cls, settings: Mapping[str, Any]) -> list[str]:
+        return [s.name for s in cls.settings_spec if s.required and not settings.get(s.name)]
+
+    @property
+    def resend_on_unknown(self) -> bool:
+        """Whether an unknown outcome may simply be sent again (channel setting)."""
+        return bool(self.settings.get("resend_on_unknown", False))
+
+    @abstractmethod
+    def render(
+        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
+    ) -> Post:
+        """Pure: the post for this story, variant and tracked links. No I/O."""
+
+    @abstractmethod
+    def publish(self, post: Post, key: DeliveryKey) -> Receipt:
+        """Send the post. Raise a ChannelError subclass on any failure."""
+
+    def lookup(self, key: DeliveryKey) -> Receipt | None:
+        """Find a post made earlier for this key, where the network allows it."""
+        return None
+
+    def metrics(self, receipt: Receipt) -> Metrics | None:
+        """Engagement the network exposes for a post, or None."""
+        return None
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def installed() -> dict[str, type[Channel]]:
+    """Every channel class registered under the ``storyloop.channels`` entry points."""
+    found: dict[str, type[Channel]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found[ep.name] = ep.load()
+    return found
+
+
+def channel_class(name: str) -> type[Channel]:
+    classes = installed()
+    if name not in classes:
+        raise ChannelNotFound(name, list(classes))
+    return classes[name]

@@ -1,0 +1,3 @@
+"""Storyloop's engine: content model, Pelican plugin, plan, ledger, scheduler, tracking, reports."""
+
+__version__ = "0.1.0"

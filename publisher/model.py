@@ -1,0 +1,164 @@
+"""The content model as the engine sees it: stories read from the build manifest.
+
+The manifest (``output/storyloop-manifest.json``) is the one boundary between the Pelican build
+and the engine; :func:`load_manifest` is the only way the engine reads content.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from publisher.errors import ManifestError
+
+MANIFEST_VERSION = 1
+SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
+
+
+@dataclass(frozen=True)
+class Image:
+    path: str  # path under content/, e.g. "images/xiamen-kitchen.jpg"
+    url: str  # absolute URL on the site
+    alt: str
+    width: int
+    height: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Testimonial:
+    customer: str
+    consent: bool
+    consent_until: date | None
+    rating: int | None
+    store: str | None
+
+
+@dataclass(frozen=True)
+class Story:
+    slug: str
+    title: str
+    summary: str  # plain text
+    lang: str
+    region: str | None
+    category: str  # "stories" | "testimonials"
+    url: str  # canonical absolute URL
+    html: str  # rendered article body
+    text: str  # plain text of the body, paragraphs separated by blank lines
+    images: tuple[Image, ...]
+    channels: tuple[str, ...]
+    publish_at: datetime  # timezone-aware, UTC
+    timezone: str  # IANA zone the editor wrote Publish in (posting windows use it)
+    variants: Mapping[str, str]  # {"A": headline, "B": headline}; empty when none
+    offer: str | None
+    store: str | None
+    testimonial: Testimonial | None
+    overrides: Mapping[str, str]  # channel name -> text written by the editor for that channel
+    source: str  # content file, relative to the site root
+    content_hash: str
+    qr: str | None = None  # site path of the story's QR code SVG
+    tags: tuple[str, ...] = field(default=())
+
+    def headline(self, variant: str | None) -> str:
+        """The headline for a variant ("A", "B", ...); the title when there is none."""
+        if variant and variant in self.variants:
+            return self.variants[variant]
+        return self.title
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["publish_at"] = self.publish_at.isoformat().replace("+00:00", "Z")
+        data["images"] = [asdict(i) for i in self.images]
+        data["channels"] = list(self.channels)
+        data["tags"] = list(self.tags)
+        data["variants"] = dict(self.variants)
+        data["overrides"] = dict(self.overrides)
+        if self.testimonial:
+            t = asdict(self.testimonial)
+            t["consent_until"] = (
+                self.testimonial.consent_until.isoformat()
+                if self.testimonial.consent_until
+                else None
+            )
+            data["testimonial"] = t
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Story:
+        t = data.get("testimonial")
+        testimonial = None
+        if t:
+            until = t.get("consent_until")
+            testimonial = Testimonial(
+                customer=t["customer"],
+                consent=bool(t["consent"]),
+                consent_until=date.fromisoformat(until) if until else None,
+                rating=t.get("rating"),
+                store=t.get("store"),
+            )
+        return cls(
+            slug=data["slug"],
+            title=data["title"],
+            summary=data["summary"],
+            lang=data["lang"],
+            region=data.get("region"),
+            category=data["category"],
+            url=data["url"],
+            html=data["html"],
+            text=data["text"],
+            images=tuple(Image(**i) for i in data.get("images", ())),
+            channels=tuple(data.get("channels", ())),
+            publish_at=datetime.fromisoformat(data["publish_at"].replace("Z", "+00:00")),
+            timezone=data["timezone"],
+            variants=dict(data.get("variants", {})),
+            offer=data.get("offer"),
+            store=data.get("store"),
+            testimonial=testimonial,
+            overrides=dict(data.get("overrides", {})),
+            source=data["source"],
+            content_hash=data["content_hash"],
+            qr=data.get("qr"),
+            tags=tuple(data.get("tags", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Manifest:
+    version: int
+    site_url: str
+    stories: tuple[Story, ...]
+
+    def by_slug(self) -> dict[str, Story]:
+        return {s.slug: s for s in self.stories}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "site_url": self.site_url,
+            "stories": [s.to_json() for s in self.stories],
+        }
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read a manifest written by the Pelican plugin."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ManifestError(f"{p}: no manifest", hint="run `storyloop build` first") from exc
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{p}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
+    if data.get("version") != MANIFEST_VERSION:
+        raise ManifestError(
+            f"{p}: manifest version {data.get('version')!r} (expected {MANIFEST_VERSION})",
+            hint="rebuild the site with this version of storyloop",
+        )
+    try:
+        stories = tuple(Story.from_json(s) for s in data["stories"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ManifestError(f"{p}: malformed story entry: {exc}") from exc
+    return Manifest(version=data["version"], site_url=data["site_url"], stories=stories)

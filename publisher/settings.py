@@ -1,0 +1,170 @@
+"""Settings in one place: ``pelicanconf.py`` holds the site's settings and, under ``STORYLOOP``,
+the engine's. Defaults live here and are merged under what the file says. Secrets are given by
+reference (``{"env": "NAME"}``) and resolved into :class:`Secret`, which never prints its value.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import runpy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from publisher.errors import SettingsError
+
+DEFAULT_CONFIG = "pelicanconf.py"
+
+DEFAULTS: dict[str, Any] = {
+    "timezone": "UTC",
+    "database_url": "sqlite:///var/storyloop.db",
+    "var_dir": "var",
+    "grace_period_hours": 6,
+    "max_attempts": 8,
+    "sweep_seconds": 30,
+    "lease_seconds": 120,
+    "tracking": {
+        "base_url": "http://127.0.0.1:8000",
+        "api_token": {"env": "STORYLOOP_API_TOKEN"},
+        "host": "127.0.0.1",
+        "port": 8000,
+    },
+    "channels": {},
+}
+
+
+class Secret:
+    """A secret value that refuses to show itself in reprs, logs and tracebacks."""
+
+    __slots__ = ("_name", "_value")
+
+    def __init__(self, value: str, name: str = "secret") -> None:
+        self._value = value
+        self._name = name
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({self._name!r}, '***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def is_secret_ref(value: object) -> bool:
+    return isinstance(value, Mapping) and set(value) == {"env"}
+
+
+def resolve_secrets(value: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """Replace every ``{"env": NAME}`` by a :class:`Secret`, or by None when NAME is unset."""
+    env = os.environ if environ is None else environ
+    if is_secret_ref(value):
+        name = str(value["env"])
+        raw = env.get(name)
+        return Secret(raw, name) if raw else None
+    if isinstance(value, Mapping):
+        return {k: resolve_secrets(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_secrets(v, env) for v in value]
+    return value
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict) and not is_secret_ref(value):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the engine needs, read once from ``pelicanconf.py``."""
+
+    root: Path
+    pelican: Mapping[str, Any]
+    engine: Mapping[str, Any]
+    source: Path = field(default=Path(DEFAULT_CONFIG))
+
+    @property
+    def content_path(self) -> Path:
+        return self.root / str(self.pelican.get("PATH", "content"))
+
+    @property
+    def output_path(self) -> Path:
+        return self.root / str(self.pelican.get("OUTPUT_PATH", "output"))
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.output_path / "storyloop-manifest.json"
+
+    @property
+    def site_url(self) -> str:
+        return str(self.pelican.get("SITEURL", "")).rstrip("/")
+
+    @property
+    def timezone(self) -> str:
+        return str(self.pelican.get("TIMEZONE") or self.engine["timezone"])
+
+    @property
+    def var_dir(self) -> Path:
+        return self.root / str(self.engine["var_dir"])
+
+    @property
+    def database_url(self) -> str:
+        url = os.environ.get("STORYLOOP_DATABASE_URL") or str(self.engine["database_url"])
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            url = "sqlite:///" + str(self.root / url[len("sqlite:///") :])
+        return url
+
+    @property
+    def channels(self) -> Mapping[str, Mapping[str, Any]]:
+        """Configured channels by name; each has a ``type`` (defaults to its name)."""
+        raw = self.engine.get("channels") or {}
+        return {name: {"type": name, **dict(conf)} for name, conf in raw.items()}
+
+    def channel_settings(self, name: str) -> dict[str, Any]:
+        """One channel's settings with secrets resolved from the environment."""
+        if name not in self.channels:
+            known = ", ".join(sorted(self.channels)) or "none"
+            raise SettingsError(f'No channel named "{name}" is configured (configured: {known})')
+        resolved: dict[str, Any] = resolve_secrets(self.channels[name])
+        return resolved
+
+    def secret(self, *path: str) -> Secret | None:
+        node: Any = self.engine
+        for key in path:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        resolved = resolve_secrets(node)
+        return resolved if isinstance(resolved, Secret) else None
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read ``pelicanconf.py`` (or the file named) and merge its STORYLOOP dict over defaults."""
+    source = Path(path or os.environ.get("STORYLOOP_SETTINGS") or DEFAULT_CONFIG).resolve()
+    if not source.is_file():
+        raise SettingsError(f"{source}: settings file not found", hint="run from the site's folder")
+    try:
+        namespace = runpy.run_path(str(source))
+    except Exception as exc:
+        raise SettingsError(f"{source}: cannot be loaded: {exc}") from exc
+    pelican = {k: v for k, v in namespace.items() if k.isupper()}
+    engine = pelican.get("STORYLOOP") or {}
+    if not isinstance(engine, Mapping):
+        raise SettingsError(f"{source}: STORYLOOP: must be a dict")
+    return Settings(
+        root=source.parent, pelican=pelican, engine=_merge(DEFAULTS, engine), source=source
+    )
