@@ -1,0 +1,153 @@
+"""Tracked links: every link a post may contain becomes ``<base>/go/<code>`` before it goes out.
+
+:func:`prepare_links` runs inside the engine's publish transaction, possibly in several processes
+at once for different deliveries: rows are inserted with ``ON CONFLICT DO NOTHING`` and read back,
+so a second call for the same delivery returns the codes the first one stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from bs4 import BeautifulSoup
+from sqlalchemy import Connection, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from channels.base import Links
+from publisher.model import Story
+from publisher.settings import Settings
+from publisher.tracking import codes
+from publisher.tracking.schema import links as links_table
+from publisher.tracking.schema import offer_codes
+
+MEDIUM_BY_TYPE = {
+    "email": "email",
+    "webhook": "referral",
+    "outbox": "social",
+    "offline": "offline",
+}
+DEFAULT_MEDIUM = "social"
+OFFLINE_CHANNEL = "offline"
+SKIPPED_PREFIXES = ("mailto:", "tel:", "sms:", "javascript:", "data:", "#")
+_ATTEMPTS = 5
+
+
+def tracking_base_url(settings: Settings) -> str:
+    tracking = settings.engine.get("tracking") or {}
+    return str(tracking.get("base_url", "http://127.0.0.1:8000")).rstrip("/")
+
+
+def offer_prefix(settings: Settings) -> str:
+    tracking = settings.engine.get("tracking") or {}
+    return str(tracking.get("offer_prefix", codes.DEFAULT_OFFER_PREFIX)).upper()
+
+
+def utm_medium(settings: Settings, channel: str) -> str:
+    kind = str(settings.channels.get(channel, {}).get("type", channel))
+    return MEDIUM_BY_TYPE.get(kind, DEFAULT_MEDIUM)
+
+
+def story_links(story: Story) -> dict[str, str]:
+    """Every link a post may contain, as written -> absolute; the story's own URL first."""
+    found: dict[str, str] = {story.url: story.url}
+    soup = BeautifulSoup(story.html or "", "html.parser")
+    for anchor in soup.find_all("a", href=True):
+        href = str(anchor["href"]).strip()
+        if not href or href.lower().startswith(SKIPPED_PREFIXES):
+            continue
+        absolute = urljoin(story.url, href)
+        if urlsplit(absolute).scheme in ("http", "https"):
+            found.setdefault(href, absolute)
+    return found
+
+
+def tagged_target(url: str, utm: Mapping[str, str]) -> str:
+    """``url`` with the utm parameters added; the editor's own values win."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    present = {key for key, _ in query}
+    query += [(k, v) for k, v in utm.items() if v and k not in present]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _insert(conn: Connection, table: Table, row: dict[str, Any]) -> None:
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    conn.execute(dialect.insert(table).values(**row).on_conflict_do_nothing())
+
+
+def _link_code(conn: Connection, row: dict[str, Any]) -> str:
+    where = (links_table.c.delivery_id == row["delivery_id"]) & (
+        links_table.c.original == row["original"]
+    )
+    for _ in range(_ATTEMPTS):
+        existing = conn.execute(select(links_table.c.code).where(where)).scalar()
+        if existing:
+            return str(existing)
+        _insert(conn, links_table, {**row, "code": codes.new_link_code()})
+    raise RuntimeError(f"could not store a tracked link for {row['original']}")
+
+
+def _offer_code(conn: Connection, row: dict[str, Any], prefix: str) -> str:
+    where = offer_codes.c.delivery_id == row["delivery_id"]
+    for _ in range(_ATTEMPTS):
+        existing = conn.execute(select(offer_codes.c.code).where(where)).scalar()
+        if existing:
+            return str(existing)
+        _insert(conn, offer_codes, {**row, "code": codes.new_offer_code(prefix)})
+    raise RuntimeError(f"could not store an offer code for delivery {row['delivery_id']}")
+
+
+def prepare_links(
+    conn: Connection,
+    settings: Settings,
+    *,
+    delivery_id: str,
+    story: Story,
+    channel: str,
+    variant: str | None,
+) -> Links:
+    """Tracked URLs for every link of ``story`` on this delivery, and its offer code if any."""
+    base = tracking_base_url(settings)
+    now = datetime.now(UTC)
+    common = {
+        "delivery_id": delivery_id,
+        "story": story.slug,
+        "channel": channel,
+        "variant": variant,
+        "region": story.region,
+        "created_at": now,
+    }
+    utm = {
+        "utm_source": channel,
+        "utm_medium": utm_medium(settings, channel),
+        "utm_campaign": story.slug,
+        "utm_content": variant or "",
+    }
+    urls: dict[str, str] = {}
+    by_absolute: dict[str, str] = {}
+    for written, absolute in story_links(story).items():
+        if absolute not in by_absolute:
+            row = {**common, "original": absolute, "target": tagged_target(absolute, utm)}
+            by_absolute[absolute] = f"{base}/go/{_link_code(conn, row)}"
+        urls[written] = urls[absolute] = by_absolute[absolute]
+    offer = None
+    if story.offer:
+        offer = _offer_code(conn, {**common, "offer": story.offer}, offer_prefix(settings))
+    return Links(urls=urls, offer_code=offer)
+
+
+def codes_for(conn: Connection, delivery_ids: Iterable[str]) -> dict[str, list[str]]:
+    """The link codes stored for each delivery (for ``storyloop links``)."""
+    ids = list(delivery_ids)
+    rows = conn.execute(
+        select(links_table.c.delivery_id, links_table.c.code).where(
+            links_table.c.delivery_id.in_(ids)
+        )
+    )
+    out: dict[str, list[str]] = {}
+    for delivery_id, code in rows:
+        out.setdefault(str(delivery_id), []).append(str(code))
+    return out

@@ -1,0 +1,124 @@
+"""Tables the tracking area owns, declared on :data:`publisher.db.metadata`.
+
+Their shape in the database comes from migration ``0002_tracking``; keep both in step.
+Story, channel, variant and region are copied onto links, clicks and conversions when they are
+written, so the report groups one table at a time instead of joining a million clicks.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from publisher.db import metadata
+
+links = Table(
+    "tracked_links",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("delivery_id", String(200), nullable=False),
+    Column("story", String(200), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("variant", String(50)),
+    Column("region", String(100)),
+    Column("original", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("delivery_id", "original"),
+)
+
+offer_codes = Table(
+    "offer_codes",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("delivery_id", String(200), nullable=False, unique=True),
+    Column("story", String(200), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("variant", String(50)),
+    Column("region", String(100)),
+    Column("offer", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+clicks = Table(
+    "clicks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("code", String(32), nullable=False),
+    Column("delivery_id", String(200), nullable=False),
+    Column("story", String(200), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("variant", String(50)),
+    Column("region", String(100)),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(10), nullable=False),  # reader | bot | head
+    Column("agent", String(50)),  # the bot's name, for bots
+    Column("reader", String(32)),  # salted daily hash of address + user agent
+    Column("referrer_host", String(255)),
+    Index("ix_clicks_group", "story", "channel", "variant", "region", "kind", "reader"),
+    Index("ix_clicks_at", "at"),
+)
+
+conversions = Table(
+    "conversions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dedupe_key", String(200), nullable=False, unique=True),
+    Column("kind", String(12), nullable=False),  # lead | sale | redemption
+    Column("click_id", String(64)),
+    Column("offer_code", String(32)),
+    Column("delivery_id", String(200), nullable=False),
+    Column("story", String(200), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("variant", String(50)),
+    Column("region", String(100)),
+    Column("value_minor", BigInteger, nullable=False),  # value in the currency's minor unit
+    Column("currency", String(3), nullable=False),
+    Column("order_id", String(200)),
+    Column("store", String(100)),
+    Column("source", String(10), nullable=False),  # api | cli | csv
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_conversions_group", "story", "channel", "variant", "region", "kind"),
+)
+
+optouts = Table(
+    "optouts",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("delivery_id", String(200), primary_key=True),
+    Column("likes", Integer),
+    Column("reposts", Integer),
+    Column("replies", Integer),
+    Column("views", Integer),
+    Column("clicks", Integer),
+    Column("fetched_at", DateTime(timezone=True), nullable=False),
+)
+
+salts = Table(
+    "reader_salts",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("salt", String(64), nullable=False),
+)
+
+journal_offsets = Table(
+    "journal_offsets",
+    metadata,
+    Column("path", String(255), primary_key=True),
+    Column("offset", BigInteger, nullable=False),
+)
