@@ -15,6 +15,9 @@ ChannelError                     (carries channel, story source, hint; never a s
 from __future__ import annotations
 
 import enum
+import importlib
+import logging
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,8 +29,10 @@ from typing import Any, ClassVar
 import requests
 
 from publisher.model import Story
+from publisher.settings import Secret, Settings
 
 ENTRY_POINT_GROUP = "storyloop.channels"
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- errors
@@ -207,6 +212,44 @@ class Channel(ABC):
     def missing_settings(cls, settings: Mapping[str, Any]) -> list[str]:
         return [s.name for s in cls.settings_spec if s.required and not settings.get(s.name)]
 
+    @classmethod
+    def check_settings(cls, settings: Mapping[str, Any], tracking_base_url: str) -> list[str]:
+        """Problems with these settings that would make every post fail (for `storyloop check`)."""
+        return []
+
+    def override_for(self, story: Story) -> str | None:
+        """The editor's own text for this channel (by configured name, then by network)."""
+        return story.overrides.get(self.instance_name) or story.overrides.get(self.name)
+
+    def short_text(
+        self, story: Story, variant: str | None, links: Links, limit: int | None = None
+    ) -> str:
+        """Headline and summary (or override), offer with code, tracked link: cut to the limit."""
+        from channels.text import counter_for, standard_text
+
+        rule = self.length
+        count = counter_for(rule.counting, rule.url_weight)
+        return standard_text(
+            story,
+            variant,
+            links.urls,
+            links.offer_code,
+            limit or rule.limit,
+            count,
+            self.override_for(story),
+        )
+
+    def secret(self, name: str) -> str:
+        """A secret setting's value, revealed only to build a request; "" when unset."""
+        value = self.settings.get(name)
+        if isinstance(value, Secret):
+            return value.reveal()
+        return "" if value is None else str(value)
+
+    def error(self, cls: type[ChannelError], message: str, **kw: Any) -> ChannelError:
+        """A ChannelError naming this channel, with every secret setting masked out of the text."""
+        return cls(mask_secrets(message, self.settings), channel=self.instance_name, **kw)
+
     @property
     def resend_on_unknown(self) -> bool:
         """Whether an unknown outcome may simply be sent again (channel setting)."""
@@ -243,7 +286,77 @@ def installed() -> dict[str, type[Channel]]:
 
 
 def channel_class(name: str) -> type[Channel]:
-    classes = installed()
-    if name not in classes:
-        raise ChannelNotFound(name, list(classes))
-    return classes[name]
+    """The class registered as ``name``; only that entry point is imported."""
+    found = entry_points(group=ENTRY_POINT_GROUP, name=name)
+    if not found:
+        raise ChannelNotFound(name, [ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)])
+    cls: type[Channel] = next(iter(found)).load()
+    return cls
+
+
+def load_class(type_name: str) -> type[Channel]:
+    """A channel class by entry-point name, or by import path ``module:Class``."""
+    if ":" not in type_name:
+        return channel_class(type_name)
+    module_name, _, attr = type_name.partition(":")
+    try:
+        found = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ChannelNotFound(type_name, list(installed())) from exc
+    if not (isinstance(found, type) and issubclass(found, Channel)):
+        raise ChannelNotFound(type_name, list(installed()))
+    return found
+
+
+def engine_settings(name: str, settings: Settings) -> dict[str, Any]:
+    """One configured channel's settings (secrets resolved) plus what the engine gives adapters."""
+    conf: dict[str, Any] = (
+        settings.channel_settings(name) if name in settings.channels else {"type": name}
+    )
+    conf["name"] = name
+    tracking = settings.engine.get("tracking") or {}
+    conf.setdefault("tracking_base_url", str(tracking.get("base_url", "")).rstrip("/"))
+    conf.setdefault("site_url", settings.site_url)
+    if str(conf.get("type", name)).split(":")[-1].lower() == "email":
+        conf.setdefault("unsubscribe_key", signing_key(settings))
+    return conf
+
+
+def signing_key(settings: Settings) -> Secret | None:
+    key = settings.secret("tracking", "signing_key")
+    if key is None and os.environ.get("STORYLOOP_SIGNING_KEY"):
+        key = Secret(os.environ["STORYLOOP_SIGNING_KEY"], "STORYLOOP_SIGNING_KEY")
+    return key
+
+
+_announced: set[tuple[str, str]] = set()
+
+
+def open_channel(name: str, settings: Settings, context: ChannelContext) -> Channel:
+    """The configured channel ``name``, or its outbox when a required setting is missing."""
+    conf = engine_settings(name, settings)
+    cls = load_class(str(conf.get("type") or name))
+    channel = cls(conf, context)
+    missing = cls.missing_settings(conf)
+    if not missing:
+        return channel
+    from channels.outbox import Outbox
+
+    folder = context.var_dir / "outbox" / name
+    if (name, str(folder)) not in _announced:
+        _announced.add((name, str(folder)))
+        log.warning(
+            'channel "%s": no credentials (missing: %s) – writing to %s/',
+            name,
+            ", ".join(missing),
+            folder,
+        )
+    return Outbox(conf, context, inner=channel)
+
+
+def mask_secrets(text: str, settings: Mapping[str, Any]) -> str:
+    """Replace every secret value found in ``settings`` by ``***``."""
+    for value in settings.values():
+        if isinstance(value, Secret) and value.reveal():
+            text = text.replace(value.reveal(), "***")
+    return text

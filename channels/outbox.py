@@ -1,0 +1,134 @@
+"""The outbox: posts written to ``var/outbox/<channel>/`` instead of a network.
+
+Used on purpose (``type: "outbox"``) and automatically for any configured channel without
+credentials: then it renders with the real adapter, so the file shows exactly the payload that
+network would have received. Writes are atomic (temp file + ``os.replace``) and idempotent: the
+same delivery key always maps to the same two files and the same receipt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from channels.base import (
+    Channel,
+    ChannelContext,
+    DeliveryKey,
+    Idempotency,
+    LengthRule,
+    Links,
+    MediaLimits,
+    Post,
+    Receipt,
+)
+from channels.text import counter_for, standard_text
+from publisher.model import Story
+from publisher.settings import Secret
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_filename(key_id: str) -> str:
+    name = _UNSAFE.sub("_", key_id).lstrip(".")
+    return name or "_"
+
+
+class Outbox(Channel):
+    name: ClassVar[str] = "outbox"
+    setup_url: ClassVar[str] = "https://github.com/storyloop/storyloop/blob/main/docs/CHANNELS.md"
+    length: ClassVar[LengthRule] = LengthRule(limit=0, counting="none")
+    media: ClassVar[MediaLimits] = MediaLimits(max_images=4, max_image_bytes=0)
+    idempotency: ClassVar[Idempotency] = Idempotency.LOOKUP
+
+    def __init__(
+        self, settings: Mapping[str, Any], context: ChannelContext, inner: Channel | None = None
+    ) -> None:
+        super().__init__(settings, context)
+        self.inner = inner
+        self.folder = context.var_dir / "outbox" / self.instance_name
+        self._made = False
+
+    def __repr__(self) -> str:
+        inner = f" for {type(self.inner).__name__}" if self.inner else ""
+        return f"<Outbox {self.instance_name!r}{inner}>"
+
+    def render(
+        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
+    ) -> Post:
+        if self.inner is not None:
+            return self.inner.render(story, variant, links, settings)
+        text = standard_text(
+            story,
+            variant,
+            links.urls,
+            links.offer_code,
+            None,
+            counter_for("none"),
+            story.overrides.get(self.instance_name),
+        )
+        images = tuple(i.path for i in story.images[: self.media.max_images])
+        return Post(self.instance_name, text, {"text": text, "url": links.get(story.url)}, images)
+
+    def publish(self, post: Post, key: DeliveryKey) -> Receipt:
+        stem = self.folder / safe_filename(key.id)
+        json_path = stem.with_suffix(".json")
+        if json_path.exists():
+            found = self._read(json_path)
+            if found is not None:
+                return found
+        receipt = Receipt(remote_id=key.id, url=json_path.absolute().as_uri())
+        record = {
+            "channel": self.instance_name,
+            "adapter": type(self.inner).name if self.inner else self.name,
+            "remote_id": receipt.remote_id,
+            "url": receipt.url,
+            "key": {"id": key.id, "planned_at": key.planned_at.isoformat()},
+            "text": post.text,
+            "images": list(post.images),
+            "payload": _jsonable(post.payload),
+        }
+        self._ensure_folder()
+        _write_atomic(stem.with_suffix(".txt"), post.text + "\n")
+        _write_atomic(json_path, json.dumps(record, ensure_ascii=False, indent=2) + "\n")
+        return receipt
+
+    def lookup(self, key: DeliveryKey) -> Receipt | None:
+        return self._read((self.folder / safe_filename(key.id)).with_suffix(".json"))
+
+    def _ensure_folder(self) -> None:
+        if not self._made:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._made = True
+
+    @staticmethod
+    def _read(path: Path) -> Receipt | None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return Receipt(remote_id=str(data["remote_id"]), url=data.get("url"))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _jsonable(value: Any) -> Any:
+    """The payload as JSON; a secret that slipped in is written masked, never revealed."""
+    if isinstance(value, Secret):
+        return "***"
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

@@ -1,0 +1,5 @@
+"""Channel test fixtures live in ``storybook`` so test modules can import the helpers too."""
+
+from storybook import context
+
+__all__ = ["context"]
