@@ -1,0 +1,639 @@
+"""The ledger: one row per delivery (story × channel × variant), the source of truth.
+
+Every state change is one small function doing one atomic conditional UPDATE: the WHERE clause
+names the state (and, for a claimed row, the claim token) the change starts from, and the
+rowcount says whether this process won. Nothing here reads a row and then writes it.
+
+States::
+
+    planned ──claim──> claimed ──in flight──> sending ──receipt──> sent
+       ^                  │                  │
+       │  lease expired,  │                  ├── RetryLater / RateLimited ──> retry_wait ──> (claim)
+       └── released ──────┘                  ├── ContentRejected / attempts used up ──> failed
+                                             └── OutcomeUnknown / lease expired ──> unknown
+    unknown ──resolve (lookup, idempotency key, or a person)──> sent | retry_wait | unknown (held)
+    planned / retry_wait ──> cancelled (story removed, or by hand) | missed (past the grace period)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Dialect, Row
+from sqlalchemy.types import TypeDecorator
+
+from publisher.db import metadata
+
+PLANNED = "planned"
+CLAIMED = "claimed"
+SENDING = "sending"
+SENT = "sent"
+RETRY_WAIT = "retry_wait"
+FAILED = "failed"
+UNKNOWN = "unknown"
+RESOLVING = "resolving"
+CANCELLED = "cancelled"
+MISSED = "missed"
+
+STATES = (
+    PLANNED,
+    CLAIMED,
+    SENDING,
+    SENT,
+    RETRY_WAIT,
+    FAILED,
+    UNKNOWN,
+    RESOLVING,
+    CANCELLED,
+    MISSED,
+)
+PENDING = (PLANNED, RETRY_WAIT)  # waiting for their time; the plan may still move or cancel them
+IN_HAND = (CLAIMED, SENDING, RESOLVING)  # held by a worker under a lease
+
+BY_PLAN = "plan"  # cancelled because the story left content/ (revived if it comes back)
+BY_USER = "user"  # cancelled by hand (never revived by the plan)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on SQLite (naive UTC text) as on PostgreSQL (timestamptz)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the ledger stores aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("story", String(200), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("variant", String(8)),
+    Column("region", String(100)),
+    Column("category", String(100), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("content_hash", String(128), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_until", UTCDateTime),
+    Column("claimed_by", String(120)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("remote_id", Text),
+    Column("url", Text),
+    Column("receipt", Text),
+    Column("last_error", Text),
+    Column("cancelled_by", String(8)),
+    Column("sent_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+delivery_events = Table(
+    "delivery_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(32), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("worker", String(120)),
+    Column("detail", Text),
+)
+
+channel_state = Table(
+    "channel_state",
+    metadata,
+    Column("channel", String(100), primary_key=True),
+    Column("paused_reason", Text),
+    Column("paused_at", UTCDateTime),
+    Column("blocked_until", UTCDateTime),
+    Column("tat", Float),  # token bucket as GCRA: theoretical arrival time, epoch seconds
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+d = deliveries.c
+
+
+def delivery_id(story: str, channel: str, variant: str | None) -> str:
+    """Deterministic, so every process and every re-plan names a delivery the same way."""
+    raw = f"{story}|{channel}|{variant or ''}"
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery this process holds: every later transition names ``token``."""
+
+    id: str
+    story: str
+    channel: str
+    variant: str | None
+    timezone: str
+    due_at: datetime
+    attempts: int
+    token: str
+
+
+def _claim(row: Row[Any], token: str) -> Claim:
+    return Claim(
+        id=row.id,
+        story=row.story,
+        channel=row.channel,
+        variant=row.variant,
+        timezone=row.timezone,
+        due_at=row.due_at,
+        attempts=row.attempts,
+        token=token,
+    )
+
+
+def _event(conn: Connection, ids: Sequence[str], state: str, now: datetime, **kw: Any) -> None:
+    if not ids:
+        return
+    detail = kw.get("detail")
+    rows = [
+        {"delivery_id": i, "at": now, "state": state, "worker": kw.get("worker"), "detail": detail}
+        for i in ids
+    ]
+    conn.execute(insert(delivery_events), rows)
+
+
+def _held(id_: str, token: str) -> Any:
+    return and_(d.id == id_, d.claimed_by == token)
+
+
+# --------------------------------------------------------------------------- claiming
+
+
+def claim_due(
+    conn: Connection, *, token: str, now: datetime, lease: timedelta, limit: int = 50
+) -> list[Claim]:
+    """Claim up to ``limit`` due deliveries in one conditional UPDATE (skipping paused channels)."""
+    held = select(channel_state.c.channel).where(
+        or_(channel_state.c.paused_reason.is_not(None), channel_state.c.blocked_until > now)
+    )
+    due = and_(d.state.in_(PENDING), d.next_attempt_at <= now, d.channel.not_in(held))
+    pick = (
+        select(d.id)
+        .where(due)
+        .order_by(d.next_attempt_at, d.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        update(deliveries)
+        .where(d.id.in_(pick.scalar_subquery()), due)
+        .values(state=CLAIMED, claimed_by=token, lease_until=now + lease, updated_at=now)
+        .returning(d.id, d.story, d.channel, d.variant, d.timezone, d.due_at, d.attempts)
+    )
+    rows = conn.execute(stmt).all()
+    claims = [_claim(row, token) for row in rows]
+    claims.sort(key=lambda c: (c.due_at, c.id))
+    return claims
+
+
+def claim_unknown(
+    conn: Connection, *, token: str, now: datetime, lease: timedelta, limit: int = 20
+) -> list[Claim]:
+    """Take unknown outcomes to resolve; those held for a person have no next_attempt_at."""
+    due = and_(d.state == UNKNOWN, d.next_attempt_at <= now)
+    pick = select(d.id).where(due).limit(limit).with_for_update(skip_locked=True)
+    stmt = (
+        update(deliveries)
+        .where(d.id.in_(pick.scalar_subquery()), due)
+        .values(state=RESOLVING, claimed_by=token, lease_until=now + lease, updated_at=now)
+        .returning(d.id, d.story, d.channel, d.variant, d.timezone, d.due_at, d.attempts)
+    )
+    return [_claim(row, token) for row in conn.execute(stmt).all()]
+
+
+def mark_sending(conn: Connection, claim: Claim, *, now: datetime, lease: timedelta) -> bool:
+    """From here a crash means the post may be out: an expired lease becomes ``unknown``."""
+    stmt = (
+        update(deliveries)
+        .where(_held(claim.id, claim.token), d.state == CLAIMED)
+        .values(state=SENDING, lease_until=now + lease, updated_at=now)
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+def release(conn: Connection, claim: Claim, *, at: datetime, now: datetime, why: str) -> bool:
+    """Give a claim back untouched (shutdown, paused channel, empty token bucket, window)."""
+    stmt = (
+        update(deliveries)
+        .where(_held(claim.id, claim.token), d.state == CLAIMED)
+        .values(
+            state=PLANNED if claim.attempts == 0 else RETRY_WAIT,
+            next_attempt_at=at,
+            claimed_by=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+    done = conn.execute(stmt).rowcount == 1
+    if done:
+        _event(conn, [claim.id], "released", now, worker=claim.token, detail=why)
+    return done
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+def mark_sent(
+    conn: Connection,
+    claim: Claim,
+    *,
+    remote_id: str,
+    url: str | None,
+    receipt: Mapping[str, Any],
+    now: datetime,
+) -> bool:
+    """Store the receipt. Also wins when the lease ran out meanwhile and the row went unknown."""
+    mine = or_(d.claimed_by == claim.token, d.state.in_((UNKNOWN, RESOLVING)))
+    stmt = (
+        update(deliveries)
+        .where(d.id == claim.id, mine, d.state.in_((SENDING, UNKNOWN, RESOLVING)))
+        .values(
+            state=SENT,
+            remote_id=remote_id,
+            url=url,
+            receipt=json.dumps(receipt, default=str, ensure_ascii=False),
+            sent_at=now,
+            claimed_by=None,
+            lease_until=None,
+            next_attempt_at=None,
+            last_error=None,
+            updated_at=now,
+        )
+    )
+    done = conn.execute(stmt).rowcount == 1
+    if done:
+        _event(conn, [claim.id], SENT, now, worker=claim.token, detail=url or remote_id)
+    return done
+
+
+def mark_retry(
+    conn: Connection,
+    claim: Claim,
+    *,
+    at: datetime,
+    error: str,
+    now: datetime,
+    max_attempts: int,
+    counts: bool = True,
+) -> str:
+    """Back to retry_wait until ``at``; ``failed`` once the attempts are used up."""
+    attempts = claim.attempts + (1 if counts else 0)
+    state = FAILED if attempts >= max_attempts else RETRY_WAIT
+    if state == FAILED:
+        error = f"{error} (gave up after {attempts} attempts)"
+    stmt = (
+        update(deliveries)
+        .where(_held(claim.id, claim.token), d.state.in_((CLAIMED, SENDING, RESOLVING)))
+        .values(
+            state=state,
+            attempts=attempts,
+            next_attempt_at=None if state == FAILED else at,
+            last_error=error,
+            claimed_by=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+    if conn.execute(stmt).rowcount != 1:
+        return "lost"
+    _event(conn, [claim.id], state, now, worker=claim.token, detail=error)
+    return state
+
+
+def mark_failed(conn: Connection, claim: Claim, *, error: str, now: datetime) -> bool:
+    stmt = (
+        update(deliveries)
+        .where(_held(claim.id, claim.token), d.state.in_((CLAIMED, SENDING, RESOLVING)))
+        .values(
+            state=FAILED,
+            attempts=claim.attempts + 1,
+            next_attempt_at=None,
+            last_error=error,
+            claimed_by=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+    done = conn.execute(stmt).rowcount == 1
+    if done:
+        _event(conn, [claim.id], FAILED, now, worker=claim.token, detail=error)
+    return done
+
+
+def mark_unknown(
+    conn: Connection, claim: Claim, *, error: str, now: datetime, check_at: datetime | None
+) -> bool:
+    """``check_at`` None holds it for a person (``storyloop resolve``)."""
+    stmt = (
+        update(deliveries)
+        .where(_held(claim.id, claim.token), d.state.in_((SENDING, RESOLVING)))
+        .values(
+            state=UNKNOWN,
+            next_attempt_at=check_at,
+            last_error=error,
+            claimed_by=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+    done = conn.execute(stmt).rowcount == 1
+    if done:
+        _event(conn, [claim.id], UNKNOWN, now, worker=claim.token, detail=error)
+    return done
+
+
+def recover_expired(conn: Connection, *, now: datetime) -> tuple[list[str], list[str]]:
+    """Leases that ran out: before the network call they go back; after it they are unknown."""
+    expired = and_(d.lease_until < now)
+    back = conn.execute(
+        update(deliveries)
+        .where(d.state == CLAIMED, expired)
+        .values(state=PLANNED, claimed_by=None, lease_until=None, updated_at=now)
+        .returning(d.id)
+    ).scalars()
+    released = list(back)
+    lost = conn.execute(
+        update(deliveries)
+        .where(d.state.in_((SENDING, RESOLVING)), expired)
+        .values(
+            state=UNKNOWN,
+            next_attempt_at=now,
+            last_error="worker stopped while the post was in flight",
+            claimed_by=None,
+            lease_until=None,
+            updated_at=now,
+        )
+        .returning(d.id)
+    ).scalars()
+    unknown = list(lost)
+    _event(conn, released, "released", now, detail="lease expired before sending")
+    _event(conn, unknown, UNKNOWN, now, detail="lease expired while in flight")
+    return released, unknown
+
+
+def mark_missed(conn: Connection, *, now: datetime, grace: timedelta) -> list[str]:
+    """Planned deliveries more than the grace period late are reported, not sent."""
+    stmt = (
+        update(deliveries)
+        .where(d.state == PLANNED, d.next_attempt_at < now - grace)
+        .values(state=MISSED, next_attempt_at=None, updated_at=now)
+        .returning(d.id)
+    )
+    ids = list(conn.execute(stmt).scalars())
+    _event(conn, ids, MISSED, now, detail=f"more than {grace} late")
+    return ids
+
+
+# --------------------------------------------------------------------------- by hand
+
+
+def retry(conn: Connection, id_: str, *, now: datetime) -> bool:
+    """A person asks for another go: failed, missed, cancelled or unknown-held back to planned."""
+    stmt = (
+        update(deliveries)
+        .where(d.id == id_, d.state.in_((FAILED, MISSED, CANCELLED, UNKNOWN, RETRY_WAIT)))
+        .values(
+            state=PLANNED,
+            attempts=0,
+            next_attempt_at=now,
+            cancelled_by=None,
+            updated_at=now,
+        )
+    )
+    done = conn.execute(stmt).rowcount == 1
+    if done:
+        _event(conn, [id_], PLANNED, now, detail="retry by hand")
+    return done
+
+
+def cancel(conn: Connection, id_: str, *, now: datetime, by: str = BY_USER) -> bool:
+    stmt = (
+        update(deliveries)
+        .where(d.id == id_, d.state.in_((*PENDING, FAILED, UNKNOWN, MISSED)))
+        .values(state=CANCELLED, cancelled_by=by, next_attempt_at=None, updated_at=now)
+    )
+    done = conn.execute(stmt).rowcount == 1
+    if done:
+        _event(conn, [id_], CANCELLED, now, detail=f"cancelled by {by}")
+    return done
+
+
+def resolve_sent(conn: Connection, id_: str, *, url: str, now: datetime) -> bool:
+    """A person checked the network and found the post."""
+    stmt = (
+        update(deliveries)
+        .where(d.id == id_, d.state == UNKNOWN)
+        .values(
+            state=SENT,
+            url=url,
+            remote_id=url,
+            receipt=json.dumps({"resolved_by": "person", "url": url}),
+            sent_at=now,
+            next_attempt_at=None,
+            last_error=None,
+            updated_at=now,
+        )
+    )
+    done = conn.execute(stmt).rowcount == 1
+    if done:
+        _event(conn, [id_], SENT, now, detail=f"resolved by hand: {url}")
+    return done
+
+
+def resolve_resend(conn: Connection, id_: str, *, now: datetime) -> bool:
+    """A person checked the network and the post is not there: send it again."""
+    stmt = (
+        update(deliveries)
+        .where(d.id == id_, d.state == UNKNOWN)
+        .values(state=RETRY_WAIT, next_attempt_at=now, last_error=None, updated_at=now)
+    )
+    done = conn.execute(stmt).rowcount == 1
+    if done:
+        _event(conn, [id_], RETRY_WAIT, now, detail="resend by hand")
+    return done
+
+
+# --------------------------------------------------------------------------- channels
+
+
+def _ensure_channel(conn: Connection, channel: str, now: datetime) -> None:
+    exists = conn.execute(
+        select(channel_state.c.channel).where(channel_state.c.channel == channel)
+    ).first()
+    if exists is None:
+        stmt = _insert_ignore(conn, channel_state, ["channel"])
+        conn.execute(stmt, [{"channel": channel, "updated_at": now}])
+
+
+def pause_channel(conn: Connection, channel: str, *, reason: str, now: datetime) -> bool:
+    """True only for the one process that paused it, so the warning is said once."""
+    _ensure_channel(conn, channel, now)
+    c = channel_state.c
+    stmt = (
+        update(channel_state)
+        .where(c.channel == channel, c.paused_reason.is_(None))
+        .values(paused_reason=reason, paused_at=now, updated_at=now)
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+def resume_channel(conn: Connection, channel: str, *, now: datetime) -> bool:
+    c = channel_state.c
+    stmt = (
+        update(channel_state)
+        .where(
+            c.channel == channel, or_(c.paused_reason.is_not(None), c.blocked_until.is_not(None))
+        )
+        .values(paused_reason=None, paused_at=None, blocked_until=None, updated_at=now)
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+def block_channel(conn: Connection, channel: str, *, until: datetime, now: datetime) -> None:
+    """The network said to slow down: no claims on this channel until ``until``."""
+    _ensure_channel(conn, channel, now)
+    c = channel_state.c
+    stmt = (
+        update(channel_state)
+        .where(c.channel == channel, or_(c.blocked_until.is_(None), c.blocked_until < until))
+        .values(blocked_until=until, updated_at=now)
+    )
+    conn.execute(stmt)
+
+
+def take_token(
+    conn: Connection, channel: str, *, per_minute: float, burst: int, now: datetime
+) -> datetime | None:
+    """Token bucket shared by every process (GCRA, compare-and-swap): None when a token was
+    taken, else the time one will be free."""
+    _ensure_channel(conn, channel, now)
+    c = channel_state.c
+    interval = 60.0 / per_minute
+    t = now.timestamp()
+    for _ in range(20):
+        tat = conn.execute(select(c.tat).where(c.channel == channel)).scalar_one()
+        start = max(tat or t, t)
+        if start - t > interval * (burst - 1):
+            return datetime.fromtimestamp(start - interval * (burst - 1), UTC)
+        cond = c.tat.is_(None) if tat is None else c.tat == tat
+        swapped = conn.execute(
+            update(channel_state)
+            .where(c.channel == channel, cond)
+            .values(tat=start + interval, updated_at=now)
+        )
+        if swapped.rowcount == 1:
+            return None
+    return now + timedelta(seconds=interval)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def get(conn: Connection, id_: str) -> Row[Any] | None:
+    return conn.execute(select(deliveries).where(d.id == id_)).first()
+
+
+def counts_by_state(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(select(d.state, func.count()).group_by(d.state)).all()
+    return {state: int(n) for state, n in rows}
+
+
+def upcoming(conn: Connection, *, limit: int = 10) -> list[Row[Any]]:
+    stmt = (
+        select(deliveries)
+        .where(d.state.in_((*PENDING, UNKNOWN)), d.next_attempt_at.is_not(None))
+        .order_by(d.next_attempt_at)
+        .limit(limit)
+    )
+    return list(conn.execute(stmt).all())
+
+
+def next_wakeups(conn: Connection, *, after: datetime, limit: int = 100) -> list[datetime]:
+    stmt = (
+        select(d.next_attempt_at)
+        .where(d.state.in_(PENDING), d.next_attempt_at > after)
+        .group_by(d.next_attempt_at)
+        .order_by(d.next_attempt_at)
+        .limit(limit)
+    )
+    return [t for t in conn.execute(stmt).scalars() if t is not None]
+
+
+def needing_attention(conn: Connection, *, limit: int = 10) -> list[Row[Any]]:
+    stmt = (
+        select(deliveries)
+        .where(or_(d.state.in_((FAILED, UNKNOWN, MISSED)), d.last_error.is_not(None)))
+        .where(d.state != SENT)
+        .order_by(d.updated_at.desc())
+        .limit(limit)
+    )
+    return list(conn.execute(stmt).all())
+
+
+def paused_channels(conn: Connection, *, now: datetime) -> list[Row[Any]]:
+    c = channel_state.c
+    stmt = select(channel_state).where(or_(c.paused_reason.is_not(None), c.blocked_until > now))
+    return list(conn.execute(stmt).all())
+
+
+def events(conn: Connection, id_: str) -> list[Row[Any]]:
+    e = delivery_events.c
+    stmt = select(delivery_events).where(e.delivery_id == id_).order_by(e.id)
+    return list(conn.execute(stmt).all())
+
+
+def _insert_ignore(conn: Connection, table: Table, keys: list[str]) -> Any:
+    """INSERT that skips rows whose key already exists, on SQLite and PostgreSQL alike."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=keys)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
+
+
+def insert_ignore(
+    conn: Connection, table: Table, keys: list[str], rows: list[dict[str, Any]]
+) -> int:
+    if not rows:
+        return 0
+    return int(conn.execute(_insert_ignore(conn, table, keys), rows).rowcount or 0)
