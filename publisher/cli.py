@@ -45,13 +45,13 @@ class Group(click.Group):
 @click.group(cls=Group)
 @click.option("--config", "-c", envvar="STORYLOOP_SETTINGS", help="Settings file (pelicanconf.py).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.option("--verbose", "-v", is_flag=True, help="Log progress, not only problems.")
 @click.version_option(package_name="storyloop")
 @click.pass_context
-def main(ctx: click.Context, config: str | None, debug: bool) -> None:
+def main(ctx: click.Context, config: str | None, debug: bool, verbose: bool) -> None:
     """Storyloop: publish stories everywhere your customers are, and measure what brings them in."""
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     ctx.obj = Context(config, debug)
 
 

@@ -80,11 +80,15 @@ def resolve_secrets(value: Any, environ: Mapping[str, str] | None = None) -> Any
     return value
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict) and not is_secret_ref(value):
-            out[key] = _merge(out[key], value)
+        if (
+            isinstance(value, Mapping)
+            and isinstance(out.get(key), dict)
+            and not is_secret_ref(value)
+        ):
+            out[key] = merge(out[key], value)
         else:
             out[key] = value
     return out
@@ -166,5 +170,5 @@ def load(path: str | os.PathLike[str] | None = None) -> Settings:
     if not isinstance(engine, Mapping):
         raise SettingsError(f"{source}: STORYLOOP: must be a dict")
     return Settings(
-        root=source.parent, pelican=pelican, engine=_merge(DEFAULTS, engine), source=source
+        root=source.parent, pelican=pelican, engine=merge(DEFAULTS, engine), source=source
     )

@@ -1,0 +1,400 @@
+"""The content model for editors: read a Markdown file's metadata with line numbers and validate it.
+
+The same :func:`validate` runs in ``storyloop check`` and inside the Pelican build, so an editor
+sees the same message in both places: ``path:line: Field: what is wrong (what was expected)``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import dateutil.parser
+from pelican.utils import slugify
+
+CATEGORIES = ("stories", "testimonials")
+MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown")
+KNOWN_FIELDS = {
+    "title",
+    "date",
+    "modified",
+    "slug",
+    "lang",
+    "summary",
+    "category",
+    "tags",
+    "region",
+    "channels",
+    "publish",
+    "offer",
+    "store",
+    "image",
+    "image-alt",
+    "customer",
+    "consent",
+    "consent-until",
+    "rating",
+    "status",
+    "author",
+    "authors",
+    "template",
+    "save_as",
+    "url",
+}
+HEADLINE = re.compile(r"^headline-([a-z0-9]{1,8})$")
+CHANNEL_TEXT = re.compile(r"^(.+)-text$")
+LANG_TAG = re.compile(r"^[a-z]{2,3}(?:[-_][a-z0-9]{2,8})*$", re.IGNORECASE)
+ZONE_SUFFIX = re.compile(r"^(?P<when>.+?)\s+(?P<zone>[A-Za-z_]+(?:/[A-Za-z0-9_+\-]+)+|UTC)$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    line: int
+    field: str
+    message: str
+    expected: str
+    severity: str = "error"  # "error" | "warning"
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.field}: {self.message} ({self.expected})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "field": self.field,
+            "message": self.message,
+            "expected": self.expected,
+            "severity": self.severity,
+        }
+
+
+@dataclass
+class Header:
+    """A file's metadata: lower-case field -> value, and the line each field is on."""
+
+    path: str
+    values: dict[str, str] = field(default_factory=dict)
+    lines: dict[str, int] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # as the editor spelled it
+
+    def line(self, key: str) -> int:
+        return self.lines.get(key, 1)
+
+    def get(self, key: str) -> str | None:
+        value = self.values.get(key)
+        return value if value else None
+
+
+def read_header(path: Path, display: str | None = None) -> Header:
+    """Read the ``Key: value`` block at the top of a Markdown file (Pelican's syntax).
+
+    Continuation lines (indented) join the field above, as in Python-Markdown's meta extension.
+    """
+    header = Header(path=display or str(path))
+    last: str | None = None
+    with path.open(encoding="utf-8-sig") as fh:
+        for number, raw in enumerate(fh, start=1):
+            line = raw.rstrip("\n")
+            if not line.strip():
+                break
+            if last and line[:1] in (" ", "\t"):
+                header.values[last] = f"{header.values[last]} {line.strip()}".strip()
+                continue
+            name, sep, value = line.partition(":")
+            if not sep or not name.strip() or " " in name.strip():
+                break
+            last = name.strip().lower()
+            header.values[last] = value.strip()
+            header.lines[last] = number
+            header.names[last] = name.strip()
+    return header
+
+
+def parse_publish(value: str, default_zone: str) -> tuple[datetime, str]:
+    """``2026-11-24 09:30 Asia/Shanghai`` or ISO 8601 with an offset -> (UTC time, zone name).
+
+    A time without a zone is read in the site's ``TIMEZONE``. Raises ValueError with the reason.
+    """
+    text = value.strip()
+    zone_name = default_zone
+    match = ZONE_SUFFIX.match(text)
+    if match:
+        text, zone_name = match.group("when"), match.group("zone")
+    try:
+        zone: tzinfo = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {zone_name!r}") from None
+    try:
+        parsed = dateutil.parser.isoparse(text)
+    except ValueError:
+        try:
+            parsed = dateutil.parser.parse(text)
+        except (ValueError, OverflowError):
+            raise ValueError(f"cannot read {value!r} as a date and time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    elif match:
+        raise ValueError(f"{value!r} gives both an offset and a zone")
+    else:
+        zone_name = _offset_name(parsed)
+    return parsed.astimezone(UTC), zone_name
+
+
+def _offset_name(when: datetime) -> str:
+    offset = when.utcoffset()
+    if not offset:
+        return "UTC"
+    minutes = int(offset.total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{mins:02d}"
+
+
+def zone_of(name: str) -> tzinfo:
+    """The tzinfo for a zone name as written by :func:`parse_publish` (IANA or ``UTC+08:00``)."""
+    if name.startswith("UTC") and len(name) > 3:
+        from datetime import timedelta, timezone
+
+        sign = -1 if name[3] == "-" else 1
+        hours, mins = name[4:].split(":")
+        return timezone(sign * timedelta(hours=int(hours), minutes=int(mins)))
+    return ZoneInfo(name)
+
+
+def parse_bool(value: str) -> bool | None:
+    lowered = value.strip().lower()
+    if lowered in ("yes", "true", "1", "y", "是"):
+        return True
+    if lowered in ("no", "false", "0", "n", "否"):
+        return False
+    return None
+
+
+def split_list(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the settings allow: read once from :class:`publisher.settings.Settings`."""
+
+    channels: frozenset[str]
+    regions: frozenset[str] | None
+    stores: frozenset[str] | None
+    timezone: str
+    content_dir: Path
+    slug_subs: tuple[tuple[str, str], ...] = ()
+    today: date = field(default_factory=lambda: datetime.now(UTC).date())
+
+    @classmethod
+    def from_pelican(
+        cls, pelican: Mapping[str, Any], engine: Mapping[str, Any], root: Path
+    ) -> Rules:
+        regions = pelican.get("STORYLOOP_REGIONS")
+        stores = engine.get("stores")
+        return cls(
+            channels=frozenset((engine.get("channels") or {}).keys()),
+            regions=frozenset(regions) if regions else None,
+            stores=frozenset(stores) if stores else None,
+            timezone=str(pelican.get("TIMEZONE") or engine.get("timezone") or "UTC"),
+            content_dir=root / str(pelican.get("PATH", "content")),
+            slug_subs=tuple(tuple(s) for s in pelican.get("SLUG_REGEX_SUBSTITUTIONS", ())),  # type: ignore[misc]
+        )
+
+
+class _Checker:
+    def __init__(self, header: Header, rules: Rules) -> None:
+        self.h = header
+        self.rules = rules
+        self.problems: list[Problem] = []
+
+    def add(self, key: str, message: str, expected: str, severity: str = "error") -> None:
+        name = self.h.names.get(key) or "-".join(p.capitalize() for p in key.split("-"))
+        self.problems.append(
+            Problem(self.h.path, self.h.line(key), name, message, expected, severity)
+        )
+
+    def run(self) -> list[Problem]:
+        self.required()
+        self.category()
+        self.date_fields()
+        self.lang()
+        self.places()
+        self.channels()
+        self.variants()
+        self.image()
+        if self.h.get("category") == "testimonials":
+            self.testimonial()
+        self.unknown_fields()
+        return self.problems
+
+    def required(self) -> None:
+        if not self.h.get("title"):
+            self.add("title", "missing", "every story needs a Title")
+
+    def category(self) -> None:
+        value = self.h.get("category")
+        if value is None:
+            self.add("category", "missing", f"one of: {', '.join(CATEGORIES)}")
+        elif value not in CATEGORIES:
+            self.add("category", f"unknown category {value!r}", f"one of: {', '.join(CATEGORIES)}")
+
+    def date_fields(self) -> None:
+        date_value = self.h.get("date")
+        if date_value is None:
+            self.add("date", "missing", "a date such as 2026-11-24 or 2026-11-24 09:30")
+        else:
+            try:
+                dateutil.parser.parse(date_value)
+            except (ValueError, OverflowError):
+                self.add("date", f"cannot read {date_value!r} as a date", "e.g. 2026-11-24 09:30")
+        publish = self.h.get("publish")
+        if publish is not None:
+            try:
+                parse_publish(publish, self.rules.timezone)
+            except ValueError as exc:
+                self.add(
+                    "publish",
+                    str(exc),
+                    "date-time and IANA zone, e.g. 2026-11-24 09:30 Asia/Shanghai",
+                )
+
+    def lang(self) -> None:
+        value = self.h.get("lang")
+        if value is not None and not LANG_TAG.match(value):
+            self.add("lang", f"{value!r} is not a language tag", "e.g. zh, en, de, zh-Hant")
+
+    def places(self) -> None:
+        region, store = self.h.get("region"), self.h.get("store")
+        if region and self.rules.regions is not None and region not in self.rules.regions:
+            self.add("region", f"unknown region {region!r}", _one_of(self.rules.regions))
+        if store and self.rules.stores is not None and store not in self.rules.stores:
+            self.add("store", f"unknown store {store!r}", _one_of(self.rules.stores))
+        if self.h.get("offer") and not (store or region):
+            self.add(
+                "offer",
+                "an offer without a Store or Region",
+                "say where it can be redeemed",
+                "warning",
+            )
+
+    def channels(self) -> None:
+        known = self.rules.channels
+        for name in split_list(self.h.get("channels")):
+            if name not in known:
+                self.add("channels", f"unknown channel {name!r}", _one_of(known, "configured"))
+        for key in self.h.values:
+            match = CHANNEL_TEXT.match(key)
+            if match and match.group(1) not in known:
+                self.add(key, f"no channel named {match.group(1)!r}", _one_of(known, "configured"))
+            elif match and not self.h.get(key):
+                self.add(key, "empty", "the text to post on that channel")
+
+    def variants(self) -> None:
+        for key in self.h.values:
+            if key.startswith("headline") and not HEADLINE.match(key):
+                self.add(key, "not a headline variant", "Headline-A, Headline-B, ...")
+            elif HEADLINE.match(key) and not self.h.get(key):
+                self.add(key, "empty headline", "the headline text for this variant")
+
+    def image(self) -> None:
+        image = self.h.get("image")
+        if image is None:
+            return
+        if not (self.rules.content_dir / image).is_file():
+            self.add(
+                "image", f"file not found: {image}", "a path under content/, e.g. images/x.jpg"
+            )
+        if not self.h.get("image-alt"):
+            self.add("image", "image without alt text", "add Image-Alt describing it", "warning")
+
+    def testimonial(self) -> None:
+        if not self.h.get("customer"):
+            self.add("customer", "missing", "the customer's name as they agreed to show it")
+        consent = parse_bool(self.h.get("consent") or "")
+        if consent is not True:
+            self.add("consent", "no written consent: never built nor published", "Consent: yes")
+        until = self.h.get("consent-until")
+        if until is not None:
+            try:
+                end = dateutil.parser.parse(until).date()
+            except (ValueError, OverflowError):
+                self.add("consent-until", f"cannot read {until!r} as a date", "e.g. 2030-12-31")
+            else:
+                if end < self.rules.today:
+                    self.add(
+                        "consent-until",
+                        f"consent ended on {end}: never published again",
+                        "renew the customer's consent or remove the testimonial",
+                        "warning",
+                    )
+        rating = self.h.get("rating")
+        if rating is not None and (not rating.isdigit() or not 1 <= int(rating) <= 5):
+            self.add("rating", f"{rating!r} is not a rating", "a whole number from 1 to 5")
+
+    def unknown_fields(self) -> None:
+        for key in self.h.values:
+            if key in KNOWN_FIELDS or HEADLINE.match(key) or CHANNEL_TEXT.match(key):
+                continue
+            if key.startswith("headline"):
+                continue
+            self.add(key, "unknown field", "see docs/CONTENT.md for the fields", "warning")
+
+
+def _one_of(values: Iterable[str], word: str = "one of") -> str:
+    items = ", ".join(sorted(values)) or "none"
+    return f"{word}: {items}"
+
+
+def validate(header: Header, rules: Rules) -> list[Problem]:
+    """Every problem with one file's metadata (cross-file checks are in :func:`validate_all`)."""
+    return _Checker(header, rules).run()
+
+
+def slug_of(header: Header, rules: Rules) -> str:
+    return header.get("slug") or slugify(header.get("title") or "", regex_subs=rules.slug_subs)
+
+
+def duplicate_slugs(headers: Iterable[Header], rules: Rules) -> list[Problem]:
+    seen: dict[str, Header] = {}
+    problems = []
+    for header in headers:
+        slug = slug_of(header, rules)
+        first = seen.setdefault(slug, header)
+        if first is not header:
+            problems.append(
+                Problem(
+                    header.path,
+                    header.line("slug") if "slug" in header.lines else 1,
+                    "Slug",
+                    f"duplicate slug {slug!r}, also used by {first.path}",
+                    "a slug used only once",
+                )
+            )
+    return problems
+
+
+def validate_all(headers: list[Header], rules: Rules) -> list[Problem]:
+    problems = [p for h in headers for p in validate(h, rules)]
+    problems += duplicate_slugs(headers, rules)
+    return sorted(problems, key=lambda p: (p.path, p.line, p.field))
+
+
+def excluded(problems: Iterable[Problem]) -> set[str]:
+    """Paths that must not be built: no consent, or consent that has ended."""
+    return {p.path for p in problems if p.field.lower() in ("consent", "consent-until")}
+
+
+def content_files(content_dir: Path, article_paths: Iterable[str]) -> list[Path]:
+    files: list[Path] = []
+    for sub in article_paths:
+        base = content_dir / sub
+        files += [p for p in base.rglob("*") if p.suffix in MARKDOWN_SUFFIXES and p.is_file()]
+    return sorted(files)

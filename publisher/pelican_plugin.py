@@ -1,0 +1,366 @@
+"""Pelican plugin: validates content during the build, adds what the theme shows (offer box, QR
+code, region pages, JSON-LD) and writes ``storyloop-manifest.json``, the engine's only input.
+
+Enabled in ``pelicanconf.py`` with ``PLUGINS = ["publisher.pelican_plugin"]``; works the same
+under plain ``pelican`` and ``storyloop build``. Errors fail the build with the messages
+``storyloop check`` prints; a testimonial without consent is removed before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import dateutil.parser
+import nh3
+import segno
+from pelican import signals
+from pelican.contents import Article
+from pelican.generators import ArticlesGenerator, Generator, PelicanTemplateNotFound
+from PIL import Image as PILImage
+
+from publisher.content import (
+    Header,
+    Problem,
+    Rules,
+    duplicate_slugs,
+    excluded,
+    parse_bool,
+    parse_publish,
+    read_header,
+    split_list,
+    validate,
+)
+from publisher.model import MANIFEST_VERSION, Image, Manifest, Story, Testimonial
+from publisher.settings import DEFAULTS, merge
+
+log = logging.getLogger(__name__)
+MANIFEST_NAME = "storyloop-manifest.json"
+BLOCK_END = re.compile(r"</(p|div|h[1-6]|li|blockquote|pre|table|ul|ol)>", re.I)
+LINE_END = re.compile(r"</tr>|<br\s*/?>", re.I)
+CELL_END = re.compile(r"</t[dh]>", re.I)
+PRE = re.compile(r"(<pre[\s>].*?</pre>)", re.I | re.S)
+
+
+class ContentInvalid(SystemExit):
+    """Ends the build with exit status 1 after the problems were logged one per line.
+
+    A SystemExit, not an Exception, so Pelican does not wrap it in a traceback: the editor sees
+    the same lines ``storyloop check`` prints and nothing else.
+    """
+
+
+@dataclass
+class BuildState:
+    rules: Rules | None = None
+    root: Path = Path(".")
+    stories: list[Story] = field(default_factory=list)
+    qr_svgs: dict[str, bytes] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+STATE = BuildState()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def engine_settings(pelican_settings: dict[str, Any]) -> dict[str, Any]:
+    return merge(DEFAULTS, pelican_settings.get("STORYLOOP") or {})
+
+
+def display_path(path: str | Path, root: Path) -> str:
+    try:
+        return os.path.relpath(path, root)
+    except ValueError:
+        return str(path)
+
+
+def plain_text(markup: str) -> str:
+    """HTML -> text with paragraphs kept apart (used by channels that post plain text)."""
+    parts = PRE.split(markup)
+    flat = "".join(p if i % 2 else " ".join(p.split()) for i, p in enumerate(parts))
+    marked = CELL_END.sub(" | ", LINE_END.sub("\n", BLOCK_END.sub("\n\n", flat)))
+    text = re.sub(r"[ \t]*\|[ \t]*", " | ", html.unescape(nh3.clean(marked, tags=set())))
+    lines = [line.strip().removesuffix(" |").strip() for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+_image_sizes: dict[Path, tuple[int, int, int]] = {}
+
+
+def image_info(path: Path) -> tuple[int, int, int]:
+    if path not in _image_sizes:
+        with PILImage.open(path) as img:
+            width, height = img.size
+        _image_sizes[path] = (width, height, path.stat().st_size)
+    return _image_sizes[path]
+
+
+def qr_svg(url: str, cache_dir: Path | None) -> bytes:
+    """The QR code for ``url`` as SVG, cached by URL so a warm build does not redraw it."""
+    digest = hashlib.sha256(url.encode()).hexdigest()[:20]
+    cached = cache_dir / f"{digest}.svg" if cache_dir else None
+    if cached and cached.is_file():
+        return cached.read_bytes()
+    qr = segno.make_qr(url, error="m")
+    svg = qr.svg_inline(border=2, omitsize=True, dark="#1f1a17", light="#ffffff").encode()
+    if cached:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(svg)
+    return svg
+
+
+# --------------------------------------------------------------------------- per article
+
+
+def story_from(article: Article, header: Header, rules: Rules, site_url: str, root: Path) -> Story:
+    meta = header.values
+    publish = meta.get("publish")
+    if publish:
+        publish_at, zone = parse_publish(publish, rules.timezone)
+    else:
+        publish_at, zone = article.date.astimezone(UTC), rules.timezone
+    images: tuple[Image, ...] = ()
+    if meta.get("image"):
+        width, height, size = image_info(rules.content_dir / meta["image"])
+        images = (
+            Image(
+                path=meta["image"],
+                url=f"{site_url}/{meta['image']}",
+                alt=meta.get("image-alt", ""),
+                width=width,
+                height=height,
+                bytes=size,
+            ),
+        )
+    testimonial = None
+    if meta.get("category") == "testimonials":
+        until = meta.get("consent-until")
+        testimonial = Testimonial(
+            customer=meta.get("customer", ""),
+            consent=parse_bool(meta.get("consent", "")) is True,
+            consent_until=dateutil.parser.parse(until).date() if until else None,
+            rating=int(meta["rating"]) if meta.get("rating") else None,
+            store=meta.get("store"),
+        )
+    source = Path(article.source_path)
+    text = plain_text(article.content)
+    return Story(
+        slug=article.slug,
+        title=meta.get("title") or article.title,
+        summary=meta.get("summary") or text.split("\n\n", 1)[0][:280],
+        lang=article.lang,
+        region=meta.get("region"),
+        category=meta.get("category", "stories"),
+        url=f"{site_url}/{article.url}",
+        html=article.content,
+        text=text,
+        images=images,
+        channels=tuple(split_list(meta.get("channels"))),
+        publish_at=publish_at,
+        timezone=zone,
+        variants={
+            k.split("-", 1)[1].upper(): v for k, v in meta.items() if k.startswith("headline-")
+        },
+        offer=meta.get("offer"),
+        store=meta.get("store"),
+        testimonial=testimonial,
+        overrides={k[: -len("-text")]: v for k, v in meta.items() if k.endswith("-text")},
+        source=display_path(source, root),
+        content_hash=hashlib.sha256(source.read_bytes()).hexdigest(),
+        qr=f"qr/{article.slug}.svg",
+        tags=tuple(str(t) for t in getattr(article, "tags", ())),
+    )
+
+
+def json_ld(story: Story, settings: dict[str, Any]) -> str:
+    site = {"@type": "Organization", "name": settings.get("SITENAME"), "url": settings["SITEURL"]}
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "inLanguage": story.lang,
+        "url": story.url,
+        "datePublished": story.publish_at.isoformat(),
+        "publisher": site,
+    }
+    if story.images:
+        data["image"] = story.images[0].url
+    if story.testimonial:
+        stores = engine_settings(settings).get("stores") or {}
+        store = stores.get(story.store or "", {})
+        data |= {
+            "@type": "Review",
+            "name": story.title,
+            "reviewBody": story.summary,
+            "author": {"@type": "Person", "name": story.testimonial.customer},
+            "itemReviewed": {"@type": "LocalBusiness", "name": store.get("name") or site["name"]},
+        }
+        if story.testimonial.rating:
+            data["reviewRating"] = {
+                "@type": "Rating",
+                "ratingValue": story.testimonial.rating,
+                "bestRating": 5,
+                "worstRating": 1,
+            }
+    else:
+        data |= {
+            "@type": "Article",
+            "headline": story.title,
+            "description": story.summary,
+            "author": site,
+            "mainEntityOfPage": story.url,
+        }
+    return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+
+
+def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
+    regions = settings.get("STORYLOOP_REGIONS") or {}
+    stores = engine_settings(settings).get("stores") or {}
+    image = story.images[0] if story.images else None
+    t = story.testimonial
+    return {
+        "region": story.region,
+        "region_name": regions.get(story.region or "", story.region),
+        "offer": story.offer,
+        "store": story.store,
+        "store_name": (stores.get(story.store or "") or {}).get("name"),
+        "qr": story.qr,
+        "image": image
+        and {
+            "path": image.path,
+            "url": image.url,
+            "alt": image.alt,
+            "width": image.width,
+            "height": image.height,
+        },
+        "testimonial": t and {"customer": t.customer, "rating": t.rating, "store": t.store},
+        "jsonld": json_ld(story, settings),
+    }
+
+
+# --------------------------------------------------------------------------- signal handlers
+
+
+def on_initialized(pelican: Any) -> None:
+    settings = pelican.settings
+    STATE.root = Path(settings["PATH"]).parent
+    STATE.rules = Rules.from_pelican(settings, engine_settings(settings), STATE.root)
+    STATE.stories, STATE.problems, STATE.qr_svgs = [], [], {}
+
+
+def on_pretaxonomy(generator: ArticlesGenerator) -> None:
+    rules, root = STATE.rules, STATE.root
+    assert rules is not None
+    site_url = str(generator.settings["SITEURL"]).rstrip("/")
+    articles = list(generator.articles) + list(generator.translations)
+    headers = {
+        a.source_path: read_header(Path(a.source_path), display_path(a.source_path, root))
+        for a in articles
+    }
+    problems = [p for h in headers.values() for p in validate(h, rules)]
+    problems += duplicate_slugs(headers.values(), rules)
+    report(problems)
+    drop = excluded(problems)
+    keep = [a for a in articles if headers[a.source_path].path not in drop]
+    generator.articles = [a for a in generator.articles if a in keep]
+    generator.translations = [a for a in generator.translations if a in keep]
+    if any(p.severity == "error" for p in problems):
+        return  # the build fails in on_all_finalized, before any page is written
+    cache = Path(generator.settings.get("CACHE_PATH", "cache")) / "storyloop-qr"
+    for article in keep:
+        story = story_from(article, headers[article.source_path], rules, site_url, root)
+        article.storyloop = theme_data(story, generator.settings)
+        STATE.stories.append(story)
+        if story.qr:
+            STATE.qr_svgs[story.qr] = qr_svg(story.url, cache)
+
+
+def report(problems: list[Problem]) -> None:
+    STATE.problems = problems
+    for problem in problems:
+        (log.error if problem.severity == "error" else log.warning)("%s", problem)
+
+
+def on_all_finalized(_generators: list[Any]) -> None:
+    errors = [p for p in STATE.problems if p.severity == "error"]
+    if errors:
+        raise ContentInvalid(f"error: {len(errors)} content error(s): the build stopped")
+
+
+def on_finalized(pelican: Any) -> None:
+    output = Path(pelican.settings["OUTPUT_PATH"])
+    for rel, svg in STATE.qr_svgs.items():
+        write_if_changed(output / rel, svg)
+    stories = sorted(STATE.stories, key=lambda s: (s.publish_at, s.slug))
+    manifest = Manifest(MANIFEST_VERSION, str(pelican.settings["SITEURL"]), tuple(stories))
+    text = json.dumps(manifest.to_json(), ensure_ascii=False, indent=1, sort_keys=True)
+    write_if_changed(output / MANIFEST_NAME, (text + "\n").encode())
+
+
+def write_if_changed(path: Path, data: bytes) -> None:
+    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+# --------------------------------------------------------------------------- region pages
+
+
+class RegionGenerator(Generator):  # type: ignore[misc]
+    """Writes ``regions/<key>.html`` for every region in ``STORYLOOP_REGIONS``."""
+
+    def generate_context(self) -> None:
+        regions = self.settings.get("STORYLOOP_REGIONS") or {}
+        site = str(self.settings["SITEURL"]).rstrip("/")
+        self.context["storyloop_regions"] = [
+            (key, name, f"{site}/regions/{key}.html") for key, name in regions.items()
+        ]
+
+    def generate_output(self, writer: Any) -> None:
+        regions = self.settings.get("STORYLOOP_REGIONS") or {}
+        if not regions:
+            return
+        try:
+            template = self.get_template("region")
+        except PelicanTemplateNotFound:
+            log.warning("theme has no region.html template: region pages not written")
+            return
+        articles = self.context.get("articles", [])
+        for key, name in regions.items():
+            here = [a for a in articles if getattr(a, "storyloop", {}).get("region") == key]
+            writer.write_file(
+                f"regions/{key}.html",
+                template,
+                self.context,
+                region=key,
+                region_name=name,
+                articles=here,
+                url=f"regions/{key}.html",
+                relative_urls=self.settings["RELATIVE_URLS"],
+            )
+
+
+def get_generators(_pelican: Any) -> type[Generator]:
+    return RegionGenerator
+
+
+def register() -> None:
+    signals.initialized.connect(on_initialized)
+    signals.article_generator_pretaxonomy.connect(on_pretaxonomy)
+    signals.all_generators_finalized.connect(on_all_finalized)
+    signals.get_generators.connect(get_generators)
+    signals.finalized.connect(on_finalized)
+
+
+__all__ = ["MANIFEST_NAME", "ContentInvalid", "plain_text", "register"]
