@@ -16,7 +16,7 @@ site: $(STAMP)
 	$(VENV)/bin/storyloop build
 
 run: site
-	$(VENV)/bin/storyloop run --serve
+	$(VENV)/bin/storyloop run
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check publisher channels tests benchmarks pelicanconf.py

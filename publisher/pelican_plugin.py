@@ -114,8 +114,7 @@ def qr_svg(url: str, cache_dir: Path | None) -> bytes:
     qr = segno.make_qr(url, error="m")
     svg = qr.svg_inline(border=2, omitsize=True, dark="#1f1a17", light="#ffffff").encode()
     if cached:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_bytes(svg)
+        write_if_changed(cached, svg)
     return svg
 
 
@@ -309,7 +308,7 @@ def write_if_changed(path: Path, data: bytes) -> None:
     if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # builds may run side by side
     tmp.write_bytes(data)
     tmp.replace(path)
 
