@@ -17,9 +17,10 @@ States::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,7 +40,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Dialect, Row
+from sqlalchemy.engine import Connection, Dialect, Engine, Row
 from sqlalchemy.types import TypeDecorator
 
 from publisher.db import metadata
@@ -164,6 +165,17 @@ class Claim:
     due_at: datetime
     attempts: int
     token: str
+
+
+@contextlib.contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """A write transaction. On SQLite it takes the write lock up front (BEGIN IMMEDIATE): a
+    transaction that reads first and writes later could otherwise fail at once with "database is
+    locked" when another process wrote in between, instead of waiting its turn."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield conn
 
 
 def _claim(row: Row[Any], token: str) -> Claim:
@@ -414,7 +426,12 @@ def mark_missed(conn: Connection, *, now: datetime, grace: timedelta) -> list[st
     stmt = (
         update(deliveries)
         .where(d.state == PLANNED, d.next_attempt_at < now - grace)
-        .values(state=MISSED, next_attempt_at=None, updated_at=now)
+        .values(
+            state=MISSED,
+            next_attempt_at=None,
+            last_error=f"more than {grace} late: not sent",
+            updated_at=now,
+        )
         .returning(d.id)
     )
     ids = list(conn.execute(stmt).scalars())

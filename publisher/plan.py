@@ -267,6 +267,7 @@ def _row(w: Desired, state: str, now: datetime) -> dict[str, Any]:
         "state": state,
         "next_attempt_at": w.due_at if state == ledger.PLANNED else None,
         "attempts": 0,
+        "last_error": None if state == ledger.PLANNED else "past the grace period when planned",
         "created_at": now,
         "updated_at": now,
     }

@@ -1,0 +1,407 @@
+"""The publish path for claimed deliveries, in the order that makes "exactly once" hold:
+
+1. claim (one conditional UPDATE with a lease; see :func:`publisher.ledger.claim_due`);
+2. tracked links stored, the post rendered, and the delivery marked in flight, in one transaction:
+   before this commits a crash just lets the lease run out and the delivery goes back to planned;
+3. the network is called with a :class:`DeliveryKey` that is the same on every attempt;
+4. the receipt is stored before anything else happens; from step 2 on, a crash leaves the delivery
+   ``unknown`` and it is resolved through the channel's idempotency or lookup, or by a person.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, select
+from sqlalchemy.engine import Connection, Engine
+
+from channels.base import (
+    AuthProblem,
+    Channel,
+    ChannelContext,
+    ChannelError,
+    ContentRejected,
+    DeliveryKey,
+    Idempotency,
+    Links,
+    OutcomeUnknown,
+    Post,
+    RateLimited,
+    Receipt,
+    RetryLater,
+    open_channel,
+)
+from publisher import ledger, plan, tracking
+from publisher.ledger import Claim
+from publisher.model import Story
+from publisher.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SAFE_TO_RESEND = (Idempotency.KEY, Idempotency.RECORD_KEY, Idempotency.LOOKUP)
+
+
+class PrepareLinks(Protocol):
+    def __call__(
+        self,
+        conn: Connection,
+        settings: Settings,
+        *,
+        delivery_id: str,
+        story: Story,
+        channel: str,
+        variant: str | None,
+    ) -> Links: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Options:
+    """Engine settings the publish path reads, with their defaults."""
+
+    lease: timedelta
+    max_attempts: int
+    grace: timedelta
+    batch: int
+    retry_base: float
+    retry_cap: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Options:
+        e = settings.engine
+        return cls(
+            lease=timedelta(seconds=float(e.get("lease_seconds", 120))),
+            max_attempts=int(e.get("max_attempts", 8)),
+            grace=plan.grace_period(settings),
+            batch=int(e.get("claim_batch", 20)),
+            retry_base=float(e.get("retry_base_seconds", 30)),
+            retry_cap=float(e.get("retry_max_seconds", 3600)),
+        )
+
+
+class Dispatcher:
+    """Publishes due deliveries for one process. Safe to run beside any number of others."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        stories: Callable[[], Mapping[str, Story]],
+        *,
+        prepare_links: PrepareLinks | None = None,
+        channels: Callable[[str], Channel] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        worker: str | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.stories = stories
+        self.options = Options.from_settings(settings)
+        self.prepare_links = prepare_links or _tracking_prepare_links()
+        self._open = channels or self._open_configured
+        self._adapters: dict[str, Channel] = {}
+        self.clock = clock
+        self.worker = worker or worker_name()
+        self.stop = stop or threading.Event()
+        self._claims = 0
+        self._random = random.Random()
+
+    # ------------------------------------------------------------------ passes
+
+    def run_due(self, *, limit: int | None = None) -> Counter[str]:
+        """Publish everything due now, batch by batch, until none is left or we must stop."""
+        outcomes: Counter[str] = Counter()
+        while not self.stop.is_set() and (limit is None or outcomes.total() < limit):
+            batch = self.options.batch if limit is None else min(self.options.batch, limit)
+            claims = self._claim(batch)
+            if not claims:
+                break
+            for claim in claims:
+                if self.stop.is_set():
+                    self._release(claim, at=claim.due_at, why="worker stopping")
+                    outcomes["released"] += 1
+                else:
+                    outcomes[self.publish(claim)] += 1
+        return outcomes
+
+    def housekeeping(self) -> tuple[list[str], list[str], list[str]]:
+        """Expired leases recovered, and planned deliveries past the grace period marked missed."""
+        now = self.clock()
+        with ledger.transaction(self.engine) as conn:
+            released, unknown = ledger.recover_expired(conn, now=now)
+            missed = ledger.mark_missed(conn, now=now, grace=self.options.grace)
+        for id_ in missed:
+            log.warning("delivery %s missed: more than %s late; not sent", id_, self.options.grace)
+        return released, unknown, missed
+
+    def resolve_unknown(self) -> Counter[str]:
+        """Ask each channel whether an unanswered post went out, before anything is sent again."""
+        now = self.clock()
+        with ledger.transaction(self.engine) as conn:
+            claims = ledger.claim_unknown(
+                conn, token=self._token(), now=now, lease=self.options.lease
+            )
+        return Counter(self._resolve(claim) for claim in claims)
+
+    # ------------------------------------------------------------------ one delivery
+
+    def publish(self, claim: Claim) -> str:
+        story = self.stories().get(claim.story)
+        if story is None:
+            return self._story_gone(claim)
+        try:
+            adapter = self._adapter(claim.channel)
+        except Exception as exc:  # a channel that cannot even be opened is a settings problem
+            return self._pause(claim, f"cannot open channel: {exc}")
+        held = self._hold_back(claim)
+        if held is not None:
+            return held
+        post = self._prepare(claim, story, adapter)
+        if not isinstance(post, Post):
+            return post
+        key = DeliveryKey(claim.id, planned_at=claim.due_at)
+        try:
+            receipt = adapter.publish(post, key)
+        except ChannelError as exc:
+            return self._failure(claim, exc)
+        except Exception as exc:
+            log.exception("delivery %s: %s failed unexpectedly after sending", claim.id, adapter)
+            return self._unknown(claim, f"unexpected error while sending: {exc!r}")
+        return self._sent(claim, receipt)
+
+    def _prepare(self, claim: Claim, story: Story, adapter: Channel) -> Post | str:
+        """Links stored, post rendered, delivery marked in flight: one transaction."""
+        try:
+            with ledger.transaction(self.engine) as conn:
+                links = self.prepare_links(
+                    conn,
+                    self.settings,
+                    delivery_id=claim.id,
+                    story=story,
+                    channel=claim.channel,
+                    variant=claim.variant,
+                )
+                post = adapter.render(story, claim.variant, links, adapter.settings)
+                now = self.clock()
+                if not ledger.mark_sending(conn, claim, now=now, lease=self.options.lease):
+                    return "lost"
+            return post
+        except ChannelError as exc:
+            return self._failure(claim, exc)
+        except Exception as exc:
+            log.exception("delivery %s: could not prepare the post", claim.id)
+            return self._retry(claim, f"could not prepare the post: {exc!r}", counts=True)
+
+    def _hold_back(self, claim: Claim) -> str | None:
+        """Posting window closed, or the channel's token bucket empty: give the claim back."""
+        conf = self.settings.channels.get(claim.channel, {})
+        now = self.clock()
+        opening = plan.in_window(now, plan._window(conf, claim.channel), ZoneInfo(claim.timezone))
+        if opening > now:
+            self._release(claim, at=opening, why="posting window closed")
+            return "deferred"
+        rate = conf.get("rate")
+        if not rate:
+            return None
+        per_minute = float(rate.get("per_minute", 60))
+        with ledger.transaction(self.engine) as conn:
+            free_at = ledger.take_token(
+                conn, claim.channel, per_minute=per_minute, burst=int(rate.get("burst", 1)), now=now
+            )
+        if free_at is None:
+            return None
+        self._release(claim, at=free_at, why="channel rate limit (token bucket)")
+        return "throttled"
+
+    # ------------------------------------------------------------------ outcomes
+
+    def _sent(self, claim: Claim, receipt: Receipt) -> str:
+        with ledger.transaction(self.engine) as conn:
+            stored = ledger.mark_sent(
+                conn,
+                claim,
+                remote_id=receipt.remote_id,
+                url=receipt.url,
+                receipt={"remote_id": receipt.remote_id, "url": receipt.url, **receipt.extra},
+                now=self.clock(),
+            )
+        if not stored:
+            log.error("delivery %s: sent as %s but the ledger moved on", claim.id, receipt.url)
+            return "lost"
+        return ledger.SENT
+
+    def _failure(self, claim: Claim, exc: ChannelError) -> str:
+        now = self.clock()
+        if isinstance(exc, RateLimited):
+            until = max(exc.until or now + timedelta(seconds=60), now)
+            with ledger.transaction(self.engine) as conn:
+                ledger.block_channel(conn, claim.channel, until=until, now=now)
+            log.info("channel %s rate-limited until %s", claim.channel, until.isoformat())
+            return self._retry(claim, str(exc), counts=False, at=until)
+        if isinstance(exc, RetryLater):
+            at = self._backoff(claim.attempts + 1)
+            if exc.retry_at is not None:
+                at = max(exc.retry_at, now)
+            return self._retry(claim, str(exc), counts=True, at=at)
+        if isinstance(exc, AuthProblem):
+            return self._pause(claim, str(exc))
+        if isinstance(exc, ContentRejected):
+            with ledger.transaction(self.engine) as conn:
+                ledger.mark_failed(conn, claim, error=str(exc), now=now)
+            log.error("delivery %s rejected by %s: %s", claim.id, claim.channel, exc)
+            return ledger.FAILED
+        if isinstance(exc, OutcomeUnknown):
+            return self._unknown(claim, str(exc))
+        return self._retry(claim, str(exc), counts=True)
+
+    def _pause(self, claim: Claim, reason: str) -> str:
+        now = self.clock()
+        with ledger.transaction(self.engine) as conn:
+            first = ledger.pause_channel(conn, claim.channel, reason=reason, now=now)
+        if first:
+            log.warning(
+                "channel %s paused: %s (fix its credentials, then `storyloop resume %s`)",
+                claim.channel,
+                reason,
+                claim.channel,
+            )
+        return self._retry(claim, reason, counts=False, at=now)
+
+    def _retry(self, claim: Claim, error: str, *, counts: bool, at: datetime | None = None) -> str:
+        when = at or self._backoff(claim.attempts + 1)
+        with ledger.transaction(self.engine) as conn:
+            return ledger.mark_retry(
+                conn,
+                claim,
+                at=when,
+                error=error,
+                now=self.clock(),
+                max_attempts=self.options.max_attempts,
+                counts=counts,
+            )
+
+    def _unknown(self, claim: Claim, error: str) -> str:
+        now = self.clock()
+        with ledger.transaction(self.engine) as conn:
+            ledger.mark_unknown(conn, claim, error=error, now=now, check_at=now)
+        return ledger.UNKNOWN
+
+    def _backoff(self, attempt: int) -> datetime:
+        """Exponential backoff with jitter, so many failed posts do not come back all at once."""
+        delay = min(self.options.retry_cap, self.options.retry_base * 2 ** max(attempt - 1, 0))
+        return self.clock() + timedelta(seconds=delay * (0.5 + self._random.random() / 2))
+
+    def _story_gone(self, claim: Claim) -> str:
+        now = self.clock()
+        with ledger.transaction(self.engine) as conn:
+            ledger.release(conn, claim, at=claim.due_at, now=now, why="story left content/")
+            ledger.cancel(conn, claim.id, now=now, by=ledger.BY_PLAN)
+        return ledger.CANCELLED
+
+    def _release(self, claim: Claim, *, at: datetime, why: str) -> None:
+        with ledger.transaction(self.engine) as conn:
+            ledger.release(conn, claim, at=at, now=self.clock(), why=why)
+
+    # ------------------------------------------------------------------ unknown outcomes
+
+    def _resolve(self, claim: Claim) -> str:
+        try:
+            adapter = self._adapter(claim.channel)
+            found = adapter.lookup(DeliveryKey(claim.id, planned_at=claim.due_at))
+        except Exception as exc:
+            log.warning("delivery %s: lookup failed: %s", claim.id, exc)
+            now = self.clock()
+            with ledger.transaction(self.engine) as conn:
+                ledger.mark_unknown(
+                    conn, claim, error=f"lookup failed: {exc}", now=now, check_at=self._backoff(1)
+                )
+            return "unresolved"
+        if found is not None:
+            return self._sent(claim, found)
+        if adapter.idempotency in SAFE_TO_RESEND or adapter.resend_on_unknown:
+            why = f"not found on {claim.channel}; sending again ({adapter.idempotency.name})"
+            return self._retry(claim, why, counts=False, at=self.clock())
+        return self._hold(claim)
+
+    def _hold(self, claim: Claim) -> str:
+        why = (
+            f"{claim.channel} offers no way to know whether the post went out: check it, then "
+            f"`storyloop resolve {claim.id} --sent URL` or `--resend`"
+        )
+        with ledger.transaction(self.engine) as conn:
+            ledger.mark_unknown(conn, claim, error=why, now=self.clock(), check_at=None)
+        log.warning("delivery %s needs a person: %s", claim.id, why)
+        return "held"
+
+    # ------------------------------------------------------------------ dry run
+
+    def due_posts(self) -> Iterator[tuple[str, str, Post | str]]:
+        """What a pass would send now, rendered with untracked links; nothing is written."""
+        d = ledger.d
+        now = self.clock()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(ledger.deliveries)
+                .where(and_(d.state.in_(ledger.PENDING), d.next_attempt_at <= now))
+                .order_by(d.next_attempt_at, d.id)
+            ).all()
+        stories = self.stories()
+        for row in rows:
+            story = stories.get(row.story)
+            if story is None:
+                yield row.id, row.channel, "story no longer in the manifest"
+                continue
+            adapter = self._adapter(row.channel)
+            yield row.id, row.channel, adapter.render(story, row.variant, Links(), adapter.settings)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _claim(self, batch: int) -> list[Claim]:
+        with ledger.transaction(self.engine) as conn:
+            return ledger.claim_due(
+                conn, token=self._token(), now=self.clock(), lease=self.options.lease, limit=batch
+            )
+
+    def _token(self) -> str:
+        self._claims += 1
+        return f"{self.worker}/{self._claims}"
+
+    def _adapter(self, name: str) -> Channel:
+        if name not in self._adapters:
+            self._adapters[name] = self._open(name)
+        return self._adapters[name]
+
+    def _open_configured(self, name: str) -> Channel:
+        context = ChannelContext(
+            var_dir=self.settings.var_dir,
+            content_dir=self.settings.content_path,
+            optouts=lambda: _tracking_optouts(self.engine),
+        )
+        return open_channel(name, self.settings, context)
+
+
+def _tracking_prepare_links() -> PrepareLinks:
+    return tracking.prepare_links
+
+
+def _tracking_optouts(engine: Engine) -> set[str]:
+    return tracking.optouts(engine)

@@ -1,0 +1,215 @@
+"""``storyloop run``: wakes at each due time, sweeps periodically, re-plans when content changes.
+
+APScheduler only decides *when* to look (its job stores cannot be shared between processes, its
+own FAQ says so); the ledger decides *what* to do. Its jobs are derived from the ledger after
+every pass: one date job per upcoming due time, plus the periodic sweep. Every job just wakes
+the one worker loop, so passes never overlap inside a process, and any number of processes can
+run against one database because every claim is an atomic conditional UPDATE.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.engine import Engine
+
+from publisher import db, ledger, plan
+from publisher.dispatch import Dispatcher, utcnow
+from publisher.errors import ManifestError
+from publisher.model import Manifest, Story, load_manifest
+from publisher.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ManifestWatch:
+    """The last good manifest, re-read when the file changes (a half-written file is skipped)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._signature: tuple[int, int] | None = None
+        self._manifest: Manifest | None = None
+
+    def _current_signature(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def refresh(self) -> bool:
+        """True when a new manifest was loaded."""
+        signature = self._current_signature()
+        if signature is None or signature == self._signature:
+            return False
+        try:
+            manifest = load_manifest(self.path)
+        except ManifestError as exc:
+            if self._manifest is None:
+                raise
+            log.warning("keeping the previous manifest: %s", exc)
+            return False
+        self._manifest, self._signature = manifest, signature
+        return True
+
+    @property
+    def manifest(self) -> Manifest:
+        if self._manifest is None:
+            self.refresh()
+        if self._manifest is None:
+            raise ManifestError(f"{self.path}: no manifest", hint="run `storyloop build` first")
+        return self._manifest
+
+    def stories(self) -> Mapping[str, Story]:
+        return self.manifest.by_slug()
+
+
+def open_database(settings: Settings) -> Engine:
+    """The ledger's database, migrated to the newest schema."""
+    engine = db.connect(settings.database_url)
+    db.upgrade(engine)
+    return engine
+
+
+def apply_plan(
+    engine: Engine, manifest: Manifest, settings: Settings, now: datetime
+) -> plan.PlanDiff:
+    with ledger.transaction(engine) as conn:
+        result = plan.plan_and_apply(conn, manifest, settings, now=now)
+    for w in result.missed:
+        log.warning("%s on %s: more than the grace period late; marked missed", w.story, w.channel)
+    if result.changes:
+        log.info(
+            "plan applied: %d added, %d rescheduled, %d cancelled, %d missed",
+            len(result.add),
+            len(result.reschedule),
+            len(result.cancel),
+            len(result.missed),
+        )
+    return result
+
+
+class Runner:
+    """One engine process: the worker loop, its APScheduler, and optionally the site server."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.clock = clock
+        self.stop = threading.Event()
+        self.kick = threading.Event()
+        self.watch = ManifestWatch(settings.manifest_path)
+        self.dispatcher = Dispatcher(
+            engine, settings, self.watch.stories, clock=clock, stop=self.stop
+        )
+        self.sweep_seconds = float(settings.engine.get("sweep_seconds", 30))
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self._woken: set[datetime] = set()
+
+    def request_stop(self, signum: int = 0, _frame: FrameType | None = None) -> None:
+        if signum:
+            log.info("signal %d: finishing what is in hand, then stopping", signum)
+        self.stop.set()
+        self.kick.set()
+
+    def run(self) -> None:
+        self.watch.refresh()
+        apply_plan(self.engine, self.watch.manifest, self.settings, self.clock())
+        self.scheduler.add_job(self.kick.set, "interval", seconds=self.sweep_seconds, id="sweep")
+        self.scheduler.start()
+        log.info(
+            "engine running as %s (sweep every %ss)", self.dispatcher.worker, self.sweep_seconds
+        )
+        try:
+            while not self.stop.is_set():
+                self.sweep()
+                self.kick.wait(timeout=self.sweep_seconds)
+                self.kick.clear()
+        finally:
+            self.scheduler.shutdown(wait=False)
+            log.info("engine stopped")
+
+    def sweep(self) -> None:
+        """One pass: re-plan if the manifest changed, recover, resolve, publish what is due."""
+        if self.watch.refresh():
+            apply_plan(self.engine, self.watch.manifest, self.settings, self.clock())
+        self.dispatcher.housekeeping()
+        if not self.stop.is_set():
+            self.dispatcher.resolve_unknown()
+        outcomes = self.dispatcher.run_due()
+        if outcomes:
+            log.info("pass: %s", ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())))
+        self._schedule_wakeups()
+
+    def _schedule_wakeups(self) -> None:
+        now = self.clock()
+        with self.engine.connect() as conn:
+            upcoming = ledger.next_wakeups(conn, after=now, limit=100)
+        self._woken = {t for t in self._woken if t > now}
+        for when in upcoming:
+            if when in self._woken:
+                continue
+            self._woken.add(when)
+            self.scheduler.add_job(
+                self.kick.set,
+                "date",
+                run_date=when,
+                id=f"wake-{when.isoformat()}",
+                replace_existing=True,
+                misfire_grace_time=None,
+            )
+
+
+def start_server(settings: Settings) -> subprocess.Popen[bytes]:
+    """The tracker and site server (``storyloop serve``) as a child process."""
+    argv = [sys.executable, "-c", "from publisher.cli import main; main()"]
+    argv += ["--config", str(settings.source), "serve"]
+    tracking = settings.engine.get("tracking") or {}
+    log.info(
+        "serving the site and tracked links on http://%s:%s/",
+        tracking.get("host", "127.0.0.1"),
+        tracking.get("port", 8000),
+    )
+    return subprocess.Popen(argv, cwd=settings.root, env=dict(os.environ))
+
+
+def stop_server(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is not None:
+        return
+    child.terminate()
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def run(settings: Settings, *, serve: bool) -> None:
+    """Migrate, plan, and publish until SIGTERM or SIGINT; the server stops with us."""
+    engine = open_database(settings)
+    runner = Runner(settings, engine)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, runner.request_stop)
+    child = start_server(settings) if serve else None
+    try:
+        runner.run()
+    finally:
+        if child is not None:
+            stop_server(child)
+        engine.dispose()
