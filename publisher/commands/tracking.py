@@ -1,0 +1,222 @@
+"""Tracking commands: serve, ingest, redeem, import-sales, report, poster, metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+from datetime import date
+from pathlib import Path
+
+import click
+from sqlalchemy import Engine
+
+from publisher import db
+from publisher.cli import Context
+from publisher.errors import NotFound, StoryloopError
+from publisher.model import load_manifest
+from publisher.tracking import ingest as ingest_mod
+from publisher.tracking import offers, poster, report
+from publisher.tracking.journal import journal_dir
+
+pass_context = click.make_pass_decorator(Context)
+log = logging.getLogger(__name__)
+
+
+def _database(ctx: Context) -> Engine:
+    engine = db.connect(ctx.settings.database_url)
+    db.upgrade(engine)
+    return engine
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def _ingest_forever(engine: Engine, directory: Path, every: float, stop: threading.Event) -> None:
+    while not stop.wait(every):
+        try:
+            ingest_mod.ingest(engine, directory)
+        except Exception:
+            log.exception("ingesting the click journal failed; trying again in %ss", every)
+
+
+@click.command("serve")
+@click.option("--host", help="Address to listen on (default: STORYLOOP tracking.host).")
+@click.option("--port", type=int, help="Port (default: STORYLOOP tracking.port).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--ingest-every", type=float, default=5.0, show_default=True, help="Seconds between ingests."
+)
+@pass_context
+def serve(
+    ctx: Context, host: str | None, port: int | None, workers: int, ingest_every: float
+) -> None:
+    """Serve tracked links, the conversion APIs, unsubscribe, and the site (granian)."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    settings = ctx.settings
+    tracking = settings.engine.get("tracking") or {}
+    engine = _database(ctx)
+    os.environ["STORYLOOP_SETTINGS"] = str(settings.source)
+    stop = threading.Event()
+    directory = journal_dir(settings.var_dir)
+    thread = threading.Thread(
+        target=_ingest_forever, args=(engine, directory, ingest_every, stop), daemon=True
+    )
+    thread.start()
+    server = Granian(
+        "publisher.tracking.server:create_app",
+        factory=True,
+        interface=Interfaces.ASGI,
+        address=host or str(tracking.get("host", "127.0.0.1")),
+        port=port or int(tracking.get("port", 8000)),
+        workers=workers,
+        log_access=False,
+    )
+    try:
+        server.serve()
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        ingest_mod.ingest(engine, directory)
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+@click.command("ingest")
+@pass_context
+def ingest(ctx: Context) -> None:
+    """Move journalled clicks into the database (also done every few seconds by serve)."""
+    engine = _database(ctx)
+    result = ingest_mod.ingest(engine, journal_dir(ctx.settings.var_dir))
+    click.echo(
+        f"{result.read} click(s) read from {result.files} journal file(s), "
+        f"{result.inserted} new, {result.skipped} skipped"
+    )
+
+
+# --------------------------------------------------------------------------- offline
+
+
+@click.command("redeem")
+@click.argument("code")
+@click.option("--value", required=True, help="Amount paid, e.g. 299 or 299.50.")
+@click.option("--store", help="Store id from STORYLOOP stores, e.g. xiamen-1.")
+@click.option("--currency", help="Three-letter code (default: tracking.currency or CNY).")
+@click.option("--order-id", help="The till's receipt number (makes a repeat harmless).")
+@pass_context
+def redeem(
+    ctx: Context,
+    code: str,
+    value: str,
+    store: str | None,
+    currency: str | None,
+    order_id: str | None,
+) -> None:
+    """Record an in-store sale made with an offer code."""
+    engine = _database(ctx)
+    fresh = offers.redeem(
+        engine,
+        ctx.settings,
+        code=code,
+        value=value,
+        store=store,
+        currency=currency,
+        order_id=order_id,
+    )
+    click.echo("redemption recorded" if fresh else "already recorded (same order id)")
+
+
+@click.command("import-sales")
+@click.argument("file", type=click.Path(path_type=Path))
+@pass_context
+def import_sales(ctx: Context, file: Path) -> None:
+    """Import a till export (CSV: date,code,order_id,value,currency,store)."""
+    engine = _database(ctx)
+    result = offers.import_sales(engine, ctx.settings, file)
+    for line in result.errors:
+        click.secho(line, fg="red", err=True)
+    click.echo(
+        f"{result.imported} imported, {result.duplicates} already there, "
+        f"{len(result.errors)} bad row(s)"
+    )
+    if result.errors:
+        raise SystemExit(1)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _since(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise StoryloopError(f"--since {value!r}: expected a date like 2026-03-01") from exc
+
+
+@click.command("report")
+@click.option("--by", "by", default="story,channel", show_default=True, help="Group by.")
+@click.option("--since", help="Only activity from this date (YYYY-MM-DD, UTC).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@pass_context
+def report_command(ctx: Context, by: str, since: str | None, fmt: str) -> None:
+    """Which stories and channels bring readers, and which bring customers."""
+    engine = _database(ctx)
+    result = report.build(engine, report.parse_by(by), _since(since))
+    if fmt == "json":
+        click.echo(json.dumps(report.as_json(result), ensure_ascii=False, indent=2))
+    elif fmt == "csv":
+        click.echo(report.as_csv(result), nl=False)
+    else:
+        _print_table(result)
+
+
+def _print_table(result: report.Report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    header, cells = report.table_rows(result)
+    table = Table(*header, show_lines=False)
+    for index, row in enumerate(cells):
+        table.add_row(*row, end_section=index == len(cells) - 2)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    flagged = report.channels_without_conversions(result)
+    if flagged:
+        click.echo(f"clicks but no conversions: {', '.join(flagged)}")
+
+
+# --------------------------------------------------------------------------- poster
+
+
+@click.command("poster")
+@click.argument("story")
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Folder for the files (default: var/posters)."
+)
+@pass_context
+def poster_command(ctx: Context, story: str, out: Path | None) -> None:
+    """Write a printable QR poster (SVG and PDF) with the story's offer and offer code."""
+    settings = ctx.settings
+    stories = load_manifest(settings.manifest_path).by_slug()
+    if story not in stories:
+        known = ", ".join(sorted(stories)) or "none"
+        raise NotFound(f'No story "{story}" in the manifest (stories: {known})')
+    engine = _database(ctx)
+    made = poster.make_poster(engine, settings, stories[story], out or settings.var_dir / "posters")
+    click.echo(f"{made.svg}\n{made.pdf}")
+    click.echo(f"QR -> {made.url}" + (f"  offer code {made.offer_code}" if made.offer_code else ""))
+
+
+COMMANDS = [serve, ingest, redeem, import_sales, report_command, poster_command]

@@ -1,0 +1,418 @@
+"""The tracker: a plain ASGI application served by granian.
+
+``GET /go/<code>`` is the hot path: the code's target comes from an in-memory cache (codes never
+change once stored; a miss asks the database once), the click is appended to this process's
+journal and flushed to the operating system, then the 302 goes out. No database write happens
+on that path; ``ingest`` moves journalled clicks into the database in batches.
+
+The redirect target is only ever the stored one: nothing in the request reaches ``Location``
+except the click id this process made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import html
+import json
+import logging
+import mimetypes
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from publisher import db
+from publisher import settings as settings_mod
+from publisher.settings import Secret, Settings
+from publisher.tracking import bots, codes, conversions, optout
+from publisher.tracking.journal import Click, Journal, journal_dir
+from publisher.tracking.schema import links, optouts, salts
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+CLICK_PARAM = "sl_cid"
+MAX_BODY = 64 * 1024
+MISS_TTL = 60.0
+MISS_LIMIT = 50_000
+FAILURE_WINDOW = 600.0
+FAILURES_BEFORE_429 = 5
+SAFE_URL_CHARS = "!#$%&'()*+,-./:;=?@[]~_"
+
+NOT_FOUND_PAGE = (
+    b"<!doctype html><html lang=en><meta charset=utf-8><title>Link not found</title>"
+    b"<h1>This link does not exist</h1><p>It may have been mistyped. "
+    b'<a href="/">Go to the home page</a>.</p></html>'
+)
+HTML_TYPE = (b"content-type", b"text/html; charset=utf-8")
+JSON_TYPE = (b"content-type", b"application/json")
+
+
+def redirect_parts(target: str) -> tuple[str, str]:
+    """(everything up to where the click id goes, the fragment), percent-encoded to ASCII."""
+    safe = quote(target, safe=SAFE_URL_CHARS)
+    base, hash_mark, fragment = safe.partition("#")
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}{CLICK_PARAM}=", f"{hash_mark}{fragment}"
+
+
+class Salts:
+    """Today's salt for reader hashes, made once per day and shared through the database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.day = ""
+        self.salt = b""
+
+    def today(self) -> bytes:
+        day = datetime.now(UTC).strftime("%Y-%m-%d")
+        if day != self.day:
+            self.salt, self.day = self._load(day).encode(), day
+        return self.salt
+
+    def _load(self, day: str) -> str:
+        with self.engine.begin() as conn:
+            dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+            row = {"day": day, "salt": secrets.token_hex(16)}
+            conn.execute(dialect.insert(salts).values(**row).on_conflict_do_nothing())
+            return str(conn.execute(select(salts.c.salt).where(salts.c.day == day)).scalar_one())
+
+
+class Tracker:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        tracking = settings.engine.get("tracking") or {}
+        self.settings = settings
+        self.engine = engine
+        self.journal = Journal(
+            journal_dir(settings.var_dir), fsync=bool(tracking.get("journal_fsync"))
+        )
+        self.salts = Salts(engine)
+        self.targets: dict[str, tuple[bytes, bytes]] = {}
+        self.misses: dict[str, float] = {}
+        self.failures: dict[str, list[float]] = {}
+        self.site_root = settings.output_path.resolve()
+        self.api_token: Secret | None = settings.secret("tracking", "api_token")
+        self.signing_key = optout.signing_key(settings)
+        self.currency = conversions.default_currency(settings)
+        self.stores = conversions.stores(settings)
+
+    # ------------------------------------------------------------------ ASGI entry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path.startswith("/go/"):
+            await self.go(scope, send, path[4:], method)
+        elif path == "/healthz":
+            await respond(send, 200, b'{"status":"ok"}', JSON_TYPE)
+        elif path == "/api/conversions":
+            await self.api(scope, receive, send, self._conversion)
+        elif path == "/api/redemptions":
+            await self.api(scope, receive, send, self._redemption)
+        elif path == "/unsubscribe":
+            await self.unsubscribe(scope, receive, send)
+        elif method in ("GET", "HEAD"):
+            await self.static(send, path, method)
+        else:
+            await respond(send, 405, b"method not allowed", (b"allow", b"GET, HEAD"))
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.journal.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # ------------------------------------------------------------------ /go/<code>
+
+    async def go(self, scope: Scope, send: Send, code: str, method: str) -> None:
+        parts = self.targets.get(code)
+        if parts is None:
+            parts = await self._resolve(code)
+            if parts is None:
+                await respond(send, 404, NOT_FOUND_PAGE, HTML_TYPE)
+                return
+        if method not in ("GET", "HEAD"):
+            await respond(send, 405, b"method not allowed", (b"allow", b"GET, HEAD"))
+            return
+        click_id = self.journal.new_click_id(code)
+        self.journal.append(self._click(scope, code, click_id, method))
+        location = parts[0] + click_id.encode() + parts[1]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 302,
+                "headers": [
+                    (b"location", location),
+                    (b"content-length", b"0"),
+                    (b"cache-control", b"no-store"),
+                    (b"referrer-policy", b"no-referrer-when-downgrade"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _resolve(self, code: str) -> tuple[bytes, bytes] | None:
+        if not codes.is_link_code(code):
+            return None
+        missed = self.misses.get(code)
+        if missed is not None and time.monotonic() - missed < MISS_TTL:
+            return None
+        target = await asyncio.get_running_loop().run_in_executor(None, self._lookup, code)
+        if target is None:
+            if len(self.misses) >= MISS_LIMIT:
+                self.misses.clear()
+            self.misses[code] = time.monotonic()
+            return None
+        head, tail = redirect_parts(target)
+        parts = (head.encode("ascii"), tail.encode("ascii"))
+        self.targets[code] = parts
+        return parts
+
+    def _lookup(self, code: str) -> str | None:
+        with self.engine.connect() as conn:
+            found = conn.execute(select(links.c.target).where(links.c.code == code)).scalar()
+        return str(found) if found is not None else None
+
+    def _click(self, scope: Scope, code: str, click_id: str, method: str) -> Click:
+        agent = referer = ""
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                agent = value.decode("latin-1")
+            elif name == b"referer":
+                referer = value.decode("latin-1")
+        bot = bots.bot_name(agent)
+        kind = "head" if method == "HEAD" else ("bot" if bot else "reader")
+        reader = None
+        if kind == "reader":
+            client = scope.get("client") or ("", 0)
+            digest = hashlib.blake2b(
+                f"{client[0]}\n{agent}".encode(), key=self.salts.today(), digest_size=16
+            )
+            reader = digest.hexdigest()
+        return Click(click_id, code, time.time(), kind, bot, reader, referrer_host(referer))
+
+    # ------------------------------------------------------------------ APIs
+
+    async def api(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        handler: Callable[[Scope, Any], tuple[int, dict[str, Any]]],
+    ) -> None:
+        if scope["method"] != "POST":
+            await respond(send, 405, b"method not allowed", (b"allow", b"POST"))
+            return
+        if not self._authorised(scope):
+            await send_json(send, 401, {"error": "missing or wrong bearer token"})
+            return
+        body = await read_body(receive)
+        try:
+            payload = json.loads(body) if body is not None else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            payload = None
+        if payload is None:
+            await send_json(send, 422, {"errors": {"body": "must be a JSON object (≤ 64 KiB)"}})
+            return
+        retry = self._throttled(scope)
+        if handler is self._redemption and retry:
+            await send_json(send, 429, {"error": "too many failed attempts"}, retry_after=retry)
+            return
+        loop = asyncio.get_running_loop()
+        status, answer = await loop.run_in_executor(None, handler, scope, payload)
+        if handler is self._redemption and status == 422:
+            await asyncio.sleep(self._note_failure(scope))
+        await send_json(send, status, answer)
+
+    def _authorised(self, scope: Scope) -> bool:
+        if not self.api_token:
+            return False
+        given = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                given = value
+        expected = b"Bearer " + self.api_token.reveal().encode()
+        return secrets.compare_digest(given, expected)
+
+    def _conversion(self, _scope: Scope, payload: Any) -> tuple[int, dict[str, Any]]:
+        try:
+            with self.engine.begin() as conn:
+                fresh = conversions.record_online(conn, payload, self.currency)
+        except conversions.InvalidConversion as exc:
+            return 422, {"errors": exc.errors}
+        return (201, {"status": "recorded"}) if fresh else (200, {"status": "duplicate"})
+
+    def _redemption(self, _scope: Scope, payload: Any) -> tuple[int, dict[str, Any]]:
+        if not isinstance(payload, dict):
+            return 422, {"errors": {"body": "must be a JSON object"}}
+        try:
+            redemption = conversions.parse_redemption(payload, self.currency, self.stores)
+            key = f"order:{redemption.order_id}" if redemption.order_id else secrets.token_hex(16)
+            with self.engine.begin() as conn:
+                fresh = conversions.record_redemption(conn, redemption, "api", key)
+        except conversions.InvalidConversion as exc:
+            return 422, {"errors": exc.errors}
+        return (201, {"status": "recorded"}) if fresh else (200, {"status": "duplicate"})
+
+    def _client(self, scope: Scope) -> str:
+        client = scope.get("client") or ("", 0)
+        return str(client[0])
+
+    def _throttled(self, scope: Scope) -> int:
+        """Seconds to wait before this client may try a redemption again (0: go ahead)."""
+        now = time.monotonic()
+        recent = [t for t in self.failures.get(self._client(scope), []) if now - t < FAILURE_WINDOW]
+        if len(recent) < FAILURES_BEFORE_429:
+            return 0
+        return int(FAILURE_WINDOW - (now - recent[0])) + 1
+
+    def _note_failure(self, scope: Scope) -> float:
+        """Record a failed redemption; the delay before answering grows with each failure."""
+        now = time.monotonic()
+        key = self._client(scope)
+        recent = [t for t in self.failures.get(key, []) if now - t < FAILURE_WINDOW] + [now]
+        self.failures[key] = recent[-FAILURES_BEFORE_429 * 2 :]
+        return float(min(0.05 * 2 ** len(recent), 2.0))
+
+    # ------------------------------------------------------------------ unsubscribe
+
+    async def unsubscribe(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        token = (query.get("t") or [""])[0]
+        email = optout.read_token(token, self.signing_key)
+        if email is None:
+            page = page_html("Link not valid", "This unsubscribe link is not valid.")
+            await respond(send, 400, page, HTML_TYPE)
+            return
+        if scope["method"] == "POST":
+            await read_body(receive)
+            await asyncio.get_running_loop().run_in_executor(None, self._opt_out, email)
+            page = page_html("Unsubscribed", f"{email} will get no more newsletters.")
+            await respond(send, 200, page, HTML_TYPE)
+        elif scope["method"] in ("GET", "HEAD"):
+            action = html.escape(f"/unsubscribe?t={quote(token)}")
+            form = (
+                f'<form method="post" action="{action}">'
+                '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+                f"<button>Unsubscribe {html.escape(email)}</button></form>"
+            )
+            await respond(send, 200, page_html("Unsubscribe", form, raw=True), HTML_TYPE)
+        else:
+            await respond(send, 405, b"method not allowed", (b"allow", b"GET, POST"))
+
+    def _opt_out(self, email: str) -> None:
+        with self.engine.begin() as conn:
+            dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+            row = {"email": email.lower(), "at": datetime.now(UTC)}
+            conn.execute(dialect.insert(optouts).values(**row).on_conflict_do_nothing())
+
+    # ------------------------------------------------------------------ static site
+
+    async def static(self, send: Send, path: str, method: str) -> None:
+        found = static_file(self.site_root, path)
+        if found is None:
+            await respond(send, 404, NOT_FOUND_PAGE, HTML_TYPE)
+            return
+        body = found.read_bytes()
+        kind = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
+        if kind.startswith("text/") or kind in ("application/javascript", "application/json"):
+            kind += "; charset=utf-8"
+        headers = [(b"content-type", kind.encode())]
+        await respond(send, 200, b"" if method == "HEAD" else body, *headers, length=len(body))
+
+
+def static_file(root: Path, path: str) -> Path | None:
+    """The file under ``root`` a URL path names (index.html for folders), never outside it."""
+    if "\x00" in path or "\\" in path:
+        return None
+    candidate = (root / path.lstrip("/")).resolve()
+    if not candidate.is_relative_to(root):
+        return None
+    if candidate.is_dir():
+        candidate = candidate / "index.html"
+    return candidate if candidate.is_file() else None
+
+
+def referrer_host(referer: str) -> str | None:
+    if not referer:
+        return None
+    try:
+        host = urlsplit(referer).hostname
+    except ValueError:
+        return None
+    return host[:255] if host else None
+
+
+def page_html(title: str, text: str, *, raw: bool = False) -> bytes:
+    body = text if raw else html.escape(text)
+    return (
+        "<!doctype html><html><meta charset=utf-8>"
+        f"<title>{html.escape(title)}</title><h1>{html.escape(title)}</h1><p>{body}</p></html>"
+    ).encode()
+
+
+async def read_body(receive: Receive) -> bytes | None:
+    """The request body, or None when it is larger than MAX_BODY."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        more = bool(message.get("more_body"))
+    return b"".join(chunks)
+
+
+async def respond(
+    send: Send, status: int, body: bytes, *headers: tuple[bytes, bytes], length: int | None = None
+) -> None:
+    size = str(len(body) if length is None else length).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", size)],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(
+    send: Send, status: int, data: dict[str, Any], *, retry_after: int | None = None
+) -> None:
+    headers = [JSON_TYPE]
+    if retry_after:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    body = json.dumps(data, ensure_ascii=False).encode()
+    await respond(send, status, body, *headers)
+
+
+def create_app(settings_path: str | None = None) -> Tracker:
+    """The app granian serves (factory): settings from STORYLOOP_SETTINGS or ./pelicanconf.py."""
+    settings = settings_mod.load(settings_path or os.environ.get("STORYLOOP_SETTINGS"))
+    engine = db.connect(settings.database_url)
+    return Tracker(settings, engine)
