@@ -17,7 +17,6 @@ from __future__ import annotations
 import enum
 import importlib
 import logging
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -225,16 +224,16 @@ class Channel(ABC):
         self, story: Story, variant: str | None, links: Links, limit: int | None = None
     ) -> str:
         """Headline and summary (or override), offer with code, tracked link: cut to the limit."""
-        from channels.text import counter_for, standard_text
+        from channels.text import rule_counter, standard_text
 
         rule = self.length
-        count = counter_for(rule.counting, rule.url_weight)
+        count = rule_counter(rule.counting, rule.url_weight, rule.limit, rule.max_bytes)
         return standard_text(
             story,
             variant,
             links.urls,
             links.offer_code,
-            limit or rule.limit,
+            limit or rule.limit or None,
             count,
             self.override_for(story),
         )
@@ -317,16 +316,16 @@ def engine_settings(name: str, settings: Settings) -> dict[str, Any]:
     tracking = settings.engine.get("tracking") or {}
     conf.setdefault("tracking_base_url", str(tracking.get("base_url", "")).rstrip("/"))
     conf.setdefault("site_url", settings.site_url)
+    conf.setdefault("site_root", str(settings.root))
     if str(conf.get("type", name)).split(":")[-1].lower() == "email":
         conf.setdefault("unsubscribe_key", signing_key(settings))
     return conf
 
 
 def signing_key(settings: Settings) -> Secret | None:
-    key = settings.secret("tracking", "signing_key")
-    if key is None and os.environ.get("STORYLOOP_SIGNING_KEY"):
-        key = Secret(os.environ["STORYLOOP_SIGNING_KEY"], "STORYLOOP_SIGNING_KEY")
-    return key
+    from publisher.tracking.optout import signing_key as tracker_key
+
+    return tracker_key(settings)
 
 
 _announced: set[tuple[str, str]] = set()

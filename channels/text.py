@@ -126,6 +126,16 @@ def counter_for(counting: str, url_weight: int | None = None) -> Counter:
     return len
 
 
+def rule_counter(
+    counting: str, url_weight: int | None, limit: int, max_bytes: int | None
+) -> Counter:
+    """A counter for a rule; a byte cap is folded in by scaling bytes onto the same limit."""
+    count = counter_for(counting, url_weight)
+    if not max_bytes or not limit:
+        return count
+    return lambda t: max(count(t), math.ceil(len(t.encode("utf-8")) * limit / max_bytes))
+
+
 # --------------------------------------------------------------------------- truncation
 
 
@@ -295,3 +305,16 @@ def byte_span(text: str, start: int, end: int) -> tuple[int, int]:
     """UTF-8 byte offsets of the character span [start, end) of ``text``."""
     b = len(text[:start].encode("utf-8"))
     return b, b + len(text[start:end].encode("utf-8"))
+
+
+_HREF_RE = regex.compile(r"""(<a\b[^>]*?\bhref=)(["'])(.*?)\2""", regex.IGNORECASE)
+
+
+def rewrite_html_links(markup: str, links: Mapping[str, str]) -> str:
+    """Every ``<a href>`` in rendered HTML pointed at its tracked link, when there is one."""
+
+    def swap(m: regex.Match[str]) -> str:
+        url = html.unescape(m.group(3))
+        return f"{m.group(1)}{m.group(2)}{html.escape(links.get(url, url))}{m.group(2)}"
+
+    return str(_HREF_RE.sub(swap, markup))

@@ -1,0 +1,243 @@
+"""Email newsletter over SMTP: one message per consenting subscriber, text and HTML parts,
+RFC 8058 one-click unsubscribe pointing at the tracker.
+
+Each message has a deterministic Message-ID and each recipient done is recorded at once under
+``var/email/<channel>/``, so a resend after a failure skips everyone already served.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import logging
+import smtplib
+import ssl
+from collections.abc import Iterator, Mapping
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Any, ClassVar
+
+from channels.base import (
+    AuthProblem,
+    Channel,
+    ContentRejected,
+    DeliveryKey,
+    Idempotency,
+    LengthRule,
+    Links,
+    Post,
+    Receipt,
+    RetryLater,
+    SettingSpec,
+)
+from channels.http import CONNECT_ERROR_DELAY, SERVER_ERROR_DELAY
+from channels.outbox import safe_filename
+from channels.text import offer_line, rewrite_html_links, rewrite_urls
+from publisher.model import Story
+from publisher.settings import Secret
+
+log = logging.getLogger(__name__)
+
+READ_MORE = {"zh": "阅读全文", "de": "Ganze Geschichte lesen"}
+UNSUBSCRIBE = {"zh": "退订", "de": "Abbestellen"}
+
+
+def recipient_hash(address: str) -> str:
+    return hashlib.sha256(address.strip().lower().encode()).hexdigest()[:16]
+
+
+class Email(Channel):
+    name: ClassVar[str] = "email"
+    setup_url: ClassVar[str] = (
+        "https://github.com/storyloop/storyloop/blob/main/docs/CHANNELS.md#email"
+    )
+    length: ClassVar[LengthRule] = LengthRule(limit=0, counting="none")
+    idempotency: ClassVar[Idempotency] = Idempotency.LOOKUP
+    settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
+        SettingSpec("host", "SMTP server host"),
+        SettingSpec("sender", 'From address, e.g. "Cedar & Clay <stories@example.com>"'),
+        SettingSpec("subscribers", "CSV file with columns email,name,consent (yes/no)"),
+        SettingSpec("port", "SMTP port (default 587)", required=False),
+        SettingSpec("username", "SMTP login, when the server wants one", required=False),
+        SettingSpec("password", "SMTP password", secret=True, required=False),
+        SettingSpec(
+            "starttls", "Upgrade with STARTTLS (default: true on port 587)", required=False
+        ),
+    )
+
+    # ------------------------------------------------------------------ render
+
+    def render(
+        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
+    ) -> Post:
+        lang = story.lang.split("-")[0]
+        link = links.get(story.url)
+        headline = story.headline(variant)
+        offer = offer_line(story, links.offer_code)
+        more = READ_MORE.get(lang, "Read the whole story")
+        body = self.override_for(story) or story.text
+        text = "\n\n".join(
+            p for p in (headline, rewrite_urls(body, links.urls), offer, f"{more}: {link}") if p
+        )
+        offer_html = f'<p style="font-weight:bold">{html.escape(offer)}</p>' if offer else ""
+        markup = (
+            f'<html lang="{html.escape(story.lang)}"><body>'
+            f"<h1>{html.escape(headline)}</h1>\n{rewrite_html_links(story.html, links.urls)}\n"
+            f'{offer_html}<p><a href="{html.escape(link)}">{html.escape(more)}</a></p>'
+            "</body></html>"
+        )
+        payload = {"subject": headline, "text": text, "html": markup, "lang": lang}
+        return Post(self.instance_name, text, payload)
+
+    # ------------------------------------------------------------------ subscribers
+
+    def _path(self, setting: str) -> Path:
+        path = Path(str(self.settings[setting]))
+        if path.is_absolute():
+            return path
+        root = self.settings.get("site_root")
+        return (Path(str(root)) if root else self.context.content_dir.parent) / path
+
+    def subscribers(self) -> list[str]:
+        """Addresses with consent=yes, minus opt-outs, each once, in file order."""
+        optouts = {a.lower() for a in self.context.optouts()}
+        seen: dict[str, None] = {}
+        for address in self._consenting():
+            if address not in optouts:
+                seen.setdefault(address, None)
+        return list(seen)
+
+    def _consenting(self) -> Iterator[str]:
+        path = self._path("subscribers")
+        try:
+            fh = path.open(encoding="utf-8-sig", newline="")
+        except FileNotFoundError:
+            raise self.error(ContentRejected, f"{path}: subscribers file not found") from None
+        with fh:
+            for line, row in enumerate(csv.DictReader(fh), start=2):
+                address = parseaddr((row.get("email") or "").strip())[1].lower()
+                if "@" not in address:
+                    log.warning("%s:%d: email: not an address, skipped", path, line)
+                    continue
+                if (row.get("consent") or "").strip().lower() == "yes":
+                    yield address
+
+    # ------------------------------------------------------------------ sending
+
+    def _record_dir(self) -> Path:
+        return self.context.var_dir / "email" / safe_filename(self.instance_name)
+
+    def _sent(self, key: DeliveryKey) -> set[str]:
+        try:
+            text = (self._record_dir() / f"{safe_filename(key.id)}.sent").read_text("utf-8")
+        except FileNotFoundError:
+            return set()
+        return set(text.split())
+
+    def _mark(self, key: DeliveryKey, address: str) -> None:
+        folder = self._record_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / f"{safe_filename(key.id)}.sent").open("a", encoding="utf-8") as fh:
+            fh.write(recipient_hash(address) + "\n")
+
+    def publish(self, post: Post, key: DeliveryKey) -> Receipt:
+        done = self._sent(key)
+        todo = [a for a in self.subscribers() if recipient_hash(a) not in done]
+        sent, refused = 0, 0
+        if todo:
+            with self._connect() as smtp:
+                for address in todo:
+                    if self._send_one(smtp, post, key, address):
+                        sent += 1
+                    else:
+                        refused += 1
+                    self._mark(key, address)
+        (self._record_dir() / f"{safe_filename(key.id)}.done").parent.mkdir(
+            parents=True, exist_ok=True
+        )
+        (self._record_dir() / f"{safe_filename(key.id)}.done").write_text("done\n", "utf-8")
+        extra = {"sent": sent, "refused": refused, "skipped": len(done)}
+        return Receipt(remote_id=key.id, url=None, extra=extra)
+
+    def lookup(self, key: DeliveryKey) -> Receipt | None:
+        if (self._record_dir() / f"{safe_filename(key.id)}.done").exists():
+            return Receipt(remote_id=key.id, url=None, extra={"skipped": len(self._sent(key))})
+        return None
+
+    def _connect(self) -> smtplib.SMTP:
+        port = int(self.settings.get("port") or 587)
+        host = str(self.settings["host"])
+        now = self.context.now()
+        try:
+            smtp = smtplib.SMTP(host, port, timeout=float(self.settings.get("timeout", 30)))
+            if self.settings.get("starttls", port == 587):
+                smtp.starttls(context=ssl.create_default_context())
+            if self.settings.get("username"):
+                smtp.login(str(self.settings["username"]), self.secret("password"))
+        except smtplib.SMTPAuthenticationError as exc:
+            raise self.error(AuthProblem, f"SMTP login refused: {exc.smtp_code}") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise self.error(
+                RetryLater,
+                f"cannot reach SMTP server {host}:{port}: {type(exc).__name__}",
+                retry_at=now + CONNECT_ERROR_DELAY,
+            ) from None
+        return smtp
+
+    def _send_one(self, smtp: smtplib.SMTP, post: Post, key: DeliveryKey, address: str) -> bool:
+        """True when accepted, False when this one recipient was refused for good."""
+        message = self.message(post, key, address)
+        try:
+            smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code = next(iter(exc.recipients.values()))[0]
+            if code >= 500:
+                log.warning("%s: recipient refused (%d), skipped", self.instance_name, code)
+                return False
+            raise self._smtp_failure(code, "recipient deferred") from None
+        except smtplib.SMTPResponseException as exc:
+            raise self._smtp_failure(exc.smtp_code, str(exc.smtp_error[:200])) from None
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            raise self.error(
+                RetryLater,
+                f"SMTP connection lost: {type(exc).__name__}",
+                retry_at=self.context.now() + CONNECT_ERROR_DELAY,
+            ) from None
+        return True
+
+    def _smtp_failure(self, code: int, text: str) -> Exception:
+        message = f"SMTP {code}: {text}"
+        if 400 <= code < 500:
+            return self.error(RetryLater, message, retry_at=self.context.now() + SERVER_ERROR_DELAY)
+        return self.error(ContentRejected, message)
+
+    def message(self, post: Post, key: DeliveryKey, address: str) -> EmailMessage:
+        sender = str(self.settings["sender"])
+        domain = parseaddr(sender)[1].rpartition("@")[2] or "storyloop.invalid"
+        msg = EmailMessage()
+        msg["From"] = sender
+        msg["To"] = address
+        msg["Subject"] = str(post.payload["subject"])
+        msg["Date"] = format_datetime(self.context.now())
+        msg["Message-ID"] = f"<{safe_filename(key.id)}.{recipient_hash(address)}@{domain}>"
+        link = self._unsubscribe_link(address)
+        mailbox = str(self.settings.get("unsubscribe_mailto") or parseaddr(sender)[1])
+        msg["List-Unsubscribe"] = f"<{link}>, <mailto:{mailbox}?subject=unsubscribe>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        label = UNSUBSCRIBE.get(str(post.payload.get("lang")), "Unsubscribe")
+        msg.set_content(f"{post.payload['text']}\n\n-- \n{label}: {link}\n")
+        footer = f'<p style="font-size:small"><a href="{html.escape(link)}">{label}</a></p>'
+        msg.add_alternative(
+            str(post.payload["html"]).replace("</body>", footer + "</body>"), subtype="html"
+        )
+        return msg
+
+    def _unsubscribe_link(self, address: str) -> str:
+        from publisher.tracking.optout import make_token
+
+        key = self.settings.get("unsubscribe_key")
+        token = make_token(address, key if isinstance(key, Secret) else None)
+        base = str(self.settings.get("tracking_base_url", "")).rstrip("/")
+        return f"{base}/unsubscribe?t={token}"

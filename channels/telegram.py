@@ -1,0 +1,104 @@
+"""Telegram: a bot posts to a channel, in HTML mode, with a link preview of the story.
+
+The Bot API has no idempotency: a request that timed out may have posted, so it is an unknown
+outcome the engine holds for a person (or resends when the channel's settings say so).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from channels import http, images
+from channels.base import (
+    Channel,
+    DeliveryKey,
+    Idempotency,
+    LengthRule,
+    Links,
+    MediaLimits,
+    Post,
+    RateLimited,
+    Receipt,
+    SettingSpec,
+)
+from channels.text import escape_html
+from publisher.model import Story
+
+DEFAULT_API = "https://api.telegram.org"
+CAPTION_LIMIT = 1024
+PHOTO_BYTES = 10 * 1024 * 1024
+
+logging.getLogger("urllib3.connectionpool").addFilter(http.RedactTokens(r"bot\d+:[\w-]+"))
+
+
+class Telegram(Channel):
+    name: ClassVar[str] = "telegram"
+    setup_url: ClassVar[str] = "https://core.telegram.org/bots/features#botfather"
+    length: ClassVar[LengthRule] = LengthRule(limit=4096, counting="utf16")
+    media: ClassVar[MediaLimits] = MediaLimits(max_images=1, max_image_bytes=PHOTO_BYTES)
+    idempotency: ClassVar[Idempotency] = Idempotency.NONE
+    settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
+        SettingSpec("chat_id", "The channel: @channelname or its numeric id"),
+        SettingSpec(
+            "bot_token", "The token @BotFather gave your bot (an admin of the channel)", secret=True
+        ),
+        SettingSpec(
+            "photos", "Post the story's first image with a caption (default true)", required=False
+        ),
+    )
+
+    @property
+    def chat_id(self) -> str:
+        return str(self.settings.get("chat_id", ""))
+
+    def render(
+        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
+    ) -> Post:
+        conf = {**self.settings, **settings}
+        photo = story.images[0] if story.images and conf.get("photos", True) else None
+        limit = CAPTION_LIMIT if photo else self.length.limit
+        text = self.short_text(story, variant, links, limit)
+        markup = _bold_headline(text, story.headline(variant), self.override_for(story))
+        base: dict[str, Any] = {"chat_id": self.chat_id, "parse_mode": "HTML"}
+        if photo:
+            payload = {"method": "sendPhoto", **base, "caption": markup, "photo": photo.path}
+            return Post(self.instance_name, text, payload, (photo.path,))
+        preview = {"url": links.get(story.url), "prefer_large_media": True}
+        payload = {"method": "sendMessage", **base, "text": markup, "link_preview_options": preview}
+        return Post(self.instance_name, text, payload)
+
+    def publish(self, post: Post, key: DeliveryKey) -> Receipt:
+        payload = dict(post.payload)
+        method = str(payload.pop("method"))
+        url = f"{self.settings.get('api_base', DEFAULT_API)}/bot{self.secret('bot_token')}/{method}"
+        if method == "sendPhoto":
+            upload = images.prepare(
+                self.context.content_dir / str(payload.pop("photo")), PHOTO_BYTES
+            )
+            files = {"photo": (upload.filename, upload.data, upload.mime)}
+            resp = http.request(self, "POST", url, data=payload, files=files)
+        else:
+            resp = http.request(self, "POST", url, json=payload)
+        data = http.body_json(resp)
+        if resp.status_code == 429 and isinstance(data, dict):
+            retry_after = (data.get("parameters") or {}).get("retry_after")
+            now = self.context.now()
+            until = http.reset_time(resp.headers, now, retry_after) or now + http.RATE_LIMIT_DELAY
+            raise self.error(RateLimited, f"{method}: {http.api_message(resp)}", until=until)
+        http.check(self, resp, method)
+        message_id = str(data["result"]["message_id"]) if isinstance(data, dict) else ""
+        return Receipt(remote_id=message_id, url=self._public_url(message_id))
+
+    def _public_url(self, message_id: str) -> str | None:
+        if self.chat_id.startswith("@"):
+            return f"https://t.me/{self.chat_id[1:]}/{message_id}"
+        return None
+
+
+def _bold_headline(text: str, headline: str, override: str | None) -> str:
+    """Telegram HTML: escape &, < and >, and set the headline in bold."""
+    if override is None and headline and text.startswith(headline):
+        return f"<b>{escape_html(headline)}</b>{escape_html(text[len(headline) :])}"
+    return escape_html(text)

@@ -1,0 +1,379 @@
+"""WeChat Official Account (微信公众号): an article, published in steps.
+
+cover upload (add_material, JPEG ≤ 64 KB) → body images (uploadimg) → draft/add → freepublish/submit
+→ poll freepublish/get until published. Each id is recorded the moment it is known, so a retry
+resumes where the last attempt stopped instead of making a second draft. The access token comes
+from ``stable_token``, cached in a 0600 file shared by every process, and is refetched once
+when WeChat says it is invalid (40001, 40014, 42001). Every answer is HTTP 200 with ``errcode``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import nh3
+import requests
+from bs4 import BeautifulSoup, Tag
+
+from channels import http, images
+from channels.base import (
+    AuthProblem,
+    Channel,
+    ChannelContext,
+    ContentRejected,
+    DeliveryKey,
+    Idempotency,
+    LengthRule,
+    Links,
+    MediaLimits,
+    OutcomeUnknown,
+    Post,
+    Receipt,
+    RetryLater,
+    SettingSpec,
+)
+from channels.outbox import safe_filename
+from channels.text import offer_line, rewrite_html_links, truncate
+from publisher.model import Story
+
+DEFAULT_API = "https://api.weixin.qq.com"
+TOKEN_ERRORS = frozenset({40001, 40014, 42001})
+AUTH_ERRORS = frozenset({40013, 40125, 40164, 41001, 41002, 41004, 48001, 61024})
+REJECT_ERRORS = frozenset({45002, 45003, 40007, 45004, 45166, 53404})
+THUMB_BYTES = 64 * 1024
+BODY_IMAGE_BYTES = 1024 * 1024 - 1
+CONTENT_LIMIT = 20_000
+QUOTA_ZONE = ZoneInfo("Asia/Shanghai")
+PUBLISH_FAILURES = {
+    2: "originality check failed",
+    3: "publishing failed",
+    4: "rejected by review",
+    5: "deleted",
+    6: "banned",
+}
+
+ALLOWED_TAGS = {
+    "p", "br", "strong", "b", "em", "i", "u", "span", "section", "h1", "h2", "h3", "h4",
+    "blockquote", "ul", "ol", "li", "img", "a", "table", "thead", "tbody", "tr", "th", "td",
+    "pre", "code", "hr", "figure", "figcaption",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {"img": {"src", "alt"}, "a": {"href"}, "td": {"colspan"}, "th": {"colspan"}}
+INLINE_STYLES = {
+    "p": "margin:0 0 1em;line-height:1.75;",
+    "h1": "font-size:22px;margin:1em 0 .5em;",
+    "h2": "font-size:20px;margin:1em 0 .5em;",
+    "h3": "font-size:18px;margin:1em 0 .5em;",
+    "blockquote": "margin:1em 0;padding-left:1em;border-left:3px solid #ccc;color:#555;",
+    "pre": "background:#f6f6f6;padding:8px;white-space:pre-wrap;word-break:break-all;",
+    "code": "font-family:Menlo,Consolas,monospace;font-size:14px;",
+    "table": "border-collapse:collapse;width:100%;",
+    "th": "border:1px solid #ddd;padding:4px 6px;background:#f6f6f6;",
+    "td": "border:1px solid #ddd;padding:4px 6px;",
+    "img": "max-width:100%;height:auto;",
+    "a": "color:#576b95;",
+}
+
+
+def sanitize(markup: str) -> str:
+    """HTML reduced to what WeChat keeps, with inline styles (no scripts, classes, or CSS files)."""
+    clean = nh3.clean(
+        markup,
+        tags=ALLOWED_TAGS,
+        clean_content_tags={"script", "style"},
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https"},
+        link_rel=None,
+    )
+    soup = BeautifulSoup(clean, "html.parser")
+    for tag in soup.find_all(True):
+        if isinstance(tag, Tag) and tag.name in INLINE_STYLES:
+            tag["style"] = INLINE_STYLES[tag.name]
+    return str(soup)
+
+
+def fit_content(markup: str, tail: str, limit: int = CONTENT_LIMIT) -> str:
+    """Whole top-level blocks while they fit, then the tail (offer and link): never cut a tag."""
+    soup = BeautifulSoup(markup, "html.parser")
+    kept, size = [], len(tail)
+    for node in soup.contents:
+        piece = str(node)
+        if size + len(piece) >= limit:
+            break
+        kept.append(piece)
+        size += len(piece)
+    return "".join(kept) + tail
+
+
+def next_quota_day(now: datetime) -> datetime:
+    local = now.astimezone(QUOTA_ZONE)
+    midnight = (local + timedelta(days=1)).replace(hour=0, minute=5, second=0, microsecond=0)
+    return midnight.astimezone(now.tzinfo)
+
+
+class WeChat(Channel):
+    name: ClassVar[str] = "wechat"
+    setup_url: ClassVar[str] = "https://mp.weixin.qq.com/"
+    length: ClassVar[LengthRule] = LengthRule(limit=CONTENT_LIMIT, counting="chars")
+    media: ClassVar[MediaLimits] = MediaLimits(max_images=20, max_image_bytes=BODY_IMAGE_BYTES)
+    idempotency: ClassVar[Idempotency] = Idempotency.LOOKUP
+    settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
+        SettingSpec("appid", "AppID (开发者ID) from 设置与开发 → 基本配置"),
+        SettingSpec("secret", "AppSecret (开发者密码) from the same page", secret=True),
+        SettingSpec("author", "Author shown on articles (≤ 16 characters)", required=False),
+        SettingSpec("cover", "Cover image under content/ for stories without one", required=False),
+    )
+
+    def __init__(self, settings: Mapping[str, Any], context: ChannelContext) -> None:
+        super().__init__(settings, context)
+        self._token: str | None = None
+
+    @property
+    def api(self) -> str:
+        return str(self.settings.get("api_base", DEFAULT_API)).rstrip("/")
+
+    # ------------------------------------------------------------------ render
+
+    def render(
+        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
+    ) -> Post:
+        link = links.get(story.url)
+        offer = offer_line(story, links.offer_code)
+        offer_html = f'<p style="{INLINE_STYLES["p"]}font-weight:bold;">{_esc(offer)}</p>'
+        tail = offer_html if offer else ""
+        body = sanitize(rewrite_html_links(story.html, links.urls))
+        content = fit_content(body, tail)
+        title = truncate(story.headline(variant), 32, len)
+        digest = truncate(self.override_for(story) or story.summary, 128, len)
+        article: dict[str, Any] = {
+            "title": title,
+            "author": truncate(str(self.settings.get("author", "")), 16, len),
+            "digest": digest,
+            "content": content,
+            "content_source_url": link,
+            "need_open_comment": 0,
+            "only_fans_can_comment": 0,
+        }
+        cover = story.images[0].path if story.images else self.settings.get("cover")
+        body_images = [{"url": i.url, "path": i.path} for i in story.images if i.url in content]
+        payload = {"article": article, "cover": cover, "body_images": body_images}
+        text = "\n\n".join(p for p in (title, digest, offer, link) if p)
+        paths = tuple(p for p in [cover, *(i["path"] for i in body_images)] if p)
+        return Post(self.instance_name, text, payload, tuple(dict.fromkeys(paths)))
+
+    # ------------------------------------------------------------------ token
+
+    def _token_file(self) -> Path:
+        return (
+            self.context.var_dir / "wechat" / f"{safe_filename(str(self.settings['appid']))}.token"
+        )
+
+    def access_token(self, fresh: bool = False) -> str:
+        """The stable access token: memory, then the shared 0600 file, then stable_token."""
+        if self._token and not fresh:
+            return self._token
+        if not fresh:
+            cached = self._read_token()
+            if cached:
+                self._token = cached
+                return cached
+        return self._fetch_token()
+
+    def _read_token(self) -> str | None:
+        try:
+            data = json.loads(self._token_file().read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+        if float(data.get("expires_at", 0)) - 300 < self.context.now().timestamp():
+            return None
+        return str(data["access_token"])
+
+    def _fetch_token(self) -> str:
+        body = {
+            "grant_type": "client_credential",
+            "appid": str(self.settings["appid"]),
+            "secret": self.secret("secret"),
+            "force_refresh": False,
+        }
+        resp = http.request(self, "POST", f"{self.api}/cgi-bin/stable_token", json=body)
+        data = self._result(resp, "stable_token")
+        token = str(data["access_token"])
+        expires = self.context.now().timestamp() + int(data.get("expires_in", 7200))
+        self._write_token(token, expires)
+        self._token = token
+        return token
+
+    def _write_token(self, token: str, expires_at: float) -> None:
+        path = self._token_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"access_token": token, "expires_at": expires_at}, fh)
+        os.replace(tmp, path)
+
+    # ------------------------------------------------------------------ calls
+
+    def _call(self, path: str, what: str, body: Any = None, **kw: Any) -> dict[str, Any]:
+        """One API call with the token; refetched once when WeChat calls it invalid."""
+        for attempt in (0, 1):
+            params = {**kw.pop("params", {}), "access_token": self.access_token(fresh=attempt > 0)}
+            if body is not None:
+                kw["data"] = json.dumps(body, ensure_ascii=False).encode("utf-8")
+                kw["headers"] = {"Content-Type": "application/json; charset=utf-8"}
+            resp = http.request(self, "POST", f"{self.api}/cgi-bin/{path}", params=params, **kw)
+            data = http.body_json(http.check(self, resp, what))
+            if attempt == 0 and isinstance(data, dict) and data.get("errcode") in TOKEN_ERRORS:
+                kw["params"] = {k: v for k, v in params.items() if k != "access_token"}
+                continue
+            return self._result(resp, what)
+        return self._result(resp, what)
+
+    def _result(self, resp: requests.Response, what: str) -> dict[str, Any]:
+        data = http.body_json(http.check(self, resp, what))
+        if not isinstance(data, dict):
+            now = self.context.now()
+            raise self.error(
+                RetryLater, f"{what}: not JSON", retry_at=now + http.SERVER_ERROR_DELAY
+            )
+        code = int(data.get("errcode") or 0)
+        if code:
+            raise self._failure(code, f"{what}: errcode {code}: {data.get('errmsg', '')}")
+        return data
+
+    def _failure(self, code: int, message: str) -> Exception:
+        now = self.context.now()
+        if code == 45009:
+            return self.error(RetryLater, message, retry_at=next_quota_day(now), hint="daily quota")
+        if code == 48001:
+            return self.error(
+                AuthProblem,
+                message,
+                hint="this account type has no access to this API: publishing needs a verified "
+                "Official Account (认证公众号)",
+            )
+        if code in AUTH_ERRORS or code in TOKEN_ERRORS:
+            hint = "check AppID, AppSecret and the IP whitelist (IP白名单)"
+            return self.error(AuthProblem, message, hint=hint)
+        if code == -1:
+            return self.error(RetryLater, message, retry_at=now + http.SERVER_ERROR_DELAY)
+        return self.error(ContentRejected, message)
+
+    # ------------------------------------------------------------------ publishing
+
+    def _progress_path(self, key: DeliveryKey) -> Path:
+        folder = self.context.var_dir / "wechat" / safe_filename(self.instance_name)
+        return folder / f"{safe_filename(key.id)}.json"
+
+    def _progress(self, key: DeliveryKey) -> dict[str, Any]:
+        try:
+            data = json.loads(self._progress_path(key).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+        return dict(data)
+
+    def _record(self, key: DeliveryKey, **values: Any) -> dict[str, Any]:
+        data = {**self._progress(key), **values}
+        path = self._progress_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data), encoding="utf-8")
+        return data
+
+    def publish(self, post: Post, key: DeliveryKey) -> Receipt:
+        progress = self._progress(key)
+        if "media_id" not in progress:
+            progress = self._record(key, media_id=self._draft(post))
+        if "publish_id" not in progress:
+            data = self._call("freepublish/submit", "submit", {"media_id": progress["media_id"]})
+            progress = self._record(
+                key, publish_id=str(data["publish_id"]), msg_data_id=data.get("msg_data_id")
+            )
+        return self._wait_published(key, str(progress["publish_id"]))
+
+    def _draft(self, post: Post) -> str:
+        article = dict(post.payload["article"])
+        cover = post.payload.get("cover")
+        if not cover:
+            raise self.error(
+                ContentRejected, "an article needs a cover image", hint="set cover for this channel"
+            )
+        article["thumb_media_id"] = self._upload_cover(str(cover))
+        article["content"] = self._host_images(str(article["content"]), post.payload)
+        return str(self._call("draft/add", "draft", {"articles": [article]})["media_id"])
+
+    def _upload_cover(self, path: str) -> str:
+        data = images.shrink_to_jpeg((self.context.content_dir / path).read_bytes(), THUMB_BYTES)
+        files = {"media": ("cover.jpg", data, "image/jpeg")}
+        result = self._call("material/add_material", "cover", files=files, params={"type": "thumb"})
+        return str(result["media_id"])
+
+    def _host_images(self, content: str, payload: Mapping[str, Any]) -> str:
+        """Body images uploaded to WeChat (it drops external ones), others removed."""
+        hosted: dict[str, str] = {}
+        for image in payload.get("body_images", []):
+            up = images.prepare(self.context.content_dir / str(image["path"]), BODY_IMAGE_BYTES)
+            files = {"media": (up.filename, up.data, up.mime)}
+            hosted[str(image["url"])] = str(
+                self._call("media/uploadimg", "image", files=files)["url"]
+            )
+        soup = BeautifulSoup(content, "html.parser")
+        for img in soup.find_all("img"):
+            if isinstance(img, Tag):
+                src = str(img.get("src", ""))
+                if src in hosted:
+                    img["src"] = hosted[src]
+                else:
+                    img.decompose()
+        return str(soup)
+
+    def _status(self, publish_id: str) -> dict[str, Any]:
+        return self._call("freepublish/get", "publish status", {"publish_id": publish_id})
+
+    def _wait_published(self, key: DeliveryKey, publish_id: str) -> Receipt:
+        interval = float(self.settings.get("poll_interval", 3.0))
+        for _ in range(int(self.settings.get("poll_attempts", 20))):
+            data = self._status(publish_id)
+            receipt = self._receipt(key, publish_id, data)
+            if receipt is not None:
+                return receipt
+            time.sleep(interval)
+        raise self.error(
+            OutcomeUnknown, f"publish {publish_id} still in progress; lookup will find it"
+        )
+
+    def _receipt(
+        self, key: DeliveryKey, publish_id: str, data: Mapping[str, Any]
+    ) -> Receipt | None:
+        status = int(data.get("publish_status", 1))
+        if status in PUBLISH_FAILURES:
+            raise self.error(
+                ContentRejected, f"publish {publish_id}: {PUBLISH_FAILURES[status]} ({status})"
+            )
+        if status != 0:
+            return None
+        items = (data.get("article_detail") or {}).get("item") or [{}]
+        url = items[0].get("article_url")
+        extra = {
+            "publish_id": publish_id,
+            **self._progress(key),
+            "article_id": data.get("article_id"),
+        }
+        return Receipt(remote_id=str(data.get("article_id") or publish_id), url=url, extra=extra)
+
+    def lookup(self, key: DeliveryKey) -> Receipt | None:
+        publish_id = self._progress(key).get("publish_id")
+        if not publish_id:
+            return None
+        return self._receipt(key, str(publish_id), self._status(str(publish_id)))
+
+
+def _esc(text: str) -> str:
+    from html import escape
+
+    return escape(text)
