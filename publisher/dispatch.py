@@ -123,6 +123,7 @@ class Dispatcher:
         self.worker = worker or worker_name()
         self.stop = stop or threading.Event()
         self._claims = 0
+        self._held: dict[str, datetime] = {}  # channels paused or rate-limited in this pass
         self._random = random.Random()
 
     # ------------------------------------------------------------------ passes
@@ -130,6 +131,7 @@ class Dispatcher:
     def run_due(self, *, limit: int | None = None) -> Counter[str]:
         """Publish everything due now, batch by batch, until none is left or we must stop."""
         outcomes: Counter[str] = Counter()
+        self._held.clear()  # across passes the ledger's channel_state holds channels
         while not self.stop.is_set() and (limit is None or outcomes.total() < limit):
             batch = self.options.batch if limit is None else min(self.options.batch, limit)
             claims = self._claim(batch)
@@ -172,7 +174,7 @@ class Dispatcher:
             adapter = self._adapter(claim.channel)
         except Exception as exc:  # a channel that cannot even be opened is a settings problem
             return self._pause(claim, f"cannot open channel: {exc}")
-        held = self._hold_back(claim)
+        held = self._channel_held(claim) or self._hold_back(claim)
         if held is not None:
             return held
         post = self._prepare(claim, story, adapter)
@@ -210,6 +212,14 @@ class Dispatcher:
         except Exception as exc:
             log.exception("delivery %s: could not prepare the post", claim.id)
             return self._retry(claim, f"could not prepare the post: {exc!r}", counts=True)
+
+    def _channel_held(self, claim: Claim) -> str | None:
+        """The rest of a batch waits when the channel got paused or rate-limited meanwhile."""
+        until = self._held.get(claim.channel)
+        if until is None:
+            return None
+        self._release(claim, at=max(until, claim.due_at), why="channel on hold")
+        return "held back"
 
     def _hold_back(self, claim: Claim) -> str | None:
         """Posting window closed, or the channel's token bucket empty: give the claim back."""
@@ -255,6 +265,7 @@ class Dispatcher:
             until = max(exc.until or now + timedelta(seconds=60), now)
             with ledger.transaction(self.engine) as conn:
                 ledger.block_channel(conn, claim.channel, until=until, now=now)
+            self._held[claim.channel] = until
             log.info("channel %s rate-limited until %s", claim.channel, until.isoformat())
             return self._retry(claim, str(exc), counts=False, at=until)
         if isinstance(exc, RetryLater):
@@ -277,6 +288,7 @@ class Dispatcher:
         now = self.clock()
         with ledger.transaction(self.engine) as conn:
             first = ledger.pause_channel(conn, claim.channel, reason=reason, now=now)
+        self._held[claim.channel] = now
         if first:
             log.warning(
                 "channel %s paused: %s (fix its credentials, then `storyloop resume %s`)",
