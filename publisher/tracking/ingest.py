@@ -153,7 +153,9 @@ def _insert(conn: Connection, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
     statement = _dialect(conn).insert(clicks).on_conflict_do_nothing()
-    return max(conn.execute(statement, rows).rowcount, 0)
+    if conn.dialect.name == "sqlite":  # sqlite3's executemany sums its row counts
+        return max(conn.execute(statement, rows).rowcount, 0)
+    return len(conn.execute(statement.returning(clicks.c.id), rows).all())
 
 
 def _save_offset(conn: Connection, name: str, offset: int) -> None:

@@ -124,7 +124,7 @@ class Tracker:
         elif path == "/api/conversions":
             await self.api(scope, receive, send, self._conversion)
         elif path == "/api/redemptions":
-            await self.api(scope, receive, send, self._redemption)
+            await self.api(scope, receive, send, self._redemption, guarded=True)
         elif path == "/unsubscribe":
             await self.unsubscribe(scope, receive, send)
         elif method in ("GET", "HEAD"):
@@ -219,7 +219,10 @@ class Tracker:
         receive: Receive,
         send: Send,
         handler: Callable[[Scope, Any], tuple[int, dict[str, Any]]],
+        *,
+        guarded: bool = False,
     ) -> None:
+        """Auth, body and JSON; ``guarded`` APIs slow down and then refuse repeated failures."""
         if scope["method"] != "POST":
             await respond(send, 405, b"method not allowed", (b"allow", b"POST"))
             return
@@ -234,13 +237,13 @@ class Tracker:
         if payload is None:
             await send_json(send, 422, {"errors": {"body": "must be a JSON object (≤ 64 KiB)"}})
             return
-        retry = self._throttled(scope)
-        if handler is self._redemption and retry:
+        retry = self._throttled(scope) if guarded else 0
+        if guarded and retry:
             await send_json(send, 429, {"error": "too many failed attempts"}, retry_after=retry)
             return
         loop = asyncio.get_running_loop()
         status, answer = await loop.run_in_executor(None, handler, scope, payload)
-        if handler is self._redemption and status == 422:
+        if guarded and status == 422:
             await asyncio.sleep(self._note_failure(scope))
         await send_json(send, status, answer)
 

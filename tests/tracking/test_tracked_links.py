@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import func, select
+from trackkit import Site, make_story
+
+from publisher.tracking import prepare_links
+from publisher.tracking.codes import LINK_CODE_RE
+from publisher.tracking.schema import links, offer_codes
+
+SOFA = "http://127.0.0.1:8000/shop/sofa.html?utm_source=editor"
+
+
+def _prepare(site: Site, delivery_id: str = "d1", channel: str = "mastodon", variant: str = "A"):
+    with site.engine.begin() as conn:
+        return prepare_links(
+            conn,
+            site.settings,
+            delivery_id=delivery_id,
+            story=make_story(),
+            channel=channel,
+            variant=variant,
+        )
+
+
+def _target(site: Site, tracked: str) -> str:
+    code = tracked.rsplit("/", 1)[1]
+    with site.engine.connect() as conn:
+        return str(conn.execute(select(links.c.target).where(links.c.code == code)).scalar_one())
+
+
+def test_every_link_of_the_post_becomes_a_tracked_link_on_the_tracker(any_site: Site) -> None:
+    result = _prepare(any_site)
+    base = f"http://127.0.0.1:{any_site.port}/go/"
+    story = make_story()
+    assert set(result.urls) >= {story.url, "/shop/sofa.html?utm_source=editor", SOFA}
+    assert "https://maps.example/store?id=7#map" in result.urls
+    for tracked in result.urls.values():
+        assert tracked.startswith(base)
+        assert LINK_CODE_RE.fullmatch(tracked[len(base) :])
+    assert result.get("/shop/sofa.html?utm_source=editor") == result.get(SOFA)
+
+
+def test_mail_phone_and_fragment_links_are_left_alone(any_site: Site) -> None:
+    result = _prepare(any_site)
+    assert not any(u.startswith(("mailto:", "tel:", "#")) for u in result.urls)
+
+
+def test_calling_again_for_the_same_delivery_returns_the_same_codes(any_site: Site) -> None:
+    first, second = _prepare(any_site), _prepare(any_site)
+    assert first == second
+    with any_site.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(links)).scalar_one() == 3
+        assert conn.execute(select(func.count()).select_from(offer_codes)).scalar_one() == 1
+
+
+def test_codes_differ_per_delivery(any_site: Site) -> None:
+    a, b = _prepare(any_site, "d1"), _prepare(any_site, "d2", channel="telegram")
+    assert set(a.urls.values()).isdisjoint(b.urls.values())
+    assert a.offer_code != b.offer_code
+
+
+def test_targets_carry_utm_parameters_and_the_editors_own_values_win(any_site: Site) -> None:
+    result = _prepare(any_site, channel="email", variant="B")
+    query = parse_qs(urlsplit(_target(any_site, result.get(SOFA))).query)
+    assert query["utm_source"] == ["editor"]
+    assert query["utm_medium"] == ["email"]
+    assert query["utm_campaign"] == ["kitchen"]
+    assert query["utm_content"] == ["B"]
+
+
+def test_target_keeps_its_own_query_and_fragment(any_site: Site) -> None:
+    result = _prepare(any_site)
+    target = _target(any_site, result.get("https://maps.example/store?id=7#map"))
+    parts = urlsplit(target)
+    assert parts.fragment == "map"
+    assert parse_qs(parts.query)["id"] == ["7"]
+    assert parse_qs(parts.query)["utm_medium"] == ["social"]
+
+
+def test_a_story_without_an_offer_gets_no_offer_code(any_site: Site) -> None:
+    with any_site.engine.begin() as conn:
+        result = prepare_links(
+            conn,
+            any_site.settings,
+            delivery_id="d9",
+            story=make_story(offer=None),
+            channel="mastodon",
+            variant=None,
+        )
+    assert result.offer_code is None
+    query = parse_qs(urlsplit(_target(any_site, result.get(make_story().url))).query)
+    assert "utm_content" not in query
+
+
+def test_offer_code_uses_the_configured_prefix_and_a_readable_alphabet(any_site: Site) -> None:
+    code = _prepare(any_site).offer_code
+    assert code is not None
+    prefix, body, check = code.split("-")
+    assert prefix == "CC"
+    assert len(body) == 5 and len(check) == 1
+    assert not set(body + check) & set("01OI")
