@@ -1,0 +1,190 @@
+"""The ledger's state machine, transition by transition, from every state, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import T0
+from sqlalchemy import insert
+
+from publisher import ledger
+
+LEASE = timedelta(minutes=2)
+TOKEN = "w/1"
+ID = ledger.delivery_id("s", "net", None)
+
+
+def put(engine, state, **kw):
+    values = {
+        "id": ID,
+        "story": "s",
+        "channel": "net",
+        "category": "stories",
+        "timezone": "UTC",
+        "content_hash": "h",
+        "due_at": T0 - timedelta(minutes=1),
+        "next_attempt_at": T0 - timedelta(minutes=1),
+        "state": state,
+        "claimed_by": TOKEN,
+        "lease_until": T0 - timedelta(seconds=1),
+        "attempts": 0,
+        "created_at": T0,
+        "updated_at": T0,
+        **kw,
+    }
+    with ledger.transaction(engine) as conn:
+        conn.execute(insert(ledger.deliveries), [values])
+
+
+def state_of(engine):
+    with engine.connect() as conn:
+        return ledger.get(conn, ID).state
+
+
+CLAIM = ledger.Claim(ID, "s", "net", None, "UTC", T0, 0, TOKEN)
+
+
+def claim_due(conn):
+    ledger.claim_due(conn, token="w/2", now=T0, lease=LEASE)
+
+
+def mark_sending(conn):
+    ledger.mark_sending(conn, CLAIM, now=T0, lease=LEASE)
+
+
+def mark_sent(conn):
+    ledger.mark_sent(conn, CLAIM, remote_id="1", url=None, receipt={}, now=T0)
+
+
+def mark_retry(conn):
+    ledger.mark_retry(conn, CLAIM, at=T0, error="e", now=T0, max_attempts=5)
+
+
+def mark_failed(conn):
+    ledger.mark_failed(conn, CLAIM, error="e", now=T0)
+
+
+def mark_unknown(conn):
+    ledger.mark_unknown(conn, CLAIM, error="e", now=T0, check_at=T0)
+
+
+def release(conn):
+    ledger.release(conn, CLAIM, at=T0, now=T0, why="test")
+
+
+def recover(conn):
+    ledger.recover_expired(conn, now=T0)
+
+
+def missed(conn):
+    ledger.mark_missed(conn, now=T0 + timedelta(days=1), grace=timedelta(hours=6))
+
+
+def retry(conn):
+    ledger.retry(conn, ID, now=T0)
+
+
+def cancel(conn):
+    ledger.cancel(conn, ID, now=T0)
+
+
+def resolve_sent(conn):
+    ledger.resolve_sent(conn, ID, url="https://x", now=T0)
+
+
+def resolve_resend(conn):
+    ledger.resolve_resend(conn, ID, now=T0)
+
+
+S = ledger
+# transition -> {from state: to state}; every state not listed must stay as it was
+ALLOWED = {
+    claim_due: {S.PLANNED: S.CLAIMED, S.RETRY_WAIT: S.CLAIMED},
+    mark_sending: {S.CLAIMED: S.SENDING},
+    mark_sent: {S.SENDING: S.SENT, S.UNKNOWN: S.SENT, S.RESOLVING: S.SENT},
+    mark_retry: {S.CLAIMED: S.RETRY_WAIT, S.SENDING: S.RETRY_WAIT, S.RESOLVING: S.RETRY_WAIT},
+    mark_failed: {S.CLAIMED: S.FAILED, S.SENDING: S.FAILED, S.RESOLVING: S.FAILED},
+    mark_unknown: {S.SENDING: S.UNKNOWN, S.RESOLVING: S.UNKNOWN},
+    release: {S.CLAIMED: S.PLANNED},
+    recover: {S.CLAIMED: S.PLANNED, S.SENDING: S.UNKNOWN, S.RESOLVING: S.UNKNOWN},
+    missed: {S.PLANNED: S.MISSED},
+    retry: {s: S.PLANNED for s in (S.FAILED, S.MISSED, S.CANCELLED, S.UNKNOWN, S.RETRY_WAIT)},
+    cancel: {s: S.CANCELLED for s in (S.PLANNED, S.RETRY_WAIT, S.FAILED, S.UNKNOWN, S.MISSED)},
+    resolve_sent: {S.UNKNOWN: S.SENT},
+    resolve_resend: {S.UNKNOWN: S.RETRY_WAIT},
+}
+
+
+@pytest.mark.parametrize("transition", list(ALLOWED), ids=[t.__name__ for t in ALLOWED])
+def test_transition_applies_only_from_its_states(ledger_db, transition):
+    outcome = {}
+    for start in ledger.STATES:
+        with ledger.transaction(ledger_db) as conn:
+            conn.execute(ledger.deliveries.delete())
+        put(ledger_db, start)
+        with ledger.transaction(ledger_db) as conn:
+            transition(conn)
+        outcome[start] = state_of(ledger_db)
+    assert outcome == {start: ALLOWED[transition].get(start, start) for start in ledger.STATES}
+
+
+def test_a_claimed_delivery_cannot_be_claimed_again(ledger_db):
+    put(ledger_db, ledger.PLANNED, claimed_by=None, lease_until=None)
+    with ledger.transaction(ledger_db) as conn:
+        first = ledger.claim_due(conn, token="a/1", now=T0, lease=LEASE)
+        second = ledger.claim_due(conn, token="b/1", now=T0, lease=LEASE)
+    assert [c.id for c in first] == [ID] and second == []
+
+
+def test_a_worker_that_lost_its_claim_cannot_move_the_delivery(ledger_db):
+    put(ledger_db, ledger.CLAIMED, claimed_by="someone-else/7")
+    with ledger.transaction(ledger_db) as conn:
+        assert not ledger.mark_sending(conn, CLAIM, now=T0, lease=LEASE)
+        assert ledger.mark_retry(conn, CLAIM, at=T0, error="e", now=T0, max_attempts=5) == "lost"
+    assert state_of(ledger_db) == ledger.CLAIMED
+
+
+def test_released_retry_keeps_its_attempt_count_and_state(ledger_db):
+    put(ledger_db, ledger.CLAIMED, attempts=2)
+    claim = ledger.Claim(ID, "s", "net", None, "UTC", T0, 2, TOKEN)
+    with ledger.transaction(ledger_db) as conn:
+        assert ledger.release(conn, claim, at=T0, now=T0, why="test")
+        row = ledger.get(conn, ID)
+    assert (row.state, row.attempts) == (ledger.RETRY_WAIT, 2)
+
+
+def test_datetimes_come_back_aware_in_utc(ledger_db):
+    shanghai = datetime(2026, 11, 23, 17, 0, tzinfo=UTC).astimezone(
+        __import__("zoneinfo").ZoneInfo("Asia/Shanghai")
+    )
+    put(ledger_db, ledger.PLANNED, due_at=shanghai)
+    with ledger_db.connect() as conn:
+        row = ledger.get(conn, ID)
+    assert row.due_at == datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
+    assert row.due_at.utcoffset() == timedelta(0)
+    assert row.created_at.tzinfo is not None
+
+
+def test_naive_datetimes_are_refused():
+    with pytest.raises(ValueError, match="aware UTC"):
+        ledger.UTCDateTime().process_bind_param(datetime(2026, 1, 1), dialect=None)  # type: ignore[arg-type]
+
+
+def test_channel_is_paused_once_however_many_workers_see_the_auth_problem(ledger_db):
+    with ledger.transaction(ledger_db) as conn:
+        firsts = [ledger.pause_channel(conn, "net", reason="401", now=T0) for _ in range(3)]
+        assert ledger.resume_channel(conn, "net", now=T0)
+        assert not ledger.resume_channel(conn, "net", now=T0)
+    assert firsts == [True, False, False]
+
+
+def test_token_bucket_allows_a_burst_then_one_per_interval(ledger_db):
+    with ledger.transaction(ledger_db) as conn:
+        taken = [ledger.take_token(conn, "net", per_minute=6, burst=2, now=T0) for _ in range(3)]
+        later = ledger.take_token(
+            conn, "net", per_minute=6, burst=2, now=T0 + timedelta(seconds=10)
+        )
+    assert taken[:2] == [None, None]
+    assert taken[2] == T0 + timedelta(seconds=10)
+    assert later is None
