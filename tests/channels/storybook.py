@@ -28,7 +28,9 @@ def make_story(**over: Any) -> Story:
         region="xiamen",
         category="stories",
         url=f"{SITE}/stories/xiamen-kitchen.html",
-        html='<p>Mrs. Lin wanted <strong>light</strong>. See <a href="https://cedarandclay.example/offer">the offer</a>.</p>\n'
+        html='<p>Mrs. Lin wanted <strong>light</strong>. See <a href="'
+        + SITE
+        + '/offer">the offer</a>.</p>\n'
         '<p><img src="https://cedarandclay.example/images/kitchen.jpg" alt="The kitchen"></p>',
         text="Mrs. Lin wanted light. See the offer.",
         images=(

@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
+from storybook import TRACK, key, links_for, make_settings, make_story
 
 from channels.base import ChannelContext, ChannelNotFound, open_channel
 from channels.outbox import Outbox
 from publisher.settings import Secret
-from storybook import TRACK, key, links_for, make_settings, make_story
 
 
 def test_channel_without_credentials_opens_as_outbox_and_says_so(
@@ -35,8 +35,9 @@ def test_channel_without_credentials_opens_as_outbox_and_says_so(
         open_channel("masto-de", settings, context)
     assert isinstance(channel, Outbox)
     announced = [r.getMessage() for r in caplog.records if "no credentials" in r.getMessage()]
+    folder = context.var_dir / "outbox" / "masto-de"
     assert announced == [
-        f'channel "masto-de": no credentials (missing: token) – writing to {context.var_dir}/outbox/masto-de/'
+        f'channel "masto-de": no credentials (missing: token) – writing to {folder}/'
     ]
 
 
