@@ -18,6 +18,7 @@ DEFAULT_LANG = "zh"
 DEFAULT_DATE_FORMAT = "%Y-%m-%d"
 
 PLUGINS = ["publisher.pelican_plugin"]
+READERS = {"rst": None}  # content is Markdown only (and docutils has no Chinese localisation)
 
 ARTICLE_PATHS = ["stories", "testimonials"]
 PAGE_PATHS = ["pages"]
