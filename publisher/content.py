@@ -148,24 +148,15 @@ def parse_publish(value: str, default_zone: str) -> tuple[datetime, str]:
 
 
 def _offset_name(when: datetime) -> str:
+    """An IANA name for a fixed offset (``Etc/GMT-8`` is UTC+8: POSIX signs are inverted).
+
+    Offsets that are not whole hours have no IANA name; such stories use UTC for windows.
+    """
     offset = when.utcoffset()
-    if not offset:
+    seconds = int(offset.total_seconds()) if offset else 0
+    if seconds == 0 or seconds % 3600:
         return "UTC"
-    minutes = int(offset.total_seconds() // 60)
-    sign = "-" if minutes < 0 else "+"
-    hours, mins = divmod(abs(minutes), 60)
-    return f"UTC{sign}{hours:02d}:{mins:02d}"
-
-
-def zone_of(name: str) -> tzinfo:
-    """The tzinfo for a zone name as written by :func:`parse_publish` (IANA or ``UTC+08:00``)."""
-    if name.startswith("UTC") and len(name) > 3:
-        from datetime import timedelta, timezone
-
-        sign = -1 if name[3] == "-" else 1
-        hours, mins = name[4:].split(":")
-        return timezone(sign * timedelta(hours=int(hours), minutes=int(mins)))
-    return ZoneInfo(name)
+    return f"Etc/GMT{-seconds // 3600:+d}"
 
 
 def parse_bool(value: str) -> bool | None:
