@@ -1,0 +1,141 @@
+"""The newsletter against a real SMTP server (aiosmtpd) on loopback."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from networks import SECRETS, SUBSCRIBERS, SmtpServer, free_port
+from storybook import key, links_for, make_story
+
+from channels.base import ChannelContext, ContentRejected, RetryLater
+from channels.email import Email, recipient_hash
+from publisher.settings import Secret
+from publisher.tracking.optout import read_token
+
+NOW = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
+SIGNING = Secret("signing-key-for-tests", "STORYLOOP_SIGNING_KEY")
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    with SmtpServer(free_port()) as server:
+        yield server
+
+
+@pytest.fixture
+def ch(tmp_path: Path, smtp: SmtpServer) -> Email:
+    csv = tmp_path / "subscribers.csv"
+    csv.write_text(SUBSCRIBERS, encoding="utf-8")
+    ctx = ChannelContext(
+        var_dir=tmp_path / "var",
+        content_dir=tmp_path / "content",
+        now=lambda: NOW,
+        optouts=lambda: {"optout@example.com"},
+    )
+    settings = {
+        "name": "newsletter",
+        "host": "127.0.0.1",
+        "port": smtp.port,
+        "starttls": False,
+        "sender": "Cedar & Clay <stories@cedarandclay.example>",
+        "subscribers": str(csv),
+        "username": "news",
+        "password": Secret(SECRETS["email"]),
+        "tracking_base_url": "https://t.cedarandclay.example",
+        "unsubscribe_key": SIGNING,
+    }
+    return Email(settings, ctx)
+
+
+def received(smtp: SmtpServer) -> list[EmailMessage]:
+    return [
+        email.message_from_bytes(e.content, policy=email.policy.default)  # type: ignore[misc]
+        for e in smtp.mailbox.envelopes
+    ]
+
+
+def test_one_message_per_consenting_subscriber_minus_optouts(
+    ch: Email, smtp: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    story = make_story()
+    with caplog.at_level(logging.WARNING):
+        receipt = ch.publish(ch.render(story, None, links_for(story), {}), key("d-1"))
+    recipients = [e.rcpt_tos for e in smtp.mailbox.envelopes]
+    assert recipients == [["lin@example.com"], ["anna@example.de"]]
+    assert receipt.extra["sent"] == 2
+    assert "subscribers.csv:5: email: not an address" in caplog.text
+
+
+def test_message_has_both_parts_deterministic_id_and_one_click_unsubscribe(
+    ch: Email, smtp: SmtpServer
+) -> None:
+    story = make_story()
+    post = ch.render(story, "A", links_for(story), {})
+    ch.publish(post, key("d-1"))
+    msg = received(smtp)[0]
+    assert msg["Subject"] == "Light, at last: a Xiamen kitchen"
+    assert msg["Message-ID"] == f"<d-1.{recipient_hash('lin@example.com')}@cedarandclay.example>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    https, mailto = (p.strip().strip("<>") for p in msg["List-Unsubscribe"].split(","))
+    assert https.startswith("https://t.cedarandclay.example/unsubscribe?t=")
+    token = parse_qs(urlsplit(https).query)["t"][0]
+    assert read_token(token, SIGNING) == "lin@example.com"
+    assert mailto == "mailto:stories@cedarandclay.example?subject=unsubscribe"
+    text = msg.get_body(("plain",))
+    html = msg.get_body(("html",))
+    assert text is not None and html is not None
+    assert "https://t.cedarandclay.example/go/s1" in text.get_content()
+    assert "XM-7K2Q" in text.get_content()
+    assert 'href="https://t.cedarandclay.example/go/s1"' in html.get_content()
+    assert https in html.get_content()
+
+
+def test_a_resend_skips_recipients_already_served(ch: Email, smtp: SmtpServer) -> None:
+    story = make_story()
+    post = ch.render(story, None, links_for(story), {})
+    smtp.mailbox.rcpt_replies["anna@example.de"] = "451 4.7.1 Greylisted, try again"
+    with pytest.raises(RetryLater):
+        ch.publish(post, key("d-1"))
+    assert ch.lookup(key("d-1")) is None
+    smtp.mailbox.rcpt_replies.clear()
+    receipt = ch.publish(post, key("d-1"))
+    recipients = [e.rcpt_tos[0] for e in smtp.mailbox.envelopes]
+    assert recipients == ["lin@example.com", "anna@example.de"]
+    assert receipt.extra == {"sent": 1, "refused": 0, "skipped": 1}
+    assert ch.lookup(key("d-1")) is not None
+
+
+def test_a_refused_mailbox_is_skipped_without_failing_the_newsletter(
+    ch: Email, smtp: SmtpServer
+) -> None:
+    smtp.mailbox.rcpt_replies["lin@example.com"] = "550 5.1.1 No such user"
+    story = make_story()
+    receipt = ch.publish(ch.render(story, None, links_for(story), {}), key("d-2"))
+    assert receipt.extra["refused"] == 1
+    assert [e.rcpt_tos[0] for e in smtp.mailbox.envelopes] == ["anna@example.de"]
+
+
+def test_smtp_5xx_on_data_is_a_rejection_and_4xx_a_retry(ch: Email, smtp: SmtpServer) -> None:
+    story = make_story()
+    post = ch.render(story, None, links_for(story), {})
+    smtp.mailbox.data_reply = "554 5.7.1 Message rejected"
+    with pytest.raises(ContentRejected, match="554"):
+        ch.publish(post, key("d-3"))
+    smtp.mailbox.data_reply = "452 4.3.1 Insufficient system storage"
+    with pytest.raises(RetryLater, match="452"):
+        ch.publish(post, key("d-4"))
+
+
+def test_missing_subscribers_file_is_named(ch: Email, tmp_path: Path) -> None:
+    (tmp_path / "subscribers.csv").unlink()
+    story = make_story()
+    with pytest.raises(ContentRejected, match=r"subscribers\.csv: subscribers file not found"):
+        ch.publish(ch.render(story, None, links_for(story), {}), key())
