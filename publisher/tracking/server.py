@@ -18,6 +18,7 @@ import json
 import logging
 import mimetypes
 import os
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -33,7 +34,7 @@ from publisher import db
 from publisher import settings as settings_mod
 from publisher.settings import Secret, Settings
 from publisher.tracking import bots, codes, conversions, optout
-from publisher.tracking.journal import Click, Journal, journal_dir
+from publisher.tracking.journal import Journal, journal_dir
 from publisher.tracking.schema import links, optouts, salts
 
 log = logging.getLogger(__name__)
@@ -72,13 +73,14 @@ class Salts:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.day = ""
+        self.day_number = -1
         self.salt = b""
 
     def today(self) -> bytes:
-        day = datetime.now(UTC).strftime("%Y-%m-%d")
-        if day != self.day:
-            self.salt, self.day = self._load(day).encode(), day
+        day_number = int(time.time() // 86400)
+        if day_number != self.day_number:
+            day = datetime.fromtimestamp(day_number * 86400, UTC).strftime("%Y-%m-%d")
+            self.salt, self.day_number = self._load(day).encode(), day_number
         return self.salt
 
     def _load(self, day: str) -> str:
@@ -154,8 +156,7 @@ class Tracker:
         if method not in ("GET", "HEAD"):
             await respond(send, 405, b"method not allowed", (b"allow", b"GET, HEAD"))
             return
-        click_id = self.journal.new_click_id(code)
-        self.journal.append(self._click(scope, code, click_id, method))
+        click_id = self._journal(scope, code, method)
         location = parts[0] + click_id.encode() + parts[1]
         await send(
             {
@@ -165,7 +166,6 @@ class Tracker:
                     (b"location", location),
                     (b"content-length", b"0"),
                     (b"cache-control", b"no-store"),
-                    (b"referrer-policy", b"no-referrer-when-downgrade"),
                 ],
             }
         )
@@ -193,23 +193,23 @@ class Tracker:
             found = conn.execute(select(links.c.target).where(links.c.code == code)).scalar()
         return str(found) if found is not None else None
 
-    def _click(self, scope: Scope, code: str, click_id: str, method: str) -> Click:
-        agent = referer = ""
+    def _journal(self, scope: Scope, code: str, method: str) -> str:
+        agent = referer = b""
         for name, value in scope["headers"]:
             if name == b"user-agent":
-                agent = value.decode("latin-1")
+                agent = value
             elif name == b"referer":
-                referer = value.decode("latin-1")
-        bot = bots.bot_name(agent)
+                referer = value
+        bot = bots.bot_name(agent.decode("latin-1"))
         kind = "head" if method == "HEAD" else ("bot" if bot else "reader")
         reader = None
         if kind == "reader":
             client = scope.get("client") or ("", 0)
-            digest = hashlib.blake2b(
-                f"{client[0]}\n{agent}".encode(), key=self.salts.today(), digest_size=16
-            )
-            reader = digest.hexdigest()
-        return Click(click_id, code, time.time(), kind, bot, reader, referrer_host(referer))
+            key = self.salts.today()
+            address = str(client[0]).encode()
+            reader = hashlib.blake2b(address + b"\n" + agent, key=key, digest_size=16).hexdigest()
+        host = referrer_host(referer.decode("latin-1")) if referer else None
+        return self.journal.record(code, kind, bot, reader, host)
 
     # ------------------------------------------------------------------ APIs
 
@@ -356,14 +356,16 @@ def static_file(root: Path, path: str) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+HOST_RE = re.compile(r"[a-z0-9.\-]{1,255}")
+
+
 def referrer_host(referer: str) -> str | None:
-    if not referer:
-        return None
+    """Only the referrer's host is kept (and only if it looks like one)."""
     try:
         host = urlsplit(referer).hostname
     except ValueError:
         return None
-    return host[:255] if host else None
+    return host if host and HOST_RE.fullmatch(host) else None
 
 
 def page_html(title: str, text: str, *, raw: bool = False) -> bytes:

@@ -1,0 +1,214 @@
+"""Tracker speed: /go/<code> with the journal on, against a bare ASGI app that only answers 302,
+on the same granian (one worker) in the same run, 64 connections on loopback, measured with wrk.
+Then: every 302 received is in the database after ingest (zero lost clicks).
+
+    .venv/bin/python benchmarks/redirect.py [--seconds 10] [--connections 64]
+
+Needs Debian's wrk (apt-get install wrk). Goals: tracker >= 0.5x bare, p99 < 10 ms, zero lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "benchmarks" / ".work" / "redirect"
+sys.path.insert(0, str(ROOT))
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
+SETTINGS = """
+SITEURL = "http://127.0.0.1:{port}"
+STORYLOOP = {{
+    "database_url": "sqlite:///var/storyloop.db",
+    "tracking": {{"base_url": "http://127.0.0.1:{port}", "port": {port}}},
+    "channels": {{"mastodon": {{}}}},
+}}
+"""
+
+
+async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The baseline: an ASGI app that answers every request with a fixed 302."""
+    if scope["type"] != "http":
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 302,
+            "headers": [(b"location", b"http://127.0.0.1/x"), (b"content-length", b"0")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(port)
+
+
+def granian(
+    target: str, port: int, *, factory: bool, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "granian", "--interface", "asgi", "--workers", "1"]
+    argv += ["--port", str(port), "--no-ws", "--log-level", "warning"]
+    if factory:
+        argv.append("--factory")
+    process = subprocess.Popen([*argv, target], env=env, cwd=WORK, start_new_session=True)
+    wait_for_port(port)
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    argv += ["-H", f"User-Agent: {BROWSER}", url]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    assert p99, out
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "requests": requests,
+        "rps": rps,
+        "p99_ms": float(p99.group(1)) * scale,
+        "non_3xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": 1 if errors else 0,
+    }
+
+
+def setup(port: int) -> tuple[Any, Any, str]:
+    from publisher import db
+    from publisher import settings as settings_mod
+    from publisher.model import Story
+    from publisher.tracking import prepare_links
+
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    (WORK / "pelicanconf.py").write_text(SETTINGS.format(port=port), encoding="utf-8")
+    settings = settings_mod.load(WORK / "pelicanconf.py")
+    engine = db.connect(settings.database_url)
+    db.upgrade(engine)
+    story = Story(
+        slug="bench",
+        title="Bench",
+        summary="",
+        lang="en",
+        region=None,
+        category="stories",
+        url=f"http://127.0.0.1:{port}/stories/bench.html",
+        html="",
+        text="",
+        images=(),
+        channels=("mastodon",),
+        publish_at=datetime.now(UTC),
+        timezone="UTC",
+        variants={},
+        offer=None,
+        store=None,
+        testimonial=None,
+        overrides={},
+        source="bench.md",
+        content_hash="h",
+    )
+    with engine.begin() as conn:
+        links = prepare_links(
+            conn, settings, delivery_id="bench", story=story, channel="mastodon", variant=None
+        )
+    return settings, engine, links.get(story.url)
+
+
+def counted_clicks(settings: Any, engine: Any) -> int:
+    from sqlalchemy import func, select
+
+    from publisher.tracking.ingest import ingest
+    from publisher.tracking.journal import journal_dir
+    from publisher.tracking.schema import clicks
+
+    ingest(engine, journal_dir(settings.var_dir))
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(clicks)).scalar_one())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk not found: apt-get install wrk")
+    port = free_port()
+    settings, engine, url = setup(port)
+    env = {**os.environ, "STORYLOOP_SETTINGS": str(WORK / "pelicanconf.py")}
+    env["PYTHONPATH"] = f"{ROOT / 'benchmarks'}:{ROOT}"
+
+    results = {}
+    for name, target, factory, path in (
+        ("bare", "redirect:bare_app", False, f"http://127.0.0.1:{port}/go/x"),
+        ("tracker", "publisher.tracking.server:create_app", True, url),
+    ):
+        server = granian(target, port, factory=factory, env=env)
+        try:
+            wrk(path, 2, args.connections)  # warm-up (fills the code cache, opens the journal)
+            warm = counted_clicks(settings, engine) if name == "tracker" else 0
+            results[name] = wrk(path, args.seconds, args.connections)
+        finally:
+            stop(server)
+        if name == "tracker":
+            results[name]["clicks"] = counted_clicks(settings, engine) - warm
+
+    bare, tracker = results["bare"], results["tracker"]
+    ratio = tracker["rps"] / bare["rps"]
+    lost = max(0, int(tracker["requests"] - tracker["clicks"]))
+    print(f"{'app':10} {'requests':>9} {'req/s':>9} {'p99 ms':>7} {'non-3xx':>8}")
+    for name, r in results.items():
+        print(
+            f"{name:10} {int(r['requests']):>9} {r['rps']:>9.0f} {r['p99_ms']:>7.2f} "
+            f"{int(r['non_3xx']):>8}"
+        )
+    print(
+        f"tracker / bare: {ratio:.2f}x (goal >= 0.5x); p99 {tracker['p99_ms']:.2f} ms (goal < 10)"
+    )
+    print(
+        f"clicks in the database: {int(tracker['clicks'])}, 302s wrk received: "
+        f"{int(tracker['requests'])}, lost: {lost} (answered in flight when wrk stopped: "
+        f"{int(tracker['clicks'] - tracker['requests'])})"
+    )
+    engine.dispose()
+    ok = ratio >= 0.5 and tracker["p99_ms"] < 10 and lost == 0
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
