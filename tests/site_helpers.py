@@ -17,12 +17,20 @@ SITE_URL = "http://127.0.0.1:8000"  # pelicanconf.py's SITEURL
 MANIFEST = "storyloop-manifest.json"
 
 
-def pelican_build(output: Path, site_url: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run plain ``pelican`` on the sample content, as a user would, from the repository root."""
+def pelican_build(
+    output: Path, site_url: str | None = None, extra: dict[str, object] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run plain ``pelican`` on the sample content, as a user would, from the repository root.
+
+    ``site_url`` and ``extra`` override settings through Pelican's own ``-e KEY=JSON``.
+    """
+    settings = dict(extra or {})
+    if site_url:
+        settings |= {"SITEURL": site_url, "FEED_DOMAIN": site_url}
     argv = [str(BIN / "pelican"), "content", "-s", "pelicanconf.py", "-o", str(output)]
     argv += ["--ignore-cache", "--log-handler", "plain"]
-    if site_url:
-        argv += ["-e", f"SITEURL={json.dumps(site_url)}", f"FEED_DOMAIN={json.dumps(site_url)}"]
+    if settings:
+        argv += ["-e", *(f"{key}={json.dumps(value)}" for key, value in settings.items())]
     return run(argv)
 
 

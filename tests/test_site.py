@@ -88,6 +88,14 @@ def test_every_story_lives_at_its_category_and_slug_whatever_its_language(
         assert story["url"] == f"{SITE_URL}/{story['category']}/{story['slug']}.html"
 
 
+def test_theme_still_renders_every_page_without_the_storyloop_plugin(tmp_path: Path) -> None:
+    pelican_build(tmp_path, extra={"PLUGINS": []})
+    story = parse(tmp_path / "stories/xiamen-tea-room.html")
+    assert story.find("h1").get_text() == "在骑楼的二楼，做一间喝功夫茶的小茶室"  # type: ignore[union-attr]
+    assert meta(story, "og:type") == "article"
+    assert (tmp_path / "testimonials/index.html").is_file()
+
+
 # --------------------------------------------------------------------------- feeds
 
 
