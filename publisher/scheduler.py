@@ -108,11 +108,12 @@ class Runner:
         engine: Engine,
         *,
         clock: Callable[[], datetime] = utcnow,
+        stop: threading.Event | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.clock = clock
-        self.stop = threading.Event()
+        self.stop = stop or threading.Event()
         self.kick = threading.Event()
         self.watch = ManifestWatch(settings.manifest_path)
         self.dispatcher = Dispatcher(
@@ -202,13 +203,22 @@ def stop_server(child: subprocess.Popen[bytes]) -> None:
 
 def run(settings: Settings, *, serve: bool) -> None:
     """Migrate, plan, and publish until SIGTERM or SIGINT; the server stops with us."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: finishing what is in hand, then stopping", signum)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
     engine = open_database(settings)
-    runner = Runner(settings, engine)
+    runner = Runner(settings, engine, stop=stop)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, runner.request_stop)
-    child = start_server(settings) if serve else None
+    child = start_server(settings) if serve and not stop.is_set() else None
     try:
-        runner.run()
+        if not stop.is_set():
+            runner.run()
     finally:
         if child is not None:
             stop_server(child)

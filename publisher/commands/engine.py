@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -110,6 +111,9 @@ def _label(story: str, channel: str, variant: str | None) -> str:
 @pass_context
 def run_command(ctx: Context, serve: bool) -> None:
     """Publish each delivery at its time until stopped (SIGTERM/SIGINT stop cleanly)."""
+    engine_log = logging.getLogger("publisher")
+    if engine_log.getEffectiveLevel() > logging.INFO:
+        engine_log.setLevel(logging.INFO)  # a long-running service says what it does
     scheduler.run(ctx.settings, serve=serve)
 
 

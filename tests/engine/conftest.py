@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).parents[2]))  # the repository, for tests.conftest
 
-from enginekit import write_settings  # noqa: E402
+from enginekit import write_settings
 
-from channels.base import (  # noqa: E402
+from channels.base import (
     Channel,
     ChannelContext,
     DeliveryKey,
@@ -25,10 +26,10 @@ from channels.base import (  # noqa: E402
     Post,
     Receipt,
 )
-from publisher import db  # noqa: E402
-from publisher.dispatch import Dispatcher  # noqa: E402
-from publisher.model import Story  # noqa: E402
-from publisher.settings import Settings  # noqa: E402
+from publisher import db
+from publisher.dispatch import Dispatcher
+from publisher.model import Story
+from publisher.settings import Settings
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

@@ -15,22 +15,22 @@ from publisher import ledger, plan
 from publisher.model import Manifest
 
 
-def planned(engine, settings, stories, now=T0):  # type: ignore[no-untyped-def]
+def planned(engine, settings, stories, now=T0):
     manifest = Manifest(version=1, site_url="http://127.0.0.1:8000", stories=tuple(stories))
     with ledger.transaction(engine) as conn:
         plan.plan_and_apply(conn, manifest, settings, now=now)
 
 
-def row(engine, slug, channel="net", variant=None):  # type: ignore[no-untyped-def]
+def row(engine, slug, channel="net", variant=None):
     with engine.connect() as conn:
         return ledger.get(conn, ledger.delivery_id(slug, channel, variant))
 
 
 @pytest.fixture
-def setup(ledger_db, make_site, clock):  # type: ignore[no-untyped-def]
+def setup(ledger_db, make_site, clock):
     """(settings, stories, net, dispatcher-maker): one channel "net" and two stories due at T0."""
 
-    def make(cls=Scripted, channel_conf=None, engine_conf=None, stories=None):  # type: ignore[no-untyped-def]
+    def make(cls=Scripted, channel_conf=None, engine_conf=None, stories=None):
         settings = make_site(channels={"net": channel_conf or {}}, **(engine_conf or {}))
         stories = stories or [story("s1", T0, channels=["net"]), story("s2", T0, channels=["net"])]
         planned(ledger_db, settings, stories)
@@ -40,7 +40,7 @@ def setup(ledger_db, make_site, clock):  # type: ignore[no-untyped-def]
     return make
 
 
-def test_due_delivery_is_published_once_with_tracked_links_and_receipt_stored(ledger_db, setup):  # type: ignore[no-untyped-def]
+def test_due_delivery_is_published_once_with_tracked_links_and_receipt_stored(ledger_db, setup):
     _settings, net, make = setup()
     first, second = make(), make()
     assert first.run_due() == {"sent": 2}
@@ -54,29 +54,29 @@ def test_due_delivery_is_published_once_with_tracked_links_and_receipt_stored(le
         assert [e.state for e in ledger.events(conn, r.id)] == ["planned", "sent"]
 
 
-def test_post_text_carries_the_tracked_link_not_the_raw_story_url(ledger_db, setup, clock):  # type: ignore[no-untyped-def]
+def test_post_text_carries_the_tracked_link_not_the_raw_story_url(ledger_db, setup, clock):
     _settings, net, make = setup()
     seen = []
     original = net.render
 
-    def spy(story, variant, links, settings):  # type: ignore[no-untyped-def]
+    def spy(story, variant, links, settings):
         post = original(story, variant, links, settings)
         seen.append(post.text)
         return post
 
-    net.render = spy  # type: ignore[method-assign]
+    net.render = spy
     make().run_due()
     assert seen and all("/go/" in text and "stories/s" not in text for text in seen)
 
 
-def test_nothing_is_claimed_before_its_time(ledger_db, setup, clock):  # type: ignore[no-untyped-def]
+def test_nothing_is_claimed_before_its_time(ledger_db, setup, clock):
     _settings, net, make = setup()
     clock.now = T0 - timedelta(seconds=1)
     assert make().run_due() == {}
     assert net.calls == []
 
 
-def test_rate_limit_holds_the_channel_until_the_time_the_network_gave(ledger_db, setup, clock):  # type: ignore[no-untyped-def]
+def test_rate_limit_holds_the_channel_until_the_time_the_network_gave(ledger_db, setup, clock):
     _settings, net, make = setup()
     until = T0 + timedelta(minutes=15)
     net.script = [RateLimited("slow down", until=until)]
@@ -91,7 +91,7 @@ def test_rate_limit_holds_the_channel_until_the_time_the_network_gave(ledger_db,
     assert d.run_due() == {"sent": 2}
 
 
-def test_retry_after_delays_the_next_attempt_to_exactly_that_time(ledger_db, setup, clock):  # type: ignore[no-untyped-def]
+def test_retry_after_delays_the_next_attempt_to_exactly_that_time(ledger_db, setup, clock):
     _settings, net, make = setup(stories=[story("s1", T0, channels=["net"])])
     retry_at = T0 + timedelta(seconds=90)
     net.script = [RetryLater("503 Service Unavailable", retry_at=retry_at)]
@@ -101,7 +101,7 @@ def test_retry_after_delays_the_next_attempt_to_exactly_that_time(ledger_db, set
     assert "503" in r.last_error
 
 
-def test_transient_failures_back_off_exponentially_with_jitter(ledger_db, setup, clock):  # type: ignore[no-untyped-def]
+def test_transient_failures_back_off_exponentially_with_jitter(ledger_db, setup, clock):
     _settings, net, make = setup(
         stories=[story("s1", T0, channels=["net"])], engine_conf={"retry_base_seconds": 10}
     )
@@ -117,7 +117,7 @@ def test_transient_failures_back_off_exponentially_with_jitter(ledger_db, setup,
         assert 10 * 2**n * 0.5 <= wait <= 10 * 2**n
 
 
-def test_attempts_are_capped_then_the_delivery_fails_with_the_reason(ledger_db, setup, clock):  # type: ignore[no-untyped-def]
+def test_attempts_are_capped_then_the_delivery_fails_with_the_reason(ledger_db, setup, clock):
     _settings, net, make = setup(
         stories=[story("s1", T0, channels=["net"])], engine_conf={"max_attempts": 3}
     )
@@ -132,7 +132,7 @@ def test_attempts_are_capped_then_the_delivery_fails_with_the_reason(ledger_db, 
     assert len(net.calls) == 3
 
 
-def test_auth_problem_pauses_the_channel_and_says_so_once(ledger_db, setup, clock, caplog):  # type: ignore[no-untyped-def]
+def test_auth_problem_pauses_the_channel_and_says_so_once(ledger_db, setup, clock, caplog):
     _settings, net, make = setup()
     net.script = [AuthProblem("401 The access token is invalid")]
     first, second = make(), make()
@@ -148,7 +148,7 @@ def test_auth_problem_pauses_the_channel_and_says_so_once(ledger_db, setup, cloc
     assert first.run_due() == {"sent": 2}
 
 
-def test_rejected_content_fails_at_once_with_the_networks_message(ledger_db, setup):  # type: ignore[no-untyped-def]
+def test_rejected_content_fails_at_once_with_the_networks_message(ledger_db, setup):
     _settings, net, make = setup(stories=[story("s1", T0, channels=["net"])])
     net.script = [ContentRejected("422 Validation failed: Text character limit of 500 exceeded")]
     assert make().run_due() == {"failed": 1}
@@ -159,7 +159,7 @@ def test_rejected_content_fails_at_once_with_the_networks_message(ledger_db, set
 
 def test_unknown_outcome_on_an_idempotency_key_channel_is_resent_under_the_same_key(
     ledger_db, setup
-):  # type: ignore[no-untyped-def]
+):
     _settings, net, make = setup(stories=[story("s1", T0, channels=["net"])])
     net.script = [OutcomeUnknown("read timed out after sending")]
     net.lost = {0}
@@ -171,7 +171,7 @@ def test_unknown_outcome_on_an_idempotency_key_channel_is_resent_under_the_same_
     assert net.created == 1  # the network de-duplicated the resend by its key
 
 
-def test_unknown_outcome_is_resolved_by_lookup_without_sending_again(ledger_db, setup):  # type: ignore[no-untyped-def]
+def test_unknown_outcome_is_resolved_by_lookup_without_sending_again(ledger_db, setup):
     _settings, net, make = setup(cls=Lookup, stories=[story("s1", T0, channels=["net"])])
     net.script = [OutcomeUnknown("connection reset after sending")]
     net.lost = {0}
@@ -183,7 +183,7 @@ def test_unknown_outcome_is_resolved_by_lookup_without_sending_again(ledger_db, 
     assert len(net.calls) == 1
 
 
-def test_unknown_outcome_without_idempotency_waits_for_a_person(ledger_db, setup, clock):  # type: ignore[no-untyped-def]
+def test_unknown_outcome_without_idempotency_waits_for_a_person(ledger_db, setup, clock):
     _settings, net, make = setup(cls=NoIdempotency, stories=[story("s1", T0, channels=["net"])])
     net.script = [OutcomeUnknown("read timed out")]
     d = make()
@@ -199,7 +199,7 @@ def test_unknown_outcome_without_idempotency_waits_for_a_person(ledger_db, setup
     assert len(net.calls) == 2
 
 
-def test_person_confirms_an_unknown_post_was_sent(ledger_db, setup, clock):  # type: ignore[no-untyped-def]
+def test_person_confirms_an_unknown_post_was_sent(ledger_db, setup, clock):
     _settings, net, make = setup(cls=NoIdempotency, stories=[story("s1", T0, channels=["net"])])
     net.script = [OutcomeUnknown("read timed out")]
     d = make()
@@ -213,7 +213,7 @@ def test_person_confirms_an_unknown_post_was_sent(ledger_db, setup, clock):  # t
     assert (r.state, r.url) == ("sent", "https://t.me/cedarandclay/42")
 
 
-def test_channel_setting_allows_resending_an_unknown_outcome(ledger_db, setup):  # type: ignore[no-untyped-def]
+def test_channel_setting_allows_resending_an_unknown_outcome(ledger_db, setup):
     _settings, net, make = setup(
         cls=NoIdempotency,
         channel_conf={"resend_on_unknown": True},
@@ -226,8 +226,8 @@ def test_channel_setting_allows_resending_an_unknown_outcome(ledger_db, setup): 
     assert d.run_due() == {"sent": 1}
 
 
-def test_worker_dying_after_the_request_left_makes_the_delivery_unknown(ledger_db, setup, clock):  # type: ignore[no-untyped-def]
-    _settings, net, make = setup(stories=[story("s1", T0, channels=["net"])])
+def test_worker_dying_after_the_request_left_makes_the_delivery_unknown(ledger_db, setup, clock):
+    _settings, _net, make = setup(stories=[story("s1", T0, channels=["net"])])
     lease = timedelta(seconds=120)
     with ledger.transaction(ledger_db) as conn:
         [claim] = ledger.claim_due(conn, token="dead/1", now=clock.now, lease=lease)
@@ -240,8 +240,8 @@ def test_worker_dying_after_the_request_left_makes_the_delivery_unknown(ledger_d
     assert d.run_due() == {"sent": 1}
 
 
-def test_worker_dying_before_the_request_gives_the_delivery_back(ledger_db, setup, clock):  # type: ignore[no-untyped-def]
-    _settings, net, make = setup(stories=[story("s1", T0, channels=["net"])])
+def test_worker_dying_before_the_request_gives_the_delivery_back(ledger_db, setup, clock):
+    _settings, _net, make = setup(stories=[story("s1", T0, channels=["net"])])
     with ledger.transaction(ledger_db) as conn:
         [claim] = ledger.claim_due(conn, token="dead/1", now=clock.now, lease=timedelta(seconds=5))
     d = make()
@@ -252,26 +252,26 @@ def test_worker_dying_before_the_request_gives_the_delivery_back(ledger_db, setu
     assert d.run_due() == {"sent": 1}
 
 
-def test_receipt_is_kept_even_if_the_lease_ran_out_during_the_request(ledger_db, setup, clock):  # type: ignore[no-untyped-def]
+def test_receipt_is_kept_even_if_the_lease_ran_out_during_the_request(ledger_db, setup, clock):
     _settings, net, make = setup(stories=[story("s1", T0, channels=["net"])])
     d = make()
     original = net.publish
 
-    def slow(post, key):  # type: ignore[no-untyped-def]
+    def slow(post, key):
         clock.advance(seconds=500)
         make().housekeeping()  # another worker sees the lease expired
         return original(post, key)
 
-    net.publish = slow  # type: ignore[method-assign]
+    net.publish = slow
     assert d.run_due() == {"sent": 1}
     assert row(ledger_db, "s1").state == "sent"
 
 
 def test_catch_up_after_downtime_sends_what_is_within_grace_and_reports_the_rest(
     ledger_db, setup, clock
-):  # type: ignore[no-untyped-def]
+):
     stories = [story(f"s{h}", T0 + timedelta(hours=h), channels=["net"]) for h in (0, 4, 7, 9)]
-    _settings, net, make = setup(stories=stories)
+    _settings, _net, make = setup(stories=stories)
     clock.now = T0 + timedelta(hours=10)  # the engine was down for ten hours
     d = make()
     _released, _unknown, missed = d.housekeeping()
@@ -285,8 +285,8 @@ def test_catch_up_after_downtime_sends_what_is_within_grace_and_reports_the_rest
     }
 
 
-def test_token_bucket_spaces_posts_so_the_network_rarely_limits_us(ledger_db, setup, clock):  # type: ignore[no-untyped-def]
-    _settings, net, make = setup(channel_conf={"rate": {"per_minute": 2}})
+def test_token_bucket_spaces_posts_so_the_network_rarely_limits_us(ledger_db, setup, clock):
+    _settings, _net, make = setup(channel_conf={"rate": {"per_minute": 2}})
     d = make()
     assert d.run_due() == {"sent": 1, "throttled": 1}
     waiting = [r for r in (row(ledger_db, "s1"), row(ledger_db, "s2")) if r.state != "sent"]
@@ -297,7 +297,7 @@ def test_token_bucket_spaces_posts_so_the_network_rarely_limits_us(ledger_db, se
     assert d.run_due() == {"sent": 1}
 
 
-def test_closed_posting_window_at_publish_time_defers_to_the_opening(ledger_db, setup, clock):  # type: ignore[no-untyped-def]
+def test_closed_posting_window_at_publish_time_defers_to_the_opening(ledger_db, setup, clock):
     _settings, net, make = setup(
         channel_conf={"window": "08:00-22:00"}, stories=[story("s1", T0, channels=["net"])]
     )
@@ -308,7 +308,7 @@ def test_closed_posting_window_at_publish_time_defers_to_the_opening(ledger_db, 
     assert net.calls == []
 
 
-def test_story_gone_from_the_manifest_is_cancelled_not_sent(ledger_db, make_site, clock):  # type: ignore[no-untyped-def]
+def test_story_gone_from_the_manifest_is_cancelled_not_sent(ledger_db, make_site, clock):
     settings = make_site(channels={"net": {}})
     planned(ledger_db, settings, [story("s1", T0, channels=["net"])])
     net = scripted(settings)
@@ -316,16 +316,16 @@ def test_story_gone_from_the_manifest_is_cancelled_not_sent(ledger_db, make_site
     assert net.calls == []
 
 
-def test_stopping_worker_gives_back_claims_it_has_not_started(ledger_db, setup):  # type: ignore[no-untyped-def]
+def test_stopping_worker_gives_back_claims_it_has_not_started(ledger_db, setup):
     _settings, net, make = setup()
     d = make()
     original = net.publish
 
-    def publish_then_stop(post, key):  # type: ignore[no-untyped-def]
+    def publish_then_stop(post, key):
         d.stop.set()
         return original(post, key)
 
-    net.publish = publish_then_stop  # type: ignore[method-assign]
+    net.publish = publish_then_stop
     assert d.run_due() == {"sent": 1, "released": 1}
     with ledger_db.connect() as conn:
         states = sorted(conn.execute(select(ledger.d.state)).scalars())
