@@ -28,10 +28,15 @@ DEFAULT_CATEGORY = "stories"
 
 ARTICLE_URL = "{category}/{slug}.html"
 ARTICLE_SAVE_AS = "{category}/{slug}.html"
+# Stories in Chinese and English are separate stories, not translations: same URL scheme for all.
+ARTICLE_LANG_URL = ARTICLE_URL
+ARTICLE_LANG_SAVE_AS = ARTICLE_SAVE_AS
 CATEGORY_URL = "{slug}/"
 CATEGORY_SAVE_AS = "{slug}/index.html"
 PAGE_URL = "{slug}.html"
 PAGE_SAVE_AS = "{slug}.html"
+PAGE_LANG_URL = PAGE_URL
+PAGE_LANG_SAVE_AS = PAGE_SAVE_AS
 TAG_SAVE_AS = ""
 TAGS_SAVE_AS = ""
 AUTHOR_SAVE_AS = ""
