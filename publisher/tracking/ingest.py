@@ -22,11 +22,12 @@ from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from publisher.tracking import journal
-from publisher.tracking.schema import clicks, journal_offsets, links
+from publisher.tracking.schema import journal_offsets, links
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 4 * 1024 * 1024
+SQLITE_CACHE_KIB = 64 * 1024  # the clicks indexes stay in memory while a batch is inserted
 
 
 @dataclass
@@ -48,7 +49,7 @@ def _exclusive(directory: Path) -> Iterator[None]:
 def ingest(engine: Engine, directory: Path, *, chunk_bytes: int = CHUNK_BYTES) -> IngestResult:
     """Ingest every journal file under ``directory``; safe to run while trackers write."""
     result = IngestResult()
-    attribution: dict[str, dict[str, Any]] = {}
+    attribution: dict[str, Where] = {}
     with _exclusive(directory):
         for path in journal.files(directory):
             result.files += 1
@@ -66,13 +67,19 @@ def _ingest_file(
     engine: Engine,
     path: Path,
     chunk_bytes: int,
-    attribution: dict[str, dict[str, Any]],
+    attribution: dict[str, Where],
     result: IngestResult,
 ) -> None:
     writer_gone = journal.writer_gone(path)  # checked first: later writes are then impossible
     offset = _offset(engine, path.name)
+    stamp = _Stamper(engine.dialect.name == "sqlite")
     for lines, end in journal.read_lines(path, offset, chunk_bytes):
-        rows = _rows(path, lines, attribution, engine, result)
+        records = _parse(path, lines, result)
+        missing = {r["code"] for r in records if isinstance(r, dict) and "code" in r}
+        missing = {c for c in missing if isinstance(c, str)} - attribution.keys()
+        if missing:
+            attribution.update(_attribution(engine, missing))
+        rows = _rows(path, records, attribution, stamp, result)
         with engine.begin() as conn:
             result.inserted += _insert(conn, rows)
             _save_offset(conn, path.name, end)
@@ -83,65 +90,125 @@ def _ingest_file(
             conn.execute(delete(journal_offsets).where(journal_offsets.c.path == path.name))
 
 
+Where = tuple[str, str, str, str | None, str | None]  # delivery_id, story, channel, variant, region
+STAGE_COLUMNS = (
+    "id",
+    "code",
+    "delivery_id",
+    "story",
+    "channel",
+    "variant",
+    "region",
+    "at",
+    "day",
+    "kind",
+    "agent",
+    "reader",
+    "reader_key",
+    "referrer_host",
+)
+CLICK_COLUMNS = ", ".join(c for c in STAGE_COLUMNS if c not in ("day", "reader_key"))
+GROUP = "story, channel, variant, region"
+KINDS = frozenset(("reader", "bot", "head"))
+
+
+def _parse(path: Path, lines: list[bytes], result: IngestResult) -> list[Any]:
+    """Parse a chunk in one ``json.loads`` call; line by line only when the chunk is damaged."""
+    present = [line for line in lines if line.strip()]
+    result.read += len(present)
+    try:
+        decoded: list[Any] = json.loads(b"[" + b",".join(present) + b"]")
+    except ValueError:
+        decoded = [_loads(path, line) for line in present]
+    return decoded
+
+
+def _loads(path: Path, line: bytes) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        log.warning("%s: skipping a line that is not JSON: %r", path.name, line[:200])
+        return None
+
+
 def _rows(
     path: Path,
-    lines: list[bytes],
-    attribution: dict[str, dict[str, Any]],
-    engine: Engine,
+    records: list[Any],
+    attribution: dict[str, Where],
+    stamp: _Stamper,
     result: IngestResult,
-) -> list[dict[str, Any]]:
-    parsed: list[journal.Click] = []
-    for line in lines:
-        if not line.strip():
-            continue
-        result.read += 1
+) -> list[tuple[Any, ...]]:
+    rows: dict[str, tuple[Any, ...]] = {}  # one row per click id
+    for item in records:
         try:
-            parsed.append(journal.Click.from_json(json.loads(line)))
-        except (ValueError, KeyError, TypeError):
-            log.warning("%s: skipping a malformed journal line: %r", path.name, line[:200])
+            click_id, code, kind = item["id"], item["code"], item["kind"]
+            when, day = stamp(float(item["at"]))
+            reader = item.get("reader")
+            key = reader_key(reader) if kind == "reader" else None
+            row = (click_id, code, *attribution[code], when, day, kind, item.get("agent"))
+            rows[click_id] = (*row, reader, key, item.get("ref"))
+        except KeyError as exc:
+            if isinstance(item, dict) and exc.args and exc.args[0] == item.get("code"):
+                log.warning("%s: click %s has unknown code %s", path.name, item["id"], exc)
+            elif item is not None:
+                log.warning("%s: skipping a malformed journal line: %.200r", path.name, item)
             result.skipped += 1
-    missing = {c.code for c in parsed} - attribution.keys()
-    if missing:
-        attribution.update(_attribution(engine, missing))
-    rows = []
-    for click in parsed:
-        where = attribution.get(click.code)
-        if where is None:
-            log.warning("%s: click %s names unknown code %s", path.name, click.id, click.code)
+        except (TypeError, ValueError, AttributeError):
+            if item is not None:
+                log.warning("%s: skipping a malformed journal line: %.200r", path.name, item)
             result.skipped += 1
-            continue
-        rows.append(_row(click, where))
-    return rows
+    valid = [row for row in rows.values() if _valid(row)]
+    if len(valid) < len(rows):
+        log.warning(
+            "%s: skipping %d line(s) with a bad id or kind", path.name, len(rows) - len(valid)
+        )
+        result.skipped += len(rows) - len(valid)
+    return valid
 
 
-def _row(click: journal.Click, where: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": click.id,
-        "code": click.code,
-        **where,
-        "at": datetime.fromtimestamp(click.at, UTC),
-        "kind": click.kind,
-        "agent": click.agent,
-        "reader": click.reader,
-        "referrer_host": click.referrer_host,
-    }
+def _valid(row: tuple[Any, ...]) -> bool:
+    return isinstance(row[0], str) and len(row[0]) <= 64 and row[9] in KINDS
 
 
-def _attribution(engine: Engine, wanted: set[str]) -> dict[str, dict[str, Any]]:
+def reader_key(reader: Any) -> int | None:
+    """The reader hash as a 60-bit integer: half the size of the hex, twice as fast to count."""
+    if not isinstance(reader, str) or len(reader) < 15:
+        return None
+    try:
+        return int(reader[:15], 16)
+    except ValueError:
+        return None
+
+
+class _Stamper:
+    """Click times as the database column stores them; SQLite's text form cached per second."""
+
+    def __init__(self, as_text: bool) -> None:
+        self.as_text = as_text
+        self.second = -1
+        self.prefix = ""
+
+    def __call__(self, at: float) -> tuple[Any, str]:
+        """(the value for the ``at`` column, the UTC day)."""
+        second = int(at)
+        if second != self.second:
+            moment = datetime.fromtimestamp(second, UTC)
+            self.second, self.prefix = second, moment.strftime("%Y-%m-%d %H:%M:%S")
+        if not self.as_text:
+            return datetime.fromtimestamp(at, UTC), self.prefix[:10]
+        micro = min(int((at - second) * 1_000_000), 999_999)
+        return f"{self.prefix}.{micro:06d}", self.prefix[:10]
+
+
+def _attribution(engine: Engine, wanted: set[str]) -> dict[str, Where]:
     cols = (links.c.code, links.c.delivery_id, links.c.story)
     cols_more = (links.c.channel, links.c.variant, links.c.region)
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, Where] = {}
     with engine.connect() as conn:
-        for code, delivery_id, story, channel, variant, region in conn.execute(
+        for code, *where in conn.execute(
             select(*cols, *cols_more).where(links.c.code.in_(sorted(wanted)))
         ):
-            found[code] = {
-                "delivery_id": delivery_id,
-                "story": story,
-                "channel": channel,
-                "variant": variant,
-                "region": region,
-            }
+            found[code] = tuple(where)  # type: ignore[assignment]
     return found
 
 
@@ -149,13 +216,58 @@ def _dialect(conn: Connection) -> Any:
     return sqlite if conn.dialect.name == "sqlite" else postgresql
 
 
-def _insert(conn: Connection, rows: list[dict[str, Any]]) -> int:
+def _stage_ddl(dialect: str) -> str:
+    at = "TEXT" if dialect == "sqlite" else "TIMESTAMP WITH TIME ZONE"
+    return (
+        "CREATE TEMPORARY TABLE IF NOT EXISTS click_stage (id VARCHAR(64), code VARCHAR(32), "
+        "delivery_id VARCHAR(200), story VARCHAR(200), channel VARCHAR(100), variant VARCHAR(50), "
+        f"region VARCHAR(100), at {at}, day VARCHAR(10), kind VARCHAR(10), agent VARCHAR(50), "
+        "reader VARCHAR(32), reader_key BIGINT, referrer_host VARCHAR(255))"
+    )
+
+
+# Run in order inside the batch's transaction. Clicks already in the table are dropped from the
+# stage first, so the totals only ever grow by clicks stored for the first time.
+_APPLY = (
+    "DELETE FROM click_stage WHERE EXISTS (SELECT 1 FROM clicks WHERE clicks.id = click_stage.id)",
+    f"INSERT INTO clicks ({CLICK_COLUMNS}) SELECT {CLICK_COLUMNS} FROM click_stage",
+    "INSERT INTO click_totals (delivery_id, day, story, channel, variant, region, reader_clicks, "
+    "bot_fetches) SELECT delivery_id, day, story, channel, variant, region, "
+    "SUM(CASE WHEN kind = 'reader' THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN kind = 'reader' THEN 0 ELSE 1 END) FROM click_stage WHERE true "
+    f"GROUP BY delivery_id, day, {GROUP} ON CONFLICT (delivery_id, day) DO UPDATE SET "
+    "reader_clicks = click_totals.reader_clicks + excluded.reader_clicks, "
+    "bot_fetches = click_totals.bot_fetches + excluded.bot_fetches",
+    "INSERT INTO click_readers (delivery_id, reader_key, day, story, channel, variant, region) "
+    f"SELECT delivery_id, reader_key, MIN(day), {GROUP} FROM click_stage "
+    f"WHERE reader_key IS NOT NULL GROUP BY delivery_id, reader_key, {GROUP} "
+    "ON CONFLICT DO NOTHING",
+    "INSERT INTO daily_readers (reader_key, day) SELECT reader_key, MIN(day) FROM click_stage "
+    "WHERE reader_key IS NOT NULL GROUP BY reader_key ON CONFLICT DO NOTHING",
+)
+
+
+def _insert(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
+    """Store a batch of clicks and update the report's totals; returns how many were new."""
     if not rows:
         return 0
-    statement = _dialect(conn).insert(clicks).on_conflict_do_nothing()
-    if conn.dialect.name == "sqlite":  # sqlite3's executemany sums its row counts
-        return max(conn.execute(statement, rows).rowcount, 0)
-    return len(conn.execute(statement.returning(clicks.c.id), rows).all())
+    sqlite_db = conn.dialect.name == "sqlite"
+    if sqlite_db:
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
+    conn.exec_driver_sql(_stage_ddl(conn.dialect.name))
+    conn.exec_driver_sql("DELETE FROM click_stage")
+    mark = "?" if sqlite_db else "%s"
+    marks = ", ".join(mark for _ in STAGE_COLUMNS)
+    sql = f"INSERT INTO click_stage ({', '.join(STAGE_COLUMNS)}) VALUES ({marks})"
+    conn.exec_driver_sql(sql, rows)
+    for statement in _APPLY[:1]:
+        conn.exec_driver_sql(statement)
+    fresh = int(conn.exec_driver_sql("SELECT COUNT(*) FROM click_stage").scalar_one())
+    for statement in _APPLY[1:]:
+        conn.exec_driver_sql(statement)
+    conn.exec_driver_sql("DELETE FROM click_stage")
+    return fresh
 
 
 def _save_offset(conn: Connection, name: str, offset: int) -> None:

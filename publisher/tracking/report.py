@@ -1,8 +1,11 @@
 """The funnel report: per story × channel × variant × region, from deliveries to revenue.
 
-All counting happens in the database (GROUP BY over indexed columns); Python only merges the
-four small grouped results. The JSON form (:func:`as_json`) is stable: fields are only ever
-added, and ``version`` changes if one is renamed or removed. docs/TRACKING.md describes it.
+All counting happens in the database. Clicks are read from the totals ingest keeps per delivery
+and day (``click_totals``) and from one row per delivery and reader (``click_readers``), never
+from the raw clicks table; Python only merges small grouped results.
+
+The JSON form (:func:`as_json`) is stable: fields are only ever added, and ``version`` changes
+if one is renamed or removed. docs/TRACKING.md describes it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, and_, 
 from sqlalchemy.sql.elements import ColumnElement
 
 from publisher.errors import StoryloopError
-from publisher.tracking.schema import clicks, conversions, metrics
+from publisher.tracking.schema import (
+    click_readers,
+    click_totals,
+    conversions,
+    daily_readers,
+    metrics,
+)
 
 REPORT_VERSION = 1
 DIMENSIONS = ("story", "channel", "variant", "region")
@@ -102,10 +111,11 @@ def build(
     with engine.connect() as conn:
         for *key, count in conn.execute(_deliveries_query(by, start)):
             row(tuple(key)).deliveries = int(count)
-        for *key, reader_clicks, readers, fetches in conn.execute(_clicks_query(by, start)):
+        for *key, reader_clicks, fetches in conn.execute(_clicks_query(by, since)):
             found = row(tuple(key))
-            found.clicks, found.unique_readers = int(reader_clicks), int(readers)
-            found.bot_fetches = int(fetches) - int(reader_clicks)
+            found.clicks, found.bot_fetches = int(reader_clicks), int(fetches)
+        for *key, readers in conn.execute(_readers_query(by, since)):
+            row(tuple(key)).unique_readers = int(readers)
         for *key, kind, currency, count, value in conn.execute(_conversions_query(by, start)):
             _add_conversions(row(tuple(key)), kind, currency, int(count), int(value or 0))
         for *key, likes, reposts, replies, views in conn.execute(_metrics_query(by, start)):
@@ -114,7 +124,7 @@ def build(
                 row(tuple(key)).engagement = {
                     n: int(v or 0) for n, v in zip(ENGAGEMENT, figures, strict=True)
                 }
-        total_readers = int(conn.execute(_readers_query(start)).scalar() or 0)
+        total_readers = int(conn.execute(_all_readers_query(since)).scalar() or 0)
     ordered = sorted(rows.values(), key=lambda r: tuple(v or "" for v in r.key))
     return Report(by, since, ordered, _totals(ordered, total_readers), datetime.now(UTC))
 
@@ -130,21 +140,25 @@ def _deliveries_query(by: Sequence[str], start: datetime | None) -> Any:
     return query.group_by(*_group(deliveries, by))
 
 
-def _clicks_query(by: Sequence[str], start: datetime | None) -> Any:
-    query = select(
-        *_group(clicks, by),
-        func.count(clicks.c.reader),
-        func.count(func.distinct(clicks.c.reader)),
-        func.count(),
-    )
-    if start:
-        query = query.where(clicks.c.at >= start)
-    return query.group_by(*_group(clicks, by))
+def _clicks_query(by: Sequence[str], since: date | None) -> Any:
+    sums = (func.sum(click_totals.c.reader_clicks), func.sum(click_totals.c.bot_fetches))
+    query = select(*_group(click_totals, by), *sums)
+    if since:
+        query = query.where(click_totals.c.day >= since.isoformat())
+    return query.group_by(*_group(click_totals, by))
 
 
-def _readers_query(start: datetime | None) -> Any:
-    query = select(func.count(func.distinct(clicks.c.reader)))
-    return query.where(clicks.c.at >= start) if start else query
+def _readers_query(by: Sequence[str], since: date | None) -> Any:
+    distinct = func.count(func.distinct(click_readers.c.reader_key))
+    query = select(*_group(click_readers, by), distinct)
+    if since:
+        query = query.where(click_readers.c.day >= since.isoformat())
+    return query.group_by(*_group(click_readers, by))
+
+
+def _all_readers_query(since: date | None) -> Any:
+    query = select(func.count()).select_from(daily_readers)
+    return query.where(daily_readers.c.day >= since.isoformat()) if since else query
 
 
 def _conversions_query(by: Sequence[str], start: datetime | None) -> Any:

@@ -64,8 +64,47 @@ clicks = Table(
     Column("agent", String(50)),  # the bot's name, for bots
     Column("reader", String(32)),  # salted daily hash of address + user agent
     Column("referrer_host", String(255)),
-    Index("ix_clicks_group", "story", "channel", "variant", "region", "kind", "reader"),
-    Index("ix_clicks_at", "at"),
+    sqlite_with_rowid=False,
+)
+
+# Kept up to date by ingest in the same transaction as the clicks, so the report reads a few
+# thousand rows instead of every click.
+click_totals = Table(
+    "click_totals",
+    metadata,
+    Column("delivery_id", String(200), primary_key=True),
+    Column("day", String(10), primary_key=True),  # UTC, YYYY-MM-DD
+    Column("story", String(200), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("variant", String(50)),
+    Column("region", String(100)),
+    Column("reader_clicks", BigInteger, nullable=False),
+    Column("bot_fetches", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# One row per delivery and reader (the daily hash as a 60-bit number): unique readers per group.
+click_readers = Table(
+    "click_readers",
+    metadata,
+    Column("delivery_id", String(200), primary_key=True),
+    Column("reader_key", BigInteger, primary_key=True),
+    Column("day", String(10), nullable=False),
+    Column("story", String(200), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("variant", String(50)),
+    Column("region", String(100)),
+    Index("ix_click_readers_group", "story", "channel", "variant", "region", "reader_key"),
+    sqlite_with_rowid=False,
+)
+
+# Every reader once (a reader hash belongs to one day): unique readers over the whole report.
+daily_readers = Table(
+    "daily_readers",
+    metadata,
+    Column("reader_key", BigInteger, primary_key=True),
+    Column("day", String(10), nullable=False),
+    sqlite_with_rowid=False,
 )
 
 conversions = Table(

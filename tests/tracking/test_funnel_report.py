@@ -49,8 +49,8 @@ def funnel(any_site: Site) -> Site:
     add_delivery(site, "d3", "email", state="planned")
     mastodon, telegram = _links(site, "d1", "mastodon", "A"), _links(site, "d2", "telegram")
     code = mastodon.get(make_story().url).rsplit("/", 1)[1]
-    ids = _clicks(site, code, ["r1" * 16, "r1" * 16, "r2" * 16], bots=2)
-    _clicks(site, telegram.get(make_story().url).rsplit("/", 1)[1], ["r3" * 16, "r4" * 16])
+    ids = _clicks(site, code, ["a1" * 16, "a1" * 16, "b2" * 16], bots=2)
+    _clicks(site, telegram.get(make_story().url).rsplit("/", 1)[1], ["c3" * 16, "d4" * 16])
     ingest_now(site)
     with site.engine.begin() as conn:
         sale = {"click_id": ids[0], "kind": "sale", "value": "299.50", "order_id": "o-1"}

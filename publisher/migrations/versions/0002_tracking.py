@@ -23,6 +23,10 @@ def _attribution() -> list[sa.Column]:  # type: ignore[type-arg]
     ]
 
 
+# Tables written a million rows at a time are clustered on their primary key in SQLite
+# (WITHOUT ROWID): one b-tree to update per row instead of two.
+
+
 def upgrade() -> None:
     op.create_table(
         "tracked_links",
@@ -56,11 +60,45 @@ def upgrade() -> None:
         sa.Column("reader", sa.String(32)),
         sa.Column("referrer_host", sa.String(255)),
         sa.PrimaryKeyConstraint("id", name="pk_clicks"),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
+        "click_totals",
+        sa.Column("delivery_id", sa.String(200), nullable=False),
+        sa.Column("day", sa.String(10), nullable=False),
+        sa.Column("story", sa.String(200), nullable=False),
+        sa.Column("channel", sa.String(100), nullable=False),
+        sa.Column("variant", sa.String(50)),
+        sa.Column("region", sa.String(100)),
+        sa.Column("reader_clicks", sa.BigInteger(), nullable=False),
+        sa.Column("bot_fetches", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("delivery_id", "day", name="pk_click_totals"),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
+        "click_readers",
+        sa.Column("delivery_id", sa.String(200), nullable=False),
+        sa.Column("reader_key", sa.BigInteger(), nullable=False),
+        sa.Column("day", sa.String(10), nullable=False),
+        sa.Column("story", sa.String(200), nullable=False),
+        sa.Column("channel", sa.String(100), nullable=False),
+        sa.Column("variant", sa.String(50)),
+        sa.Column("region", sa.String(100)),
+        sa.PrimaryKeyConstraint("delivery_id", "reader_key", name="pk_click_readers"),
+        sqlite_with_rowid=False,
     )
     op.create_index(
-        "ix_clicks_group", "clicks", ["story", "channel", "variant", "region", "kind", "reader"]
+        "ix_click_readers_group",
+        "click_readers",
+        ["story", "channel", "variant", "region", "reader_key"],
     )
-    op.create_index("ix_clicks_at", "clicks", ["at"])
+    op.create_table(
+        "daily_readers",
+        sa.Column("reader_key", sa.BigInteger(), nullable=False),
+        sa.Column("day", sa.String(10), nullable=False),
+        sa.PrimaryKeyConstraint("reader_key", name="pk_daily_readers"),
+        sqlite_with_rowid=False,
+    )
     op.create_table(
         "conversions",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -119,6 +157,9 @@ def downgrade() -> None:
         "metrics",
         "optouts",
         "conversions",
+        "daily_readers",
+        "click_readers",
+        "click_totals",
         "clicks",
         "offer_codes",
         "tracked_links",
