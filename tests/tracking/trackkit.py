@@ -21,6 +21,7 @@ from publisher import settings as settings_mod
 from publisher.model import Story
 from publisher.settings import Settings
 
+ROOT_DIR = Path(__file__).resolve().parents[2]
 API_TOKEN = "test-api-token-not-secret"
 SIGNING_KEY = "test-signing-key"
 
