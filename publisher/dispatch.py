@@ -17,6 +17,7 @@ import socket
 import threading
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -83,6 +84,7 @@ class Options:
     batch: int
     retry_base: float
     retry_cap: float
+    threads: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Options:
@@ -94,6 +96,7 @@ class Options:
             batch=int(e.get("claim_batch", 20)),
             retry_base=float(e.get("retry_base_seconds", 30)),
             retry_cap=float(e.get("retry_max_seconds", 3600)),
+            threads=max(1, int(e.get("publish_threads", 4))),
         )
 
 
@@ -125,25 +128,31 @@ class Dispatcher:
         self._claims = 0
         self._held: dict[str, datetime] = {}  # channels paused or rate-limited in this pass
         self._random = random.Random()
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ passes
 
     def run_due(self, *, limit: int | None = None) -> Counter[str]:
-        """Publish everything due now, batch by batch, until none is left or we must stop."""
+        """Publish everything due now, batch by batch, until none is left or we must stop.
+
+        A batch is published by a few threads: network calls (and outbox files) wait on I/O,
+        and each delivery's claim keeps two threads from ever touching the same one."""
         outcomes: Counter[str] = Counter()
         self._held.clear()  # across passes the ledger's channel_state holds channels
-        while not self.stop.is_set() and (limit is None or outcomes.total() < limit):
-            batch = self.options.batch if limit is None else min(self.options.batch, limit)
-            claims = self._claim(batch)
-            if not claims:
-                break
-            for claim in claims:
-                if self.stop.is_set():
-                    self._release(claim, at=claim.due_at, why="worker stopping")
-                    outcomes["released"] += 1
-                else:
-                    outcomes[self.publish(claim)] += 1
+        with ThreadPoolExecutor(self.options.threads, thread_name_prefix="publish") as pool:
+            while not self.stop.is_set() and (limit is None or outcomes.total() < limit):
+                batch = self.options.batch if limit is None else min(self.options.batch, limit)
+                claims = self._claim(batch)
+                if not claims:
+                    break
+                outcomes.update(pool.map(self._publish_unless_stopping, claims))
         return outcomes
+
+    def _publish_unless_stopping(self, claim: Claim) -> str:
+        if self.stop.is_set():
+            self._release(claim, at=claim.due_at, why="worker stopping")
+            return "released"
+        return self.publish(claim)
 
     def housekeeping(self) -> tuple[list[str], list[str], list[str]]:
         """Expired leases recovered, and planned deliveries past the grace period marked missed."""
@@ -398,9 +407,10 @@ class Dispatcher:
         return f"{self.worker}/{self._claims}"
 
     def _adapter(self, name: str) -> Channel:
-        if name not in self._adapters:
-            self._adapters[name] = self._open(name)
-        return self._adapters[name]
+        with self._lock:
+            if name not in self._adapters:
+                self._adapters[name] = self._open(name)
+            return self._adapters[name]
 
     def _open_configured(self, name: str) -> Channel:
         context = ChannelContext(

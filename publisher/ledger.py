@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     func,
     insert,
     or_,
@@ -172,10 +174,25 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     """A write transaction. On SQLite it takes the write lock up front (BEGIN IMMEDIATE): a
     transaction that reads first and writes later could otherwise fail at once with "database is
     locked" when another process wrote in between, instead of waiting its turn."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with _writer_lock(engine), engine.begin() as conn:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
         yield conn
+
+
+_WRITERS: dict[str, threading.Lock] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.Lock:
+    """SQLite has one writer at a time: threads of one process queue here, in order, instead of
+    polling in SQLite's busy handler (other processes still wait through its busy timeout)."""
+    key = str(engine.url)
+    with _WRITERS_LOCK:
+        return _WRITERS.setdefault(key, threading.Lock())
 
 
 def _claim(row: Row[Any], token: str) -> Claim:
@@ -199,7 +216,7 @@ def _event(conn: Connection, ids: Sequence[str], state: str, now: datetime, **kw
         {"delivery_id": i, "at": now, "state": state, "worker": kw.get("worker"), "detail": detail}
         for i in ids
     ]
-    conn.execute(insert(delivery_events), rows)
+    conn.execute(_EVENT, rows)
 
 
 def _held(id_: str, token: str) -> Any:
@@ -251,14 +268,41 @@ def claim_unknown(
     return [_claim(row, token) for row in conn.execute(stmt).all()]
 
 
+# The two statements every delivery runs are built once: SQLAlchemy then reuses their cache key
+# and compiled form instead of rebuilding them per delivery (a third of the publish path's CPU).
+_NOW = bindparam("b_now", type_=UTCDateTime)
+_SENDING = (
+    update(deliveries)
+    .where(d.id == bindparam("b_id"), d.claimed_by == bindparam("b_token"), d.state == CLAIMED)
+    .values(state=SENDING, lease_until=bindparam("b_lease", type_=UTCDateTime), updated_at=_NOW)
+)
+_SENT = (
+    update(deliveries)
+    .where(
+        d.id == bindparam("b_id"),
+        or_(d.claimed_by == bindparam("b_token"), d.state.in_((UNKNOWN, RESOLVING))),
+        d.state.in_((SENDING, UNKNOWN, RESOLVING)),
+    )
+    .values(
+        state=SENT,
+        remote_id=bindparam("b_remote_id"),
+        url=bindparam("b_url"),
+        receipt=bindparam("b_receipt"),
+        sent_at=_NOW,
+        claimed_by=None,
+        lease_until=None,
+        next_attempt_at=None,
+        last_error=None,
+        updated_at=_NOW,
+    )
+)
+_EVENT = insert(delivery_events)
+
+
 def mark_sending(conn: Connection, claim: Claim, *, now: datetime, lease: timedelta) -> bool:
     """From here a crash means the post may be out: an expired lease becomes ``unknown``."""
-    stmt = (
-        update(deliveries)
-        .where(_held(claim.id, claim.token), d.state == CLAIMED)
-        .values(state=SENDING, lease_until=now + lease, updated_at=now)
-    )
-    return conn.execute(stmt).rowcount == 1
+    params = {"b_id": claim.id, "b_token": claim.token, "b_lease": now + lease, "b_now": now}
+    return conn.execute(_SENDING, params).rowcount == 1
 
 
 def release(conn: Connection, claim: Claim, *, at: datetime, now: datetime, why: str) -> bool:
@@ -293,24 +337,15 @@ def mark_sent(
     now: datetime,
 ) -> bool:
     """Store the receipt. Also wins when the lease ran out meanwhile and the row went unknown."""
-    mine = or_(d.claimed_by == claim.token, d.state.in_((UNKNOWN, RESOLVING)))
-    stmt = (
-        update(deliveries)
-        .where(d.id == claim.id, mine, d.state.in_((SENDING, UNKNOWN, RESOLVING)))
-        .values(
-            state=SENT,
-            remote_id=remote_id,
-            url=url,
-            receipt=json.dumps(receipt, default=str, ensure_ascii=False),
-            sent_at=now,
-            claimed_by=None,
-            lease_until=None,
-            next_attempt_at=None,
-            last_error=None,
-            updated_at=now,
-        )
-    )
-    done = conn.execute(stmt).rowcount == 1
+    params = {
+        "b_id": claim.id,
+        "b_token": claim.token,
+        "b_remote_id": remote_id,
+        "b_url": url,
+        "b_receipt": json.dumps(receipt, default=str, ensure_ascii=False),
+        "b_now": now,
+    }
+    done = conn.execute(_SENT, params).rowcount == 1
     if done:
         _event(conn, [claim.id], SENT, now, worker=claim.token, detail=url or remote_id)
     return done

@@ -72,6 +72,7 @@ def write_settings(
         "database_url": db_url,
         "var_dir": "var",
         "channels": dict(channels or {"outbox": {"type": "outbox"}}),
+        "publish_threads": 1,
         **engine,
     }
     (root / "content").mkdir(parents=True, exist_ok=True)

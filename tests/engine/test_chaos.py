@@ -83,6 +83,7 @@ def test_killed_workers_never_post_twice_and_never_drop_a_post(tmp_path, db_url)
             sweep_seconds=0.5,
             lease_seconds=3,
             claim_batch=5,
+            publish_threads=3,
             retry_base_seconds=0.5,
             retry_max_seconds=2,
         )
