@@ -219,4 +219,25 @@ def poster_command(ctx: Context, story: str, out: Path | None) -> None:
     click.echo(f"QR -> {made.url}" + (f"  offer code {made.offer_code}" if made.offer_code else ""))
 
 
-COMMANDS = [serve, ingest, redeem, import_sales, report_command, poster_command]
+# --------------------------------------------------------------------------- metrics
+
+
+@click.command("metrics")
+@pass_context
+def metrics_command(ctx: Context) -> None:
+    """Fetch likes, reposts, replies and views of sent posts from the networks (for the report)."""
+    from publisher.tracking.metrics import refresh_metrics
+
+    recorded, failed = refresh_metrics(_database(ctx), ctx.settings)
+    click.echo(f"metrics recorded for {recorded} delivery(ies), {failed} failed")
+
+
+COMMANDS = [
+    serve,
+    ingest,
+    redeem,
+    import_sales,
+    report_command,
+    poster_command,
+    metrics_command,
+]

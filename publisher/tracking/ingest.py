@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from publisher.tracking import journal
-from publisher.tracking.schema import journal_offsets, links
+from publisher.tracking.schema import journal_offsets, links, salts
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,16 @@ def ingest(engine: Engine, directory: Path, *, chunk_bytes: int = CHUNK_BYTES) -
         for path in journal.files(directory):
             result.files += 1
             _ingest_file(engine, path, chunk_bytes, attribution, result)
+    forget_old_salts(engine)
     return result
+
+
+def forget_old_salts(engine: Engine) -> None:
+    """Drop reader salts older than yesterday: without its salt a hash cannot be recomputed from
+    an address, so old reader hashes can no longer be tied to anyone."""
+    cutoff = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+    with engine.begin() as conn:
+        conn.execute(delete(salts).where(salts.c.day < cutoff))
 
 
 def _offset(engine: Engine, name: str) -> int:

@@ -48,6 +48,8 @@ deliveries = Table(
     Column("region", String),
     Column("state", String),
     Column("sent_at", DateTime(timezone=True)),
+    Column("remote_id", String),
+    Column("url", String),
 )
 
 Key = tuple[str | None, ...]
@@ -64,7 +66,7 @@ class Row:
     online_sales: int = 0
     redemptions: int = 0
     revenue: dict[str, int] = field(default_factory=dict)  # currency -> minor units
-    engagement: dict[str, int] | None = None
+    engagement: dict[str, int | None] | None = None  # None: the network reports nothing
 
     @property
     def conversions(self) -> int:
@@ -122,7 +124,8 @@ def build(
             figures = (likes, reposts, replies, views)
             if any(v is not None for v in figures):
                 row(tuple(key)).engagement = {
-                    n: int(v or 0) for n, v in zip(ENGAGEMENT, figures, strict=True)
+                    n: None if v is None else int(v)
+                    for n, v in zip(ENGAGEMENT, figures, strict=True)
                 }
         total_readers = int(conn.execute(_all_readers_query(since)).scalar() or 0)
     ordered = sorted(rows.values(), key=lambda r: tuple(v or "" for v in r.key))
@@ -203,9 +206,19 @@ def _totals(rows: Sequence[Row], readers: int) -> Row:
         for currency, value in r.revenue.items():
             total.revenue[currency] = total.revenue.get(currency, 0) + value
         if r.engagement:
-            mine = total.engagement or dict.fromkeys(ENGAGEMENT, 0)
-            total.engagement = {k: mine[k] + r.engagement[k] for k in ENGAGEMENT}
+            total.engagement = _add_engagement(total.engagement, r.engagement)
     return total
+
+
+def _add_engagement(
+    total: dict[str, int | None] | None, more: Mapping[str, int | None]
+) -> dict[str, int | None]:
+    mine = total or dict.fromkeys(ENGAGEMENT)
+    out: dict[str, int | None] = {}
+    for k in ENGAGEMENT:
+        a, b = mine.get(k), more.get(k)
+        out[k] = None if a is None and b is None else (a or 0) + (b or 0)
+    return out
 
 
 def channels_without_conversions(report: Report) -> list[str]:
@@ -274,10 +287,10 @@ def _revenue_text(revenue: Mapping[str, int]) -> str:
     return " + ".join(f"{c} {money(v)}" for c, v in sorted(revenue.items())) or "-"
 
 
-def _engagement_text(engagement: Mapping[str, int] | None) -> str:
+def _engagement_text(engagement: Mapping[str, int | None] | None) -> str:
     if not engagement:
         return "-"
-    return " ".join(f"{k}={v}" for k, v in engagement.items())
+    return " ".join(f"{k}={v}" for k, v in engagement.items() if v is not None)
 
 
 def as_csv(report: Report) -> str:

@@ -82,7 +82,7 @@ def test_report_shows_exactly_the_recorded_funnel(funnel: Site) -> None:
         "conversion_rate": 1.5,
     }
     assert mastodon["revenue"] == {"CNY": "399.50"}
-    assert mastodon["engagement"] == {"likes": 5, "reposts": 2, "replies": 1, "views": 0}
+    assert mastodon["engagement"] == {"likes": 5, "reposts": 2, "replies": 1, "views": None}
     assert mastodon["flags"] == []
     telegram = _row(data, channel="telegram")
     assert (telegram["clicks"], telegram["conversions"]) == (2, 0)

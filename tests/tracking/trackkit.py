@@ -41,7 +41,10 @@ STORYLOOP = {{
     }},
     "stores": {{"xiamen-1": {{"name": "Xiamen", "region": "xiamen"}}}},
     "channels": {{
-        "mastodon": {{"instance": "https://mastodon.example"}},
+        "mastodon": {{
+            "instance": "https://mastodon.example",
+            "token": {{"env": "TEST_MASTODON_TOKEN"}},
+        }},
         "email": {{"host": "127.0.0.1", "port": 1025}},
         "telegram": {{"chat_id": "@x"}},
     }},
@@ -282,6 +285,7 @@ def add_delivery(
     state: str = "sent",
     story: str = "kitchen",
     sent_at: datetime | None = None,
+    remote_id: str | None = None,
 ) -> None:
     """A row in the engine's ledger, with only the columns its migration requires."""
     from sqlalchemy import text
@@ -299,6 +303,7 @@ def add_delivery(
         "due_at": now,
         "state": state,
         "sent_at": (sent_at or now) if state == "sent" else None,
+        "remote_id": remote_id,
         "created_at": now,
         "updated_at": now,
     }
