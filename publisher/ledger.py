@@ -280,8 +280,8 @@ _SENT = (
     update(deliveries)
     .where(
         d.id == bindparam("b_id"),
-        or_(d.claimed_by == bindparam("b_token"), d.state.in_((UNKNOWN, RESOLVING))),
-        d.state.in_((SENDING, UNKNOWN, RESOLVING)),
+        or_(d.claimed_by == bindparam("b_token"), d.state == UNKNOWN, d.state == RESOLVING),
+        or_(d.state == SENDING, d.state == UNKNOWN, d.state == RESOLVING),
     )
     .values(
         state=SENT,

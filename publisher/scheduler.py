@@ -39,6 +39,7 @@ class ManifestWatch:
         self.path = path
         self._signature: tuple[int, int] | None = None
         self._manifest: Manifest | None = None
+        self._stories: Mapping[str, Story] = {}
 
     def _current_signature(self) -> tuple[int, int] | None:
         try:
@@ -60,6 +61,7 @@ class ManifestWatch:
             log.warning("keeping the previous manifest: %s", exc)
             return False
         self._manifest, self._signature = manifest, signature
+        self._stories = manifest.by_slug()
         return True
 
     @property
@@ -71,7 +73,11 @@ class ManifestWatch:
         return self._manifest
 
     def stories(self) -> Mapping[str, Story]:
-        return self.manifest.by_slug()
+        if self._manifest is None:
+            self.refresh()
+        if self._manifest is None:
+            return self.manifest.by_slug()  # raises: no manifest yet
+        return self._stories
 
 
 def open_database(settings: Settings) -> Engine:
