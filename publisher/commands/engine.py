@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -25,6 +26,20 @@ def _when(t: datetime | None) -> str:
 
 def _database(ctx: Context) -> Engine:
     return scheduler.open_database(ctx.settings)
+
+
+def _with_grace(settings: Settings, hours: float | None) -> Settings:
+    if hours is None:
+        return settings
+    return dataclasses.replace(settings, engine={**settings.engine, "grace_period_hours": hours})
+
+
+grace_option = click.option(
+    "--grace-hours",
+    type=float,
+    help="Override grace_period_hours: how late a delivery may still go out (e.g. 720 to send "
+    "the sample content's past posts in a demo).",
+)
 
 
 # --------------------------------------------------------------------------- db
@@ -51,10 +66,11 @@ def db_upgrade(ctx: Context) -> None:
 
 @click.command("plan")
 @click.option("--apply", "do_apply", is_flag=True, help="Write the plan to the ledger.")
+@grace_option
 @pass_context
-def plan_command(ctx: Context, do_apply: bool) -> None:
+def plan_command(ctx: Context, do_apply: bool, grace_hours: float | None) -> None:
     """Show how the ledger differs from what the content calls for (like `terraform plan`)."""
-    settings = ctx.settings
+    settings = _with_grace(ctx.settings, grace_hours)
     engine = _database(ctx)
     watch = scheduler.ManifestWatch(settings.manifest_path)
     now = utcnow()
@@ -108,24 +124,26 @@ def _label(story: str, channel: str, variant: str | None) -> str:
 
 @click.command("run")
 @click.option("--serve/--no-serve", default=True, help="Also run the site and tracked-link server.")
+@grace_option
 @pass_context
-def run_command(ctx: Context, serve: bool) -> None:
+def run_command(ctx: Context, serve: bool, grace_hours: float | None) -> None:
     """Publish each delivery at its time until stopped (SIGTERM/SIGINT stop cleanly)."""
     engine_log = logging.getLogger("publisher")
     if engine_log.getEffectiveLevel() > logging.INFO:
         engine_log.setLevel(logging.INFO)  # a long-running service says what it does
-    scheduler.run(ctx.settings, serve=serve)
+    scheduler.run(_with_grace(ctx.settings, grace_hours), serve=serve)
 
 
 @click.command("publish")
 @click.option("--due", is_flag=True, help="Publish every delivery that is due now (one pass).")
 @click.option("--dry-run", is_flag=True, help="Show what would be posted; write nothing.")
+@grace_option
 @pass_context
-def publish_command(ctx: Context, due: bool, dry_run: bool) -> None:
+def publish_command(ctx: Context, due: bool, dry_run: bool, grace_hours: float | None) -> None:
     """One pass for people who prefer cron: plan, then publish what is due."""
     if not due:
         raise StoryloopError("say which deliveries to publish", hint="storyloop publish --due")
-    settings = ctx.settings
+    settings = _with_grace(ctx.settings, grace_hours)
     engine = _database(ctx)
     watch = scheduler.ManifestWatch(settings.manifest_path)
     dispatcher = Dispatcher(engine, settings, watch.stories)
