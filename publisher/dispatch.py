@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -17,8 +18,8 @@ import socket
 import threading
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -145,8 +146,29 @@ class Dispatcher:
                 claims = self._claim(batch)
                 if not claims:
                     break
-                outcomes.update(pool.map(self._publish_unless_stopping, claims))
+                with self._heartbeat(claims[0].token):
+                    outcomes.update(pool.map(self._publish_unless_stopping, claims))
         return outcomes
+
+    @contextlib.contextmanager
+    def _heartbeat(self, token: str) -> Iterator[None]:
+        """Renew the batch's leases while it is being worked on, however slow the network."""
+        done = threading.Event()
+        every = self.options.lease.total_seconds() / 3
+
+        def beat() -> None:
+            while not done.wait(every):
+                now = self.clock()
+                with ledger.transaction(self.engine) as conn:
+                    ledger.extend_leases(conn, token=token, until=now + self.options.lease, now=now)
+
+        thread = threading.Thread(target=beat, name="lease-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def _publish_unless_stopping(self, claim: Claim) -> str:
         if self.stop.is_set():

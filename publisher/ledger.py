@@ -305,6 +305,16 @@ def mark_sending(conn: Connection, claim: Claim, *, now: datetime, lease: timede
     return conn.execute(_SENDING, params).rowcount == 1
 
 
+def extend_leases(conn: Connection, *, token: str, until: datetime, now: datetime) -> int:
+    """A live worker keeps what it holds: only a dead one lets its leases run out."""
+    stmt = (
+        update(deliveries)
+        .where(d.claimed_by == token, d.state.in_(IN_HAND))
+        .values(lease_until=until, updated_at=now)
+    )
+    return int(conn.execute(stmt).rowcount or 0)
+
+
 def release(conn: Connection, claim: Claim, *, at: datetime, now: datetime, why: str) -> bool:
     """Give a claim back untouched (shutdown, paused channel, empty token bucket, window)."""
     stmt = (

@@ -145,12 +145,19 @@ class Runner:
         )
         try:
             while not self.stop.is_set():
-                self.sweep()
+                self._sweep_logging_errors()
                 self.kick.wait(timeout=self.sweep_seconds)
                 self.kick.clear()
         finally:
             self.scheduler.shutdown(wait=False)
             log.info("engine stopped")
+
+    def _sweep_logging_errors(self) -> None:
+        """A database restart or a broken adapter must not end the engine: log, retry next sweep."""
+        try:
+            self.sweep()
+        except Exception:
+            log.exception("sweep failed; trying again in %ss", self.sweep_seconds)
 
     def sweep(self) -> None:
         """One pass: re-plan if the manifest changed, recover, resolve, publish what is due."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import T0, Lookup, NoIdempotency, Scripted, dispatcher, scripted
@@ -12,6 +13,7 @@ from sqlalchemy import select
 
 from channels.base import AuthProblem, ContentRejected, OutcomeUnknown, RateLimited, RetryLater
 from publisher import ledger, plan
+from publisher.dispatch import Dispatcher
 from publisher.model import Manifest
 
 
@@ -330,3 +332,26 @@ def test_stopping_worker_gives_back_claims_it_has_not_started(ledger_db, setup):
     with ledger_db.connect() as conn:
         states = sorted(conn.execute(select(ledger.d.state)).scalars())
     assert states == ["planned", "sent"]
+
+
+def test_a_live_worker_keeps_its_lease_however_slow_the_network(ledger_db, make_site):
+    settings = make_site(channels={"net": {}}, lease_seconds=0.6)
+    now = datetime.now(UTC)
+    stories = [story("s1", now - timedelta(seconds=1), channels=["net"])]
+    planned(ledger_db, settings, stories, now=now)
+    net = scripted(settings)
+    by_slug = {s.slug: s for s in stories}
+    d = Dispatcher(ledger_db, settings, lambda: by_slug, channels={"net": net}.__getitem__)
+    other = Dispatcher(ledger_db, settings, lambda: by_slug, channels={"net": net}.__getitem__)
+    original = net.publish
+    recovered = []
+
+    def slow(post, key):
+        for _ in range(6):
+            time.sleep(0.25)
+            recovered.extend(other.housekeeping()[1])
+        return original(post, key)
+
+    net.publish = slow
+    assert d.run_due() == {"sent": 1}
+    assert recovered == []
