@@ -11,6 +11,7 @@ report over 1,000,000 clicks and 50,000 conversions < 1 s.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import sys
@@ -168,6 +169,7 @@ def main() -> None:
     )
     print(f"rows: {len(built['rows'])}, totals clicks: {built['totals']['clicks']:,}")
     engine.dispose()
+    print("load average (1, 5, 15 min): {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     ok = ingest_s < 30 and max(report_s, all_s) < 1
     print("goals met" if ok else "GOALS MISSED (ingest < 30 s, report < 1 s)")
     sys.exit(0 if ok else 1)

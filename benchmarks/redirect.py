@@ -206,6 +206,7 @@ def main() -> None:
         f"{int(tracker['clicks'] - tracker['requests'])})"
     )
     engine.dispose()
+    print("load average (1, 5, 15 min): {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     ok = ratio >= 0.5 and tracker["p99_ms"] < 10 and lost == 0
     sys.exit(0 if ok else 1)
 
