@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +13,7 @@ from enginekit import story, write_manifest
 
 from publisher import db, ledger
 from publisher.cli import main
+from tests.conftest import ROOT
 
 
 @pytest.fixture
@@ -114,3 +118,26 @@ def test_db_upgrade_and_resume(site):
     assert "database at revision" in sl(site, "db", "upgrade")
     assert "was not paused" in sl(site, "resume", "outbox")
     assert 'No channel named "nope"' in sl(site, "resume", "nope", code=1)
+
+
+def test_grace_hours_lets_a_demo_send_old_posts_instead_of_missing_them(site):
+    assert "publish: 2 sent" in sl(site, "publish", "--due", "--grace-hours", "720")
+    assert state(site, "old") == "sent"
+
+
+def test_several_processes_can_migrate_one_database_at_once(site):
+    argv = [sys.executable, "-c", "from publisher.cli import main; main()"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [*argv, "--config", str(site.source), "db", "upgrade"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [(p.wait(timeout=60), p.stdout.read() if p.stdout else "") for p in procs]
+    assert [code for code, _ in results] == [0, 0, 0], results
+    assert all("database at revision" in out for _, out in results)
