@@ -1,0 +1,43 @@
+"""The runner's pieces in-process: the manifest watch, re-planning, and wake-ups from the ledger."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from enginekit import story, write_manifest
+
+from publisher import db, ledger
+from publisher.scheduler import ManifestWatch, Runner
+
+
+def test_manifest_watch_reloads_on_change_and_keeps_the_last_good_one(tmp_path, caplog):
+    path = write_manifest(tmp_path, [story("a", datetime.now(UTC))])
+    watch = ManifestWatch(path)
+    assert watch.refresh() is True
+    assert watch.refresh() is False
+    write_manifest(tmp_path, [story("a", datetime.now(UTC)), story("b", datetime.now(UTC))])
+    assert watch.refresh() is True and set(watch.stories()) == {"a", "b"}
+    path.write_text('{"version": 1, "stories": [', encoding="utf-8")  # a build half-way through
+    with caplog.at_level(logging.WARNING):
+        assert watch.refresh() is False
+    assert set(watch.stories()) == {"a", "b"}
+    assert "keeping the previous manifest" in caplog.text
+
+
+def test_sweep_replans_on_manifest_change_and_schedules_a_wakeup_per_due_time(make_site):
+    settings = make_site()
+    now = datetime.now(UTC)
+    soon, later = now + timedelta(minutes=5), now + timedelta(hours=2)
+    write_manifest(settings.root, [story("a", soon)])
+    engine = db.connect(settings.database_url)
+    db.upgrade(engine)
+    runner = Runner(settings, engine)
+    runner.sweep()
+    write_manifest(settings.root, [story("a", soon), story("b", later), story("c", later)])
+    runner.sweep()
+    with engine.connect() as conn:
+        assert ledger.counts_by_state(conn) == {"planned": 3}
+    wakeups = sorted(job.trigger.run_date for job in runner.scheduler.get_jobs())
+    assert [w.astimezone(UTC) for w in wakeups] == [soon, later]
+    engine.dispose()
