@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import sys
 import threading
@@ -67,6 +68,9 @@ def serve(
         target=_ingest_forever, args=(engine, directory, ingest_every, stop), daemon=True
     )
     thread.start()
+    # Workers start fresh (spawn), not as forks of this process with its ingest thread and
+    # database connections.
+    multiprocessing.set_start_method("spawn", force=True)
     server = Granian(
         "publisher.tracking.server:create_app",
         factory=True,

@@ -49,6 +49,7 @@ MISS_TTL = 60.0
 MISS_LIMIT = 50_000
 FAILURE_WINDOW = 600.0
 FAILURES_BEFORE_429 = 5
+MAX_CLIENTS_TRACKED = 10_000
 SAFE_URL_CHARS = "!#$%&'()*+,-./:;=?@[]~_"
 
 NOT_FOUND_PAGE = (
@@ -293,6 +294,10 @@ class Tracker:
         """Record a failed redemption; the delay before answering grows with each failure."""
         now = time.monotonic()
         key = self._client(scope)
+        if len(self.failures) > MAX_CLIENTS_TRACKED:
+            self.failures = {
+                k: v for k, v in self.failures.items() if v and now - v[-1] < FAILURE_WINDOW
+            }
         recent = [t for t in self.failures.get(key, []) if now - t < FAILURE_WINDOW] + [now]
         self.failures[key] = recent[-FAILURES_BEFORE_429 * 2 :]
         return float(min(0.05 * 2 ** len(recent), 2.0))

@@ -176,3 +176,10 @@ def test_a_forged_unsubscribe_token_is_refused(served: Served) -> None:
     answer = request(served.site.port, "POST", f"/unsubscribe?t={forged}", body=b"x=1")
     assert answer.status == 400
     assert "someone@example.com" not in optouts(served.site.engine)
+
+
+def test_head_on_a_site_page_answers_headers_without_a_body(served: Served) -> None:
+    answer = request(served.site.port, "HEAD", "/stories/kitchen.html")
+    assert answer.status == 200
+    assert answer.body == b""
+    assert answer.headers["content-type"].startswith("text/html")
