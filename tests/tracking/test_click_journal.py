@@ -6,7 +6,7 @@ import json
 import time
 
 from sqlalchemy import delete, func, select
-from trackkit import Site, make_story
+from trackkit import Site, make_story, run_storyloop
 
 from publisher.tracking import prepare_links
 from publisher.tracking.ingest import ingest
@@ -110,3 +110,20 @@ def test_a_finished_file_is_removed_once_its_writer_has_gone(sqlite_site: Site) 
     ingest(sqlite_site.engine, folder)
     assert files(folder) == []
     assert _count(sqlite_site) == 5
+
+
+def test_a_click_on_an_unknown_code_is_skipped_and_the_rest_ingested(sqlite_site: Site) -> None:
+    code = _code(sqlite_site)
+    folder = journal_dir(sqlite_site.settings.var_dir)
+    journal = Journal(folder)
+    _write(journal, code, 2)
+    _write(journal, "Unknown123", 1)
+    result = ingest(sqlite_site.engine, folder)
+    assert (result.inserted, result.skipped) == (2, 1)
+
+
+def test_storyloop_ingest_says_what_it_moved(sqlite_site: Site) -> None:
+    _write(Journal(journal_dir(sqlite_site.settings.var_dir)), _code(sqlite_site), 3)
+    done = run_storyloop(sqlite_site, "ingest")
+    assert done.returncode == 0, done.stderr
+    assert "3 click(s) read from 1 journal file(s), 3 new, 0 skipped" in done.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from trackkit import Site, add_delivery, ingest_now, make_story, run_storyloop
@@ -142,3 +142,11 @@ def test_report_json_matches_its_documented_schema(funnel: Site) -> None:
     for row in data["rows"]:
         assert set(row) == figures | {"story", "channel", "variant", "region"}
     assert set(data["totals"]) == figures
+
+
+def test_report_since_today_keeps_today_s_activity(funnel: Site) -> None:
+    today = datetime.now(UTC).date()
+    data = report.as_json(report.build(funnel.engine, ("channel",), today))
+    assert _row(data, channel="mastodon")["clicks"] == 3
+    assert _row(data, channel="mastodon")["online_sales"] == 1
+    assert data["totals"]["unique_readers"] == 4

@@ -118,6 +118,11 @@ def test_a_published_story_s_click_sale_and_redemption_show_in_the_report(
         assert (row["leads"], row["online_sales"], row["redemptions"]) == (0, 1, 1)
         assert row["revenue"] == {"CNY": "498.50"}
         assert row["conversion_rate"] == 2.0 and row["flags"] == []
+
+        made = _ok(run_storyloop(site, "poster", "tea-room"))
+        svg = site.root / "var" / "posters" / "tea-room.svg"
+        assert str(svg) in made and (site.root / "var" / "posters" / "tea-room.pdf").is_file()
+        assert re.search(r"CC-[2-9A-HJ-NP-Z]{5}-[2-9A-HJ-NP-Z]", svg.read_text(encoding="utf-8"))
     finally:
         tracker.kill()
         site.engine.dispose()
