@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import io
 import json
 import logging
 import os
@@ -22,12 +21,12 @@ from typing import Any
 
 import dateutil.parser
 import nh3
-import segno
 from pelican import signals
 from pelican.contents import Article
 from pelican.generators import ArticlesGenerator, Generator, PelicanTemplateNotFound
 from PIL import Image as PILImage
 
+from publisher import qrcodes
 from publisher.content import (
     Header,
     Problem,
@@ -45,7 +44,6 @@ from publisher.settings import DEFAULTS, merge
 
 log = logging.getLogger(__name__)
 MANIFEST_NAME = "storyloop-manifest.json"
-QR_MASK = 0
 BLOCK_END = re.compile(r"</(p|div|h[1-6]|li|blockquote|pre|table|ul|ol)>", re.I)
 LINE_END = re.compile(r"</tr>|<br\s*/?>", re.I)
 CELL_END = re.compile(r"</t[dh]>", re.I)
@@ -65,7 +63,9 @@ class BuildState:
     rules: Rules | None = None
     root: Path = Path(".")
     stories: list[Story] = field(default_factory=list)
-    qr_svgs: dict[str, bytes] = field(default_factory=dict)
+    qr_jobs: list[qrcodes.Job] = field(default_factory=list)
+    qr_drawing: qrcodes.Drawing | None = None
+    engine: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -80,10 +80,8 @@ def engine_settings(pelican_settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def display_path(path: str | Path, root: Path) -> str:
-    try:
-        return os.path.relpath(path, root)
-    except ValueError:
-        return str(path)
+    text, prefix = str(path), f"{root}{os.sep}"
+    return text[len(prefix) :] if text.startswith(prefix) else os.path.relpath(text, root)
 
 
 def plain_text(markup: str) -> str:
@@ -105,25 +103,6 @@ def image_info(path: Path) -> tuple[int, int, int]:
             width, height = img.size
         _image_sizes[path] = (width, height, path.stat().st_size)
     return _image_sizes[path]
-
-
-def qr_svg(url: str, cache_dir: Path | None) -> bytes:
-    """The QR code for ``url`` as SVG, cached by URL so a warm build does not redraw it."""
-    digest = hashlib.sha256(url.encode()).hexdigest()[:20]
-    cached = cache_dir / f"{digest}.svg" if cache_dir else None
-    if cached and cached.is_file():
-        return cached.read_bytes()
-    # A fixed mask: every mask gives a valid code that phone cameras read; choosing the "best" of
-    # eight costs ~5 ms a code in pure Python, which made a 1,000-story build 50% slower.
-    qr = segno.make_qr(url, error="m", mask=QR_MASK)
-    buffer = io.BytesIO()
-    qr.save(
-        buffer, kind="svg", xmldecl=False, border=2, omitsize=True, dark="#1f1a17", light="#fff"
-    )
-    svg = buffer.getvalue()
-    if cached:
-        write_if_changed(cached, svg)
-    return svg
 
 
 # --------------------------------------------------------------------------- per article
@@ -184,7 +163,7 @@ def story_from(article: Article, header: Header, rules: Rules, site_url: str, ro
         overrides={k[: -len("-text")]: v for k, v in meta.items() if k.endswith("-text")},
         source=display_path(source, root),
         content_hash=hashlib.sha256(source.read_bytes()).hexdigest(),
-        qr=f"qr/{article.slug}.svg",
+        qr=qrcodes.site_path(article.slug, f"{site_url}/{article.url}"),
         tags=tuple(str(t) for t in getattr(article, "tags", ())),
     )
 
@@ -201,7 +180,7 @@ def json_ld(story: Story, settings: dict[str, Any]) -> str:
     if story.images:
         data["image"] = story.images[0].url
     if story.testimonial:
-        stores = engine_settings(settings).get("stores") or {}
+        stores = STATE.engine.get("stores") or {}
         store = stores.get(story.store or "", {})
         data |= {
             "@type": "Review",
@@ -230,7 +209,7 @@ def json_ld(story: Story, settings: dict[str, Any]) -> str:
 
 def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
     regions = settings.get("STORYLOOP_REGIONS") or {}
-    stores = engine_settings(settings).get("stores") or {}
+    stores = STATE.engine.get("stores") or {}
     image = story.images[0] if story.images else None
     t = story.testimonial
     return {
@@ -259,8 +238,9 @@ def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
 def on_initialized(pelican: Any) -> None:
     settings = pelican.settings
     STATE.root = Path(settings["PATH"]).parent
-    STATE.rules = Rules.from_pelican(settings, engine_settings(settings), STATE.root)
-    STATE.stories, STATE.problems, STATE.qr_svgs = [], [], {}
+    STATE.engine = engine_settings(settings)
+    STATE.rules = Rules.from_pelican(settings, STATE.engine, STATE.root)
+    STATE.stories, STATE.problems, STATE.qr_jobs, STATE.qr_drawing = [], [], [], None
 
 
 def on_pretaxonomy(generator: ArticlesGenerator) -> None:
@@ -281,13 +261,13 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     generator.translations = [a for a in generator.translations if a in keep]
     if any(p.severity == "error" for p in problems):
         return  # the build fails in on_all_finalized, before any page is written
-    cache = Path(generator.settings.get("CACHE_PATH", "cache")) / "storyloop-qr"
     for article in keep:
         story = story_from(article, headers[article.source_path], rules, site_url, root)
         article.storyloop = theme_data(story, generator.settings)
         STATE.stories.append(story)
         if story.qr:
-            STATE.qr_svgs[story.qr] = qr_svg(story.url, cache)
+            STATE.qr_jobs.append((story.url, str(Path(generator.output_path) / story.qr)))
+    STATE.qr_drawing = qrcodes.Drawing(STATE.qr_jobs)
 
 
 def report(problems: list[Problem]) -> None:
@@ -304,8 +284,8 @@ def on_all_finalized(_generators: list[Any]) -> None:
 
 def on_finalized(pelican: Any) -> None:
     output = Path(pelican.settings["OUTPUT_PATH"])
-    for rel, svg in STATE.qr_svgs.items():
-        write_if_changed(output / rel, svg)
+    if STATE.qr_drawing:
+        STATE.qr_drawing.finish()
     stories = sorted(STATE.stories, key=lambda s: (s.publish_at, s.slug))
     manifest = Manifest(MANIFEST_VERSION, str(pelican.settings["SITEURL"]), tuple(stories))
     text = json.dumps(manifest.to_json(), ensure_ascii=False, indent=1, sort_keys=True)
@@ -313,12 +293,11 @@ def on_finalized(pelican: Any) -> None:
 
 
 def write_if_changed(path: Path, data: bytes) -> None:
+    """Leave an unchanged file alone, so its mtime tells watchers (the engine) nothing changed."""
     if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # builds may run side by side
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    qrcodes.write_atomically(path, data)
 
 
 # --------------------------------------------------------------------------- region pages
