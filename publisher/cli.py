@@ -56,11 +56,5 @@ def main(ctx: click.Context, config: str | None, debug: bool, verbose: bool) -> 
 
 
 for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"publisher.commands.{_name}")
-    except ModuleNotFoundError as _exc:  # an area not installed yet
-        if _exc.name != f"publisher.commands.{_name}":
-            raise
-        continue
-    for _command in _module.COMMANDS:
+    for _command in importlib.import_module(f"publisher.commands.{_name}").COMMANDS:
         main.add_command(_command)
