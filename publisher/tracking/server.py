@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from publisher import db
 from publisher import settings as settings_mod
@@ -81,7 +82,12 @@ class Salts:
         day_number = int(time.time() // 86400)
         if day_number != self.day_number:
             day = datetime.fromtimestamp(day_number * 86400, UTC).strftime("%Y-%m-%d")
-            self.salt, self.day_number = self._load(day).encode(), day_number
+            try:
+                salt = self._load(day)
+            except SQLAlchemyError as exc:  # keep redirecting; readers may count twice today
+                log.error("cannot share today's reader salt through the database: %s", exc)
+                salt = secrets.token_hex(16)
+            self.salt, self.day_number = salt.encode(), day_number
         return self.salt
 
     def _load(self, day: str) -> str:
@@ -139,6 +145,7 @@ class Tracker:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                await asyncio.get_running_loop().run_in_executor(None, self.salts.today)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.journal.close()
