@@ -21,6 +21,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "engine")]
@@ -28,6 +29,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "engine")]
 from enginekit import story, write_manifest, write_settings  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from channels.base import Links  # noqa: E402
 from publisher import ledger, scheduler  # noqa: E402
 from publisher.dispatch import Dispatcher  # noqa: E402
 from publisher.settings import Settings  # noqa: E402
@@ -39,7 +41,7 @@ def make_site(root: Path, url: str, n: int, start: datetime, spread: float) -> S
         db_url=url,
         channels={"outbox": {"type": "outbox"}},
         claim_batch=200,
-        publish_threads=1,
+        publish_threads=4,
         sweep_seconds=1,
     )
     step = spread / n
@@ -48,13 +50,19 @@ def make_site(root: Path, url: str, n: int, start: datetime, spread: float) -> S
     return settings
 
 
-def throughput(url: str, n: int) -> float:
+def no_links(conn: Any, settings: Settings, **kw: Any) -> Links:
+    return Links()
+
+
+def throughput(url: str, n: int, skip_links: bool = False) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         settings = make_site(Path(tmp), url, n, datetime.now(UTC) - timedelta(minutes=5), 60)
         engine = scheduler.open_database(settings)
         watch = scheduler.ManifestWatch(settings.manifest_path)
         scheduler.apply_plan(engine, watch.manifest, settings, datetime.now(UTC))
-        dispatcher = Dispatcher(engine, settings, watch.stories)
+        dispatcher = Dispatcher(
+            engine, settings, watch.stories, prepare_links=no_links if skip_links else None
+        )
         began = time.perf_counter()
         outcomes = dispatcher.run_due()
         elapsed = time.perf_counter() - began
@@ -96,19 +104,31 @@ def _wait_all_sent(engine: object, n: int, timeout: float) -> None:
     raise TimeoutError(f"only {sent} of {n} sent")
 
 
-def databases(names: list[str]) -> list[tuple[str, str, object]]:
-    out: list[tuple[str, str, object]] = []
-    for name in names:
-        if name == "sqlite":
-            folder = Path(tempfile.mkdtemp(prefix="storyloop-bench-"))
-            out.append((name, f"sqlite:///{folder / 'storyloop.db'}", folder))
-        else:
+class Database:
+    """Fresh empty databases of one kind: SQLite files in a temp folder, or a throwaway
+    PostgreSQL server (the one the tests start) with a new database per measurement."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.folder = Path(tempfile.mkdtemp(prefix="storyloop-bench-"))
+        self.server: Any = None
+        self.count = 0
+        if kind == "postgresql":
             from tests.conftest import PostgresServer
 
-            server = PostgresServer()
-            server.start()
-            out.append((name, "", server))
-    return out
+            self.server = PostgresServer()
+            self.server.start()
+
+    def fresh(self) -> str:
+        self.count += 1
+        if self.server is not None:
+            return str(self.server.create_database())
+        return f"sqlite:///{self.folder / f'storyloop-{self.count}.db'}"
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def main() -> None:
@@ -116,23 +136,32 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--spread", type=float, default=10.0, help="seconds the n fall due over")
     parser.add_argument("--db", default="sqlite,postgresql")
+    parser.add_argument(
+        "--skip-links",
+        action="store_true",
+        help="also measure throughput without the tracked-links step (to see its share)",
+    )
     args = parser.parse_args()
-    print(f"{args.n} deliveries through the outbox channel")
+    print(
+        f"{args.n} deliveries through the outbox channel, due over {args.spread:g} s for lateness"
+    )
     print("| database | deliveries/s (all due) | lateness p50 | p99 | max |")
     print("|---|---|---|---|---|")
-    for name, url, handle in databases(args.db.split(",")):
+    for kind in args.db.split(","):
+        database = Database(kind)
         try:
-            fresh = (lambda: handle.create_database()) if name != "sqlite" else None  # type: ignore[attr-defined]
-            rate = throughput(fresh() if fresh else url, args.n)
-            if name == "sqlite":
-                Path(url[len("sqlite:///") :]).unlink()
-            p50, p99, worst = lateness(fresh() if fresh else url, args.n, args.spread)
-            print(f"| {name} | {rate:,.0f} | {p50 * 1000:.0f} ms | {p99 * 1000:.0f} ms | {worst * 1000:.0f} ms |")
+            rate = throughput(database.fresh(), args.n)
+            p50, p99, worst = lateness(database.fresh(), args.n, args.spread)
+            print(
+                f"| {kind} | {rate:,.0f} | {p50 * 1000:.0f} ms | {p99 * 1000:.0f} ms "
+                f"| {worst * 1000:.0f} ms |",
+                flush=True,
+            )
+            if args.skip_links:
+                bare = throughput(database.fresh(), args.n, skip_links=True)
+                print(f"| {kind}, links step skipped | {bare:,.0f} | | | |", flush=True)
         finally:
-            if name == "sqlite":
-                shutil.rmtree(handle, ignore_errors=True)  # type: ignore[arg-type]
-            else:
-                handle.stop()  # type: ignore[attr-defined]
+            database.close()
 
 
 if __name__ == "__main__":
