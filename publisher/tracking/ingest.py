@@ -247,10 +247,10 @@ _APPLY = (
     f"GROUP BY delivery_id, day, {GROUP} ON CONFLICT (delivery_id, day) DO UPDATE SET "
     "reader_clicks = click_totals.reader_clicks + excluded.reader_clicks, "
     "bot_fetches = click_totals.bot_fetches + excluded.bot_fetches",
-    "INSERT INTO click_readers (delivery_id, reader_key, day, story, channel, variant, region) "
-    f"SELECT delivery_id, reader_key, MIN(day), {GROUP} FROM click_stage "
-    f"WHERE reader_key IS NOT NULL GROUP BY delivery_id, reader_key, {GROUP} "
-    "ON CONFLICT DO NOTHING",
+    "INSERT INTO click_readers (story, channel, variant, region, reader_key, day) "
+    "SELECT story, channel, COALESCE(variant, ''), COALESCE(region, ''), reader_key, MIN(day) "
+    "FROM click_stage WHERE reader_key IS NOT NULL "
+    f"GROUP BY {GROUP}, reader_key ON CONFLICT DO NOTHING",
     "INSERT INTO daily_readers (reader_key, day) SELECT reader_key, MIN(day) FROM click_stage "
     "WHERE reader_key IS NOT NULL GROUP BY reader_key ON CONFLICT DO NOTHING",
 )

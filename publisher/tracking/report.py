@@ -117,7 +117,7 @@ def build(
             found = row(tuple(key))
             found.clicks, found.bot_fetches = int(reader_clicks), int(fetches)
         for *key, readers in conn.execute(_readers_query(by, since)):
-            row(tuple(key)).unique_readers = int(readers)
+            row(tuple(v if v != "" else None for v in key)).unique_readers += int(readers)
         for *key, kind, currency, count, value in conn.execute(_conversions_query(by, start)):
             _add_conversions(row(tuple(key)), kind, currency, int(count), int(value or 0))
         for *key, likes, reposts, replies, views in conn.execute(_metrics_query(by, start)):

@@ -83,18 +83,18 @@ click_totals = Table(
     sqlite_with_rowid=False,
 )
 
-# One row per delivery and reader (the daily hash as a 60-bit number): unique readers per group.
+# One row per group and reader (the daily hash as a 60-bit number), clustered in the order the
+# report counts unique readers in. A missing variant or region is stored as "" because key
+# columns cannot be NULL.
 click_readers = Table(
     "click_readers",
     metadata,
-    Column("delivery_id", String(200), primary_key=True),
+    Column("story", String(200), primary_key=True),
+    Column("channel", String(100), primary_key=True),
+    Column("variant", String(50), primary_key=True),
+    Column("region", String(100), primary_key=True),
     Column("reader_key", BigInteger, primary_key=True),
     Column("day", String(10), nullable=False),
-    Column("story", String(200), nullable=False),
-    Column("channel", String(100), nullable=False),
-    Column("variant", String(50)),
-    Column("region", String(100)),
-    Index("ix_click_readers_group", "story", "channel", "variant", "region", "reader_key"),
     sqlite_with_rowid=False,
 )
 

@@ -77,20 +77,16 @@ def upgrade() -> None:
     )
     op.create_table(
         "click_readers",
-        sa.Column("delivery_id", sa.String(200), nullable=False),
-        sa.Column("reader_key", sa.BigInteger(), nullable=False),
-        sa.Column("day", sa.String(10), nullable=False),
         sa.Column("story", sa.String(200), nullable=False),
         sa.Column("channel", sa.String(100), nullable=False),
-        sa.Column("variant", sa.String(50)),
-        sa.Column("region", sa.String(100)),
-        sa.PrimaryKeyConstraint("delivery_id", "reader_key", name="pk_click_readers"),
+        sa.Column("variant", sa.String(50), nullable=False),
+        sa.Column("region", sa.String(100), nullable=False),
+        sa.Column("reader_key", sa.BigInteger(), nullable=False),
+        sa.Column("day", sa.String(10), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "story", "channel", "variant", "region", "reader_key", name="pk_click_readers"
+        ),
         sqlite_with_rowid=False,
-    )
-    op.create_index(
-        "ix_click_readers_group",
-        "click_readers",
-        ["story", "channel", "variant", "region", "reader_key"],
     )
     op.create_table(
         "daily_readers",
