@@ -115,6 +115,7 @@ class Tracker:
         self.signing_key = optout.signing_key(settings)
         self.currency = conversions.default_currency(settings)
         self.stores = conversions.stores(settings)
+        self.behind_proxy = bool(tracking.get("behind_proxy"))
 
     # ------------------------------------------------------------------ ASGI entry
 
@@ -202,22 +203,31 @@ class Tracker:
         return str(found) if found is not None else None
 
     def _journal(self, scope: Scope, code: str, method: str) -> str:
-        agent = referer = b""
+        agent = referer = forwarded = b""
         for name, value in scope["headers"]:
             if name == b"user-agent":
                 agent = value
             elif name == b"referer":
                 referer = value
+            elif name == b"x-forwarded-for":
+                forwarded = value
         bot = bots.bot_name(agent.decode("latin-1"))
         kind = "head" if method == "HEAD" else ("bot" if bot else "reader")
         reader = None
         if kind == "reader":
-            client = scope.get("client") or ("", 0)
             key = self.salts.today()
-            address = str(client[0]).encode()
+            address = self._address(scope, forwarded)
             reader = hashlib.blake2b(address + b"\n" + agent, key=key, digest_size=16).hexdigest()
         host = referrer_host(referer.decode("latin-1")) if referer else None
         return self.journal.record(code, kind, bot, reader, host)
+
+    def _address(self, scope: Scope, forwarded: bytes) -> bytes:
+        """The reader's address: the peer's, or behind our own proxy the one it appended last
+        to X-Forwarded-For (earlier entries are whatever the client chose to send)."""
+        if self.behind_proxy and forwarded:
+            return forwarded.rsplit(b",", 1)[-1].strip()
+        client = scope.get("client") or ("", 0)
+        return str(client[0]).encode()
 
     # ------------------------------------------------------------------ APIs
 

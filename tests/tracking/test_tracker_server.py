@@ -4,6 +4,7 @@ static site, unsubscribe."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
@@ -183,3 +184,31 @@ def test_head_on_a_site_page_answers_headers_without_a_body(served: Served) -> N
     assert answer.status == 200
     assert answer.body == b""
     assert answer.headers["content-type"].startswith("text/html")
+
+
+def _readers_after(served: Served, forwarded_for: list[str]) -> int:
+    from publisher.tracking import report
+
+    code = _code(served)
+    for address in forwarded_for:
+        headers = {"User-Agent": BROWSER, "X-Forwarded-For": address}
+        assert request(served.site.port, "GET", f"/go/{code}", headers).status == 302
+    ingest_now(served.site)
+    return report.build(served.site.engine, ("story",)).totals.unique_readers
+
+
+def test_forwarded_for_is_ignored_unless_the_tracker_is_behind_our_proxy(served: Served) -> None:
+    before = _readers_after(served, [])
+    assert _readers_after(served, ["203.0.113.1", "203.0.113.2"]) - before <= 1
+
+
+def test_behind_a_proxy_readers_are_told_apart_by_the_address_it_appends(
+    tmp_path: Path,
+) -> None:
+    served = serve_site(tmp_path / "site", behind_proxy=True)
+    try:
+        spoofed = ["198.51.100.7, 203.0.113.1", "203.0.113.1", "203.0.113.2"]
+        assert _readers_after(served, spoofed) == 2
+    finally:
+        served.tracker.kill()
+        served.site.engine.dispose()

@@ -38,6 +38,7 @@ STORYLOOP = {{
         "offer_prefix": "CC",
         "api_token": {{"env": "STORYLOOP_API_TOKEN"}},
         "signing_key": {{"env": "STORYLOOP_SIGNING_KEY"}},
+        "behind_proxy": {behind_proxy},
     }},
     "stores": {{"xiamen-1": {{"name": "Xiamen", "region": "xiamen"}}}},
     "channels": {{
@@ -52,11 +53,10 @@ STORYLOOP = {{
 """
 
 
-def write_site(root: Path, db_url: str, port: int) -> Settings:
+def write_site(root: Path, db_url: str, port: int, *, behind_proxy: bool = False) -> Settings:
     root.mkdir(parents=True, exist_ok=True)
-    (root / "pelicanconf.py").write_text(
-        SETTINGS_TEMPLATE.format(db_url=db_url, port=port), encoding="utf-8"
-    )
+    text = SETTINGS_TEMPLATE.format(db_url=db_url, port=port, behind_proxy=behind_proxy)
+    (root / "pelicanconf.py").write_text(text, encoding="utf-8")
     output = root / "output"
     (output / "stories").mkdir(parents=True, exist_ok=True)
     (output / "index.html").write_text("<h1>Cedar & Clay</h1>", encoding="utf-8")
@@ -104,9 +104,9 @@ class Site:
     port: int
 
 
-def open_site(root: Path, db_url: str) -> Site:
+def open_site(root: Path, db_url: str, *, behind_proxy: bool = False) -> Site:
     port = free_port()
-    settings = write_site(root, db_url, port)
+    settings = write_site(root, db_url, port, behind_proxy=behind_proxy)
     engine = db.connect(settings.database_url)
     db.upgrade(engine)
     return Site(root, settings, engine, port)
@@ -243,10 +243,11 @@ class Served:
     links: Any  # channels.base.Links for delivery "d1" (mastodon, variant A)
 
 
-def serve_site(root: Path, db_url: str | None = None) -> Served:
+def serve_site(root: Path, db_url: str | None = None, *, behind_proxy: bool = False) -> Served:
     from publisher.tracking import prepare_links
 
-    site = open_site(root, db_url or f"sqlite:///{root / 'var' / 'storyloop.db'}")
+    url = db_url or f"sqlite:///{root / 'var' / 'storyloop.db'}"
+    site = open_site(root, url, behind_proxy=behind_proxy)
     with site.engine.begin() as conn:
         links = prepare_links(
             conn,
