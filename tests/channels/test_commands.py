@@ -1,0 +1,107 @@
+"""``storyloop channels`` and ``storyloop preview`` through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from channels.base import Links, installed
+from publisher.cli import main
+from publisher.model import load_manifest
+
+ROOT = Path(__file__).resolve().parents[2]
+CONF = """
+SITEURL = "http://127.0.0.1:8000"
+PATH = "content"
+OUTPUT_PATH = "output"
+STORYLOOP = {
+    "tracking": {"base_url": "http://127.0.0.1:8000"},
+    "channels": {
+        "mastodon": {"instance": "https://mastodon.social", "token": {"env": "SL_TEST_MASTO"}},
+        "telegram": {"chat_id": "@cedarandclay", "bot_token": {"env": "SL_TEST_TG"}},
+        "newsletter": {"type": "email", "host": "127.0.0.1", "sender": "a@b.example",
+                       "subscribers": "content/subscribers.csv"},
+    },
+}
+"""
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "pelicanconf.py").write_text(CONF, encoding="utf-8")
+    (tmp_path / "output").mkdir()
+    shutil.copy(
+        ROOT / "tests" / "golden" / "manifest.json", tmp_path / "output" / "storyloop-manifest.json"
+    )
+    monkeypatch.setenv("SL_TEST_TG", "123:tg-secret-value")
+    monkeypatch.delenv("SL_TEST_MASTO", raising=False)
+    monkeypatch.delenv("STORYLOOP_SETTINGS", raising=False)
+    return tmp_path
+
+
+def run(site: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["--config", str(site / "pelicanconf.py"), *args])
+    return result.exit_code, result.output
+
+
+def test_channels_lists_every_installed_channel_and_what_is_missing(site: Path) -> None:
+    code, out = run(site, "channels", "--json")
+    assert code == 0, out
+    rows = {(r["name"], r["type"]): r for r in json.loads(out)}
+    assert rows[("mastodon", "mastodon")]["status"] == "outbox: var/outbox/mastodon/"
+    assert rows[("mastodon", "mastodon")]["missing"] == "token"
+    assert rows[("telegram", "telegram")]["status"] == "ready"
+    assert rows[("newsletter", "email")]["status"] == "ready"
+    assert {t for _, t in rows} == set(installed())
+    assert rows[("", "bluesky")]["missing"] == "handle, app_password"
+    assert rows[("", "bluesky")]["setup"].startswith("https://")
+    assert "tg-secret-value" not in out
+
+
+def test_channels_prints_a_table(site: Path) -> None:
+    code, out = run(site, "channels")
+    assert code == 0, out
+    assert "Missing" in out and "wechat" in out
+
+
+def test_preview_prints_exactly_the_render_with_untracked_links(site: Path) -> None:
+    code, out = run(site, "preview", "berlin-loft-bed", "--channel", "mastodon", "--variant", "B")
+    assert code == 0, out
+    story = load_manifest(site / "output" / "storyloop-manifest.json").by_slug()["berlin-loft-bed"]
+    adapter = installed()["mastodon"]({"name": "mastodon"}, None)  # type: ignore[arg-type]
+    expected = adapter.render(story, "B", Links(), {})
+    assert expected.text in out
+    assert story.url in out
+    assert "── mastodon (mastodon) ──" in out
+
+
+def test_preview_uses_the_story_channels_by_default(site: Path) -> None:
+    code, out = run(site, "preview", "berlin-plattenbau-bathroom", "--no-payload")
+    assert code == 0, out  # bluesky is installed but configured nowhere: it still previews
+    assert "── bluesky (bluesky) ──" in out and "── telegram (telegram) ──" in out
+    code, out = run(site, "preview", "berlin-sabine-bathroom", "--no-payload")
+    assert code == 0, out
+    assert "── mastodon (mastodon) ──" in out and "── email (email) ──" in out
+
+
+def test_unknown_story_is_one_clear_line(site: Path) -> None:
+    code, out = run(site, "preview", "no-such-story")
+    assert code == 1
+    assert 'No story "no-such-story"' in out
+    assert "Traceback" not in out
+
+
+def test_unknown_channel_names_the_installed_ones(site: Path) -> None:
+    code, out = run(site, "preview", "berlin-loft-bed", "--channel", "myspace")
+    assert code == 1
+    assert 'No channel named "myspace" (installed: bluesky, email' in out
+
+
+def test_unknown_variant_is_reported(site: Path) -> None:
+    code, out = run(site, "preview", "berlin-sabine-bathroom", "--variant", "Z")
+    assert code == 1
+    assert 'no variant "Z"' in out
