@@ -101,3 +101,40 @@ def test_offer_code_uses_the_configured_prefix_and_a_readable_alphabet(any_site:
     assert prefix == "CC"
     assert len(body) == 5 and len(check) == 1
     assert not set(body + check) & set("01OI")
+
+
+def _prepare_in_process(config: str, delivery_id: str) -> dict[str, str]:
+    from publisher import db
+    from publisher import settings as settings_mod
+
+    settings = settings_mod.load(config)
+    engine = db.connect(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            links = prepare_links(
+                conn,
+                settings,
+                delivery_id=delivery_id,
+                story=make_story(),
+                channel="mastodon",
+                variant="A",
+            )
+        return {**links.urls, "offer": str(links.offer_code)}
+    finally:
+        engine.dispose()
+
+
+def test_processes_preparing_the_same_delivery_at_once_agree_on_the_codes(
+    any_site: Site,
+) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    config = str(any_site.settings.source)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(4, mp_context=context) as pool:
+        results = list(pool.map(_prepare_in_process, [config] * 8, ["d-race"] * 8))
+    assert all(r == results[0] for r in results)
+    with any_site.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(links)).scalar_one() == 3
+        assert conn.execute(select(func.count()).select_from(offer_codes)).scalar_one() == 1

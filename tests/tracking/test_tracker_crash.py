@@ -75,3 +75,18 @@ def test_a_kill_in_mid_traffic_loses_no_answered_click(tmp_path: Path) -> None:
         stop.set()
         served.tracker.kill()
         site.engine.dispose()
+
+
+def test_with_two_workers_every_click_is_journalled_and_counted(tmp_path: Path) -> None:
+    served = serve_site(tmp_path / "site")
+    served.tracker.kill()
+    served.tracker.extra = ("--workers", "2")
+    served.tracker.start()
+    site, path = served.site, f"/go/{_code(served)}"
+    try:
+        answered = sum(request(site.port, "GET", path).status == 302 for _ in range(200))
+        served.tracker.stop()
+        assert _total(site) == answered == 200
+    finally:
+        served.tracker.kill()
+        site.engine.dispose()
