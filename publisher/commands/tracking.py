@@ -223,6 +223,27 @@ def poster_command(ctx: Context, story: str, out: Path | None) -> None:
     click.echo(f"QR -> {made.url}" + (f"  offer code {made.offer_code}" if made.offer_code else ""))
 
 
+# --------------------------------------------------------------------------- links
+
+
+@click.command("links")
+@click.argument("story")
+@pass_context
+def links_command(ctx: Context, story: str) -> None:
+    """The tracked links and offer codes made for STORY's deliveries (a slug)."""
+    from publisher.tracking.links import stored_links
+
+    engine = _database(ctx)
+    with engine.connect() as conn:
+        found = stored_links(conn, ctx.settings, story)
+    if not found:
+        raise NotFound(f'No tracked links for story "{story}" yet', hint="they are made on publish")
+    for link in found:
+        variant = f" {link.variant}" if link.variant else ""
+        offer = f"  offer {link.offer_code}" if link.offer_code else ""
+        click.echo(f"{link.channel}{variant}  {link.tracked}  -> {link.original}{offer}")
+
+
 # --------------------------------------------------------------------------- metrics
 
 
@@ -243,5 +264,6 @@ COMMANDS = [
     import_sales,
     report_command,
     poster_command,
+    links_command,
     metrics_command,
 ]

@@ -7,7 +7,8 @@ so a second call for the same delivery returns the codes the first one stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -139,15 +140,38 @@ def prepare_links(
     return Links(urls=urls, offer_code=offer)
 
 
-def codes_for(conn: Connection, delivery_ids: Iterable[str]) -> dict[str, list[str]]:
-    """The link codes stored for each delivery (for ``storyloop links``)."""
-    ids = list(delivery_ids)
-    rows = conn.execute(
-        select(links_table.c.delivery_id, links_table.c.code).where(
-            links_table.c.delivery_id.in_(ids)
-        )
+@dataclass(frozen=True)
+class StoredLink:
+    delivery_id: str
+    channel: str
+    variant: str | None
+    tracked: str
+    original: str
+    offer_code: str | None
+
+
+def stored_links(conn: Connection, settings: Settings, story: str) -> list[StoredLink]:
+    """Every tracked link made for a story's deliveries (for ``storyloop links``)."""
+    base = tracking_base_url(settings)
+    offers = dict(
+        conn.execute(
+            select(offer_codes.c.delivery_id, offer_codes.c.code).where(
+                offer_codes.c.story == story
+            )
+        ).all()
     )
-    out: dict[str, list[str]] = {}
-    for delivery_id, code in rows:
-        out.setdefault(str(delivery_id), []).append(str(code))
-    return out
+    query = (
+        select(
+            links_table.c.delivery_id,
+            links_table.c.channel,
+            links_table.c.variant,
+            links_table.c.code,
+            links_table.c.original,
+        )
+        .where(links_table.c.story == story)
+        .order_by(links_table.c.channel, links_table.c.variant, links_table.c.created_at)
+    )
+    return [
+        StoredLink(d, ch, v, f"{base}/go/{code}", original, offers.get(d))
+        for d, ch, v, code, original in conn.execute(query)
+    ]

@@ -138,3 +138,16 @@ def test_processes_preparing_the_same_delivery_at_once_agree_on_the_codes(
     with any_site.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(links)).scalar_one() == 3
         assert conn.execute(select(func.count()).select_from(offer_codes)).scalar_one() == 1
+
+
+def test_storyloop_links_lists_a_story_s_tracked_links_and_offer_codes(sqlite_site: Site) -> None:
+    from trackkit import run_storyloop
+
+    result = _prepare(sqlite_site, "d1", channel="mastodon", variant="A")
+    done = run_storyloop(sqlite_site, "links", "kitchen")
+    assert done.returncode == 0, done.stderr
+    assert result.get(SOFA) in done.stdout
+    assert f"offer {result.offer_code}" in done.stdout
+    assert done.stdout.startswith("mastodon A  http://127.0.0.1:")
+    missing = run_storyloop(sqlite_site, "links", "nothing")
+    assert missing.returncode == 1 and 'No tracked links for story "nothing"' in missing.stderr
