@@ -138,7 +138,7 @@ class Bluesky(Channel):
         keep = {k: str(data[k]) for k in ("accessJwt", "refreshJwt", "did", "handle") if k in data}
         path = self._session_file()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(keep, fh)
