@@ -42,6 +42,7 @@ from channels.base import (
     RateLimited,
     Receipt,
     RetryLater,
+    mask_secrets,
     open_channel,
 )
 from publisher import ledger, plan, tracking
@@ -217,8 +218,9 @@ class Dispatcher:
         except ChannelError as exc:
             return self._failure(claim, exc)
         except Exception as exc:
-            log.exception("delivery %s: %s failed unexpectedly after sending", claim.id, adapter)
-            return self._unknown(claim, f"unexpected error while sending: {exc!r}")
+            why = self._say(claim, f"unexpected error while sending: {exc!r}")
+            log.error("delivery %s: %s", claim.id, why)
+            return self._unknown(claim, why)
         return self._sent(claim, receipt)
 
     def _prepare(self, claim: Claim, story: Story, adapter: Channel) -> Post | str:
@@ -241,8 +243,9 @@ class Dispatcher:
         except ChannelError as exc:
             return self._failure(claim, exc)
         except Exception as exc:
-            log.exception("delivery %s: could not prepare the post", claim.id)
-            return self._retry(claim, f"could not prepare the post: {exc!r}", counts=True)
+            why = self._say(claim, f"could not prepare the post: {exc!r}")
+            log.error("delivery %s: %s", claim.id, why)
+            return self._retry(claim, why, counts=True)
 
     def _channel_held(self, claim: Claim) -> str | None:
         """The rest of a batch waits when the channel got paused or rate-limited meanwhile."""
@@ -290,30 +293,37 @@ class Dispatcher:
             return "lost"
         return ledger.SENT
 
+    def _say(self, claim: Claim, text: str) -> str:
+        """An error as it may be stored and logged: no secret of the channel's in it, even
+        when an unexpected exception quoted a URL with a token (Telegram's bot URLs do)."""
+        adapter = self._adapters.get(claim.channel)
+        return mask_secrets(text, adapter.settings) if adapter is not None else text
+
     def _failure(self, claim: Claim, exc: ChannelError) -> str:
         now = self.clock()
+        error = self._say(claim, str(exc))
         if isinstance(exc, RateLimited):
             until = max(exc.until or now + timedelta(seconds=60), now)
             with ledger.transaction(self.engine) as conn:
                 ledger.block_channel(conn, claim.channel, until=until, now=now)
             self._held[claim.channel] = until
             log.info("channel %s rate-limited until %s", claim.channel, until.isoformat())
-            return self._retry(claim, str(exc), counts=False, at=until)
+            return self._retry(claim, error, counts=False, at=until)
         if isinstance(exc, RetryLater):
             at = self._backoff(claim.attempts + 1)
             if exc.retry_at is not None:
                 at = max(exc.retry_at, now)
-            return self._retry(claim, str(exc), counts=True, at=at)
+            return self._retry(claim, error, counts=True, at=at)
         if isinstance(exc, AuthProblem):
-            return self._pause(claim, str(exc))
+            return self._pause(claim, error)
         if isinstance(exc, ContentRejected):
             with ledger.transaction(self.engine) as conn:
-                ledger.mark_failed(conn, claim, error=str(exc), now=now)
-            log.error("delivery %s rejected by %s: %s", claim.id, claim.channel, exc)
+                ledger.mark_failed(conn, claim, error=error, now=now)
+            log.error("delivery %s rejected by %s: %s", claim.id, claim.channel, error)
             return ledger.FAILED
         if isinstance(exc, OutcomeUnknown):
-            return self._unknown(claim, str(exc))
-        return self._retry(claim, str(exc), counts=True)
+            return self._unknown(claim, error)
+        return self._retry(claim, error, counts=True)
 
     def _pause(self, claim: Claim, reason: str) -> str:
         now = self.clock()

@@ -11,10 +11,18 @@ from conftest import T0, Lookup, NoIdempotency, Scripted, dispatcher, scripted
 from enginekit import story
 from sqlalchemy import select
 
-from channels.base import AuthProblem, ContentRejected, OutcomeUnknown, RateLimited, RetryLater
+from channels.base import (
+    AuthProblem,
+    ChannelContext,
+    ContentRejected,
+    OutcomeUnknown,
+    RateLimited,
+    RetryLater,
+)
 from publisher import ledger, plan
 from publisher.dispatch import Dispatcher
 from publisher.model import Manifest
+from publisher.settings import Secret
 
 
 def planned(engine, settings, stories, now=T0):
@@ -355,3 +363,21 @@ def test_a_live_worker_keeps_its_lease_however_slow_the_network(ledger_db, make_
     net.publish = slow
     assert d.run_due() == {"sent": 1}
     assert recovered == []
+
+
+def test_unexpected_error_quoting_a_secret_is_stored_and_logged_without_it(
+    ledger_db, make_site, clock, caplog
+):
+    settings = make_site(channels={"net": {}})
+    stories = [story("s1", T0, channels=["net"])]
+    planned(ledger_db, settings, stories)
+    context = ChannelContext(var_dir=settings.var_dir, content_dir=settings.content_path)
+    net = NoIdempotency({"name": "net", "bot_token": Secret("123:SECRET-abc", "T")}, context)
+    net.script = [RuntimeError("POST https://api.telegram.org/bot123:SECRET-abc/sendMessage")]
+    with caplog.at_level(logging.DEBUG):
+        assert dispatcher(ledger_db, settings, stories, clock, {"net": net}).run_due() == {
+            "unknown": 1
+        }
+    r = row(ledger_db, "s1")
+    assert "SECRET" not in r.last_error and "api.telegram.org/bot***" in r.last_error
+    assert "SECRET" not in caplog.text
