@@ -139,3 +139,27 @@ def test_missing_subscribers_file_is_named(ch: Email, tmp_path: Path) -> None:
     story = make_story()
     with pytest.raises(ContentRejected, match=r"subscribers\.csv: subscribers file not found"):
         ch.publish(ch.render(story, None, links_for(story), {}), key())
+
+
+def test_open_channel_gives_email_the_tracker_signing_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storybook import make_settings
+
+    from channels.base import open_channel
+
+    monkeypatch.setenv("STORYLOOP_SIGNING_KEY", "k-123")
+    monkeypatch.setenv("SL_SMTP_PW", "pw")
+    conf = {
+        "type": "email",
+        "host": "127.0.0.1",
+        "sender": "a@b.example",
+        "subscribers": "subscribers.csv",
+        "password": {"env": "SL_SMTP_PW"},
+    }
+    ctx = ChannelContext(var_dir=tmp_path / "var", content_dir=tmp_path / "content")
+    ch = open_channel("newsletter", make_settings(tmp_path, {"newsletter": conf}), ctx)
+    assert isinstance(ch, Email)
+    assert ch.settings["unsubscribe_key"] == Secret("k-123")
+    assert ch.settings["tracking_base_url"] == "https://t.cedarandclay.example"
+    assert "k-123" not in repr(ch) and "pw" not in repr(ch.settings["password"])

@@ -77,3 +77,20 @@ def test_a_read_timeout_is_an_unknown_outcome(ch: Webhook) -> None:
         rsps.post(HOOK, body=requests.ReadTimeout())
         with pytest.raises(OutcomeUnknown):
             ch.publish(ch.render(story, None, links_for(story), {}), key())
+
+
+def test_connection_lost_mid_answer_is_unknown_but_refused_is_retry(ch: Webhook) -> None:
+    import urllib3
+
+    story = make_story()
+    post = ch.render(story, None, links_for(story), {})
+    aborted = requests.ConnectionError(urllib3.exceptions.ProtocolError("Connection aborted."))
+    with responses.RequestsMock() as rsps:
+        rsps.post(HOOK, body=aborted)
+        with pytest.raises(OutcomeUnknown):
+            ch.publish(post, key())
+    with responses.RequestsMock() as rsps:
+        rsps.post(HOOK, body=requests.ConnectionError("Connection refused"))
+        with pytest.raises(RetryLater) as caught:
+            ch.publish(post, key())
+    assert type(caught.value) is RetryLater and caught.value.retry_at is not None
