@@ -279,3 +279,14 @@ def test_secrets_never_leak_into_logs_errors_reprs_or_files(
     ]
     leaks = [s for s in seen if secret in s]
     assert not leaks, leaks[0][:300]
+
+
+@pytest.mark.parametrize("name", sorted(INSTALLED))
+def test_the_editors_text_for_a_channel_is_used(
+    name: str, tmp_path: Path, ctx: ChannelContext, request: pytest.FixtureRequest
+) -> None:
+    story = make_story(overrides={name: "Written by the editor for this network only."})
+    channel = open_adapter(name, network_for(name, tmp_path, request), ctx)
+    post = channel.render(story, None, links_for(story), {})
+    assert "Written by the editor for this network only." in post.text
+    assert f"{TRACKED}s1" in post.text
