@@ -17,7 +17,7 @@ from publisher.settings import Settings
 def settings_problems(settings: Settings) -> list[Problem]:
     """Channel settings that cannot work: unknown channel types, a Weibo safe domain that the
     tracked links do not use, and what each adapter's own ``check_settings`` finds."""
-    from channels.base import ChannelNotFound, channel_class
+    from channels.base import ChannelNotFound, load_class
 
     source = str(settings.source.relative_to(settings.root))
     lines = settings.source.read_text(encoding="utf-8").splitlines()
@@ -27,7 +27,7 @@ def settings_problems(settings: Settings) -> list[Problem]:
         line = next((i for i, text in enumerate(lines, 1) if f'"{name}"' in text), 1)
         field = f"STORYLOOP.channels.{name}"
         try:
-            cls = channel_class(str(conf["type"]))
+            cls = load_class(str(conf["type"]))
         except ChannelNotFound as exc:
             problems.append(Problem(source, line, field, str(exc), "an installed channel type"))
             continue
