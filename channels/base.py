@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import requests
 
 from publisher.model import Story
-from publisher.settings import Secret, Settings
+from publisher.settings import Secret, Settings, is_secret_ref
 
 ENTRY_POINT_GROUP = "storyloop.channels"
 log = logging.getLogger(__name__)
@@ -331,12 +331,22 @@ def signing_key(settings: Settings) -> Secret | None:
 _announced: set[tuple[str, str]] = set()
 
 
+def missing_for(
+    name: str, settings: Settings, cls: type[Channel], conf: Mapping[str, Any]
+) -> list[str]:
+    """Required settings that are absent, and secrets the settings name but the environment
+    lacks (a password named in the settings is meant to be used, even where it is optional)."""
+    raw = settings.channels.get(name, {})
+    unset = [key for key, value in raw.items() if is_secret_ref(value) and conf.get(key) is None]
+    return list(dict.fromkeys([*cls.missing_settings(conf), *unset]))
+
+
 def open_channel(name: str, settings: Settings, context: ChannelContext) -> Channel:
     """The configured channel ``name``, or its outbox when a required setting is missing."""
     conf = engine_settings(name, settings)
     cls = load_class(str(conf.get("type") or name))
     channel = cls(conf, context)
-    missing = cls.missing_settings(conf)
+    missing = missing_for(name, settings, cls, conf)
     if not missing:
         return channel
     from channels.outbox import Outbox

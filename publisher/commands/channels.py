@@ -17,6 +17,7 @@ from channels.base import (
     engine_settings,
     installed,
     load_class,
+    missing_for,
 )
 from publisher.errors import NotFound
 from publisher.model import Story, load_manifest
@@ -46,7 +47,7 @@ def channel_rows(settings: Settings) -> list[dict[str, str]]:
         except ChannelNotFound:
             rows.append(_row(name, type_name, "unknown type", "", ""))
             continue
-        missing = cls.missing_settings(engine_settings(name, settings))
+        missing = missing_for(name, settings, cls, engine_settings(name, settings))
         status = f"outbox: var/outbox/{name}/" if missing else "ready"
         rows.append(_row(name, type_name, status, ", ".join(missing), cls.setup_url))
     used = {str(c.get("type") or n) for n, c in settings.channels.items()}

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 
 import pytest
@@ -101,14 +100,18 @@ def test_import_path_type_loads_a_private_adapter(tmp_path: Path, context: Chann
     assert channel.settings["tracking_base_url"] == TRACK
 
 
-def test_outbox_writes_ten_thousand_deliveries_quickly(
-    tmp_path: Path, context: ChannelContext
+def test_an_optional_secret_named_but_unset_still_means_outbox(
+    tmp_path: Path, context: ChannelContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    channel = Outbox({"name": "bench"}, context)
-    story = make_story()
-    post = channel.render(story, None, links_for(story), {})
-    started = time.perf_counter()
-    for i in range(2000):
-        channel.publish(post, key(f"d-{i}"))
-    elapsed = time.perf_counter() - started
-    assert elapsed < 10, f"2000 outbox writes took {elapsed:.1f}s"
+    monkeypatch.delenv("STORYLOOP_SMTP_PASSWORD", raising=False)
+    conf = {
+        "type": "email",
+        "host": "127.0.0.1",
+        "sender": "Shop <s@example.com>",
+        "subscribers": "subscribers.csv",
+        "password": {"env": "STORYLOOP_SMTP_PASSWORD"},
+    }
+    settings = make_settings(tmp_path, {"letters": conf})
+    assert isinstance(open_channel("letters", settings, context), Outbox)
+    monkeypatch.setenv("STORYLOOP_SMTP_PASSWORD", "hunter2")
+    assert not isinstance(open_channel("letters", settings, context), Outbox)
