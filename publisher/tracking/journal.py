@@ -140,10 +140,6 @@ def code_of(click_id: str) -> str:
     return click_id.split(".", 1)[0]
 
 
-def now() -> float:
-    return time.time()
-
-
 def files(directory: Path) -> list[Path]:
     return sorted(directory.glob(PATTERN)) if directory.is_dir() else []
 
