@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "tracking": {
         "base_url": "http://127.0.0.1:8000",
         "api_token": {"env": "STORYLOOP_API_TOKEN"},
+        "signing_key": {"env": "STORYLOOP_SIGNING_KEY"},
         "host": "127.0.0.1",
         "port": 8000,
     },
