@@ -20,7 +20,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -53,6 +53,16 @@ from publisher.settings import Settings
 log = logging.getLogger(__name__)
 
 SAFE_TO_RESEND = (Idempotency.KEY, Idempotency.RECORD_KEY, Idempotency.LOOKUP)
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A checked claim; ``post`` is None when it is prepared on its own just before sending."""
+
+    claim: Claim
+    story: Story
+    adapter: Channel
+    post: Post | None = None
 
 
 class PrepareLinks(Protocol):
@@ -148,8 +158,87 @@ class Dispatcher:
                 if not claims:
                     break
                 with self._heartbeat(claims[0].token):
-                    outcomes.update(pool.map(self._publish_unless_stopping, claims))
+                    ready, early = self._prepare_batch(claims)
+                    outcomes.update(early)
+                    outcomes.update(pool.map(self._send_ready, ready))
         return outcomes
+
+    def _prepare_batch(self, claims: list[Claim]) -> tuple[list[Ready], Counter[str]]:
+        """Check each claim, then prepare in one transaction (links, render, one in-flight
+        UPDATE) those whose channel resolves a crash safely by key or lookup; the others (no
+        way to know after a crash) are prepared one by one, just before they are sent."""
+        early: Counter[str] = Counter()
+        batchable: list[Ready] = []
+        ready: list[Ready] = []
+        for claim in claims:
+            checked = self._check(claim)
+            if isinstance(checked, str):
+                early[checked] += 1
+            elif self._crash_safe(checked.adapter):
+                batchable.append(checked)
+            else:
+                ready.append(checked)
+        prepared, failed = self._prepare_together(batchable)
+        early.update(failed)
+        return prepared + ready, early
+
+    def _crash_safe(self, adapter: Channel) -> bool:
+        return adapter.idempotency in SAFE_TO_RESEND or adapter.resend_on_unknown
+
+    def _prepare_together(self, items: list[Ready]) -> tuple[list[Ready], Counter[str]]:
+        if not items:
+            return [], Counter()
+        posts: dict[str, Post] = {}
+        broken: list[tuple[Claim, Exception]] = []
+        try:
+            with ledger.transaction(self.engine) as conn:
+                for item in items:
+                    claim, adapter = item.claim, item.adapter
+                    links = self.prepare_links(
+                        conn,
+                        self.settings,
+                        delivery_id=claim.id,
+                        story=item.story,
+                        channel=claim.channel,
+                        variant=claim.variant,
+                    )
+                    try:
+                        posts[claim.id] = adapter.render(
+                            item.story, claim.variant, links, adapter.settings
+                        )
+                    except Exception as exc:
+                        broken.append((claim, exc))
+                ok = [i.claim for i in items if i.claim.id in posts]
+                now = self.clock()
+                flying = ledger.mark_sending_many(conn, ok, now=now, lease=self.options.lease)
+        except Exception as exc:
+            why = type(exc).__name__
+            log.warning("preparing a batch failed (%s); preparing its deliveries one by one", why)
+            return list(items), Counter()
+        outcomes = Counter(self._not_prepared(claim, exc) for claim, exc in broken)
+        outcomes["lost"] += len(ok) - len(flying)
+        ready = [replace(i, post=posts[i.claim.id]) for i in items if i.claim.id in flying]
+        return ready, +outcomes
+
+    def _not_prepared(self, claim: Claim, exc: Exception) -> str:
+        if isinstance(exc, ChannelError):
+            return self._failure(claim, exc)
+        why = self._say(claim, f"could not prepare the post: {exc!r}")
+        log.error("delivery %s: %s", claim.id, why)
+        return self._retry(claim, why, counts=True)
+
+    def _send_ready(self, item: Ready) -> str:
+        claim = item.claim
+        if self.stop.is_set():
+            self._release(claim, at=claim.due_at, why="worker stopping")
+            return "released"
+        held = self._channel_held(claim)
+        if held is not None:
+            return held
+        post = item.post or self._prepare(claim, item.story, item.adapter)
+        if not isinstance(post, Post):
+            return post
+        return self._send(claim, item.adapter, post)
 
     @contextlib.contextmanager
     def _heartbeat(self, token: str) -> Iterator[None]:
@@ -170,12 +259,6 @@ class Dispatcher:
         finally:
             done.set()
             thread.join()
-
-    def _publish_unless_stopping(self, claim: Claim) -> str:
-        if self.stop.is_set():
-            self._release(claim, at=claim.due_at, why="worker stopping")
-            return "released"
-        return self.publish(claim)
 
     def housekeeping(self) -> tuple[list[str], list[str], list[str]]:
         """Expired leases recovered, and planned deliveries past the grace period marked missed."""
@@ -199,6 +282,20 @@ class Dispatcher:
     # ------------------------------------------------------------------ one delivery
 
     def publish(self, claim: Claim) -> str:
+        """The whole path for one claimed delivery."""
+        checked = self._check(claim)
+        if isinstance(checked, str):
+            return checked
+        post = self._prepare(claim, checked.story, checked.adapter)
+        if not isinstance(post, Post):
+            return post
+        return self._send(claim, checked.adapter, post)
+
+    def _check(self, claim: Claim) -> Ready | str:
+        """The story still there, the channel open and not on hold, its window open, a token."""
+        if self.stop.is_set():
+            self._release(claim, at=claim.due_at, why="worker stopping")
+            return "released"
         story = self.stories().get(claim.story)
         if story is None:
             return self._story_gone(claim)
@@ -207,11 +304,9 @@ class Dispatcher:
         except Exception as exc:  # a channel that cannot even be opened is a settings problem
             return self._pause(claim, f"cannot open channel: {exc}")
         held = self._channel_held(claim) or self._hold_back(claim)
-        if held is not None:
-            return held
-        post = self._prepare(claim, story, adapter)
-        if not isinstance(post, Post):
-            return post
+        return held if held is not None else Ready(claim, story, adapter)
+
+    def _send(self, claim: Claim, adapter: Channel, post: Post) -> str:
         key = DeliveryKey(claim.id, planned_at=claim.due_at)
         try:
             receipt = adapter.publish(post, key)

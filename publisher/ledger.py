@@ -305,6 +305,25 @@ def mark_sending(conn: Connection, claim: Claim, *, now: datetime, lease: timede
     return conn.execute(_SENDING, params).rowcount == 1
 
 
+def mark_sending_many(
+    conn: Connection, claims: Sequence[Claim], *, now: datetime, lease: timedelta
+) -> set[str]:
+    """A whole batch in flight in one statement (channels where a crash is resolved safely)."""
+    if not claims:
+        return set()
+    stmt = (
+        update(deliveries)
+        .where(
+            d.id.in_([c.id for c in claims]),
+            d.claimed_by.in_({c.token for c in claims}),
+            d.state == CLAIMED,
+        )
+        .values(state=SENDING, lease_until=now + lease, updated_at=now)
+        .returning(d.id)
+    )
+    return set(conn.execute(stmt).scalars())
+
+
 def extend_leases(conn: Connection, *, token: str, until: datetime, now: datetime) -> int:
     """A live worker keeps what it holds: only a dead one lets its leases run out."""
     stmt = (
@@ -316,10 +335,12 @@ def extend_leases(conn: Connection, *, token: str, until: datetime, now: datetim
 
 
 def release(conn: Connection, claim: Claim, *, at: datetime, now: datetime, why: str) -> bool:
-    """Give a claim back untouched (shutdown, paused channel, empty token bucket, window)."""
+    """Give a claim back untouched (shutdown, paused channel, empty token bucket, window). Also
+    from ``sending``: a batch is marked in flight together, and its holder knows which of them
+    it has not sent yet."""
     stmt = (
         update(deliveries)
-        .where(_held(claim.id, claim.token), d.state == CLAIMED)
+        .where(_held(claim.id, claim.token), d.state.in_((CLAIMED, SENDING)))
         .values(
             state=PLANNED if claim.attempts == 0 else RETRY_WAIT,
             next_attempt_at=at,
