@@ -381,3 +381,22 @@ def test_unexpected_error_quoting_a_secret_is_stored_and_logged_without_it(
     r = row(ledger_db, "s1")
     assert "SECRET" not in r.last_error and "api.telegram.org/bot***" in r.last_error
     assert "SECRET" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("cls", "other_state"), [(Scripted, "sending"), (NoIdempotency, "claimed")]
+)
+def test_only_crash_safe_channels_put_a_whole_batch_in_flight(ledger_db, setup, cls, other_state):
+    _settings, net, make = setup(cls=cls)
+    seen = []
+    original = net.publish
+
+    def spy(post, key):
+        with ledger_db.connect() as conn:
+            states = conn.execute(select(ledger.d.id, ledger.d.state)).all()
+        seen.append({s for i, s in states if i != key.id})
+        return original(post, key)
+
+    net.publish = spy
+    assert make().run_due() == {"sent": 2}
+    assert seen[0] == {other_state}
