@@ -63,7 +63,7 @@ def ledger_rows(url: str) -> list:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(330)
 def test_killed_workers_never_post_twice_and_never_drop_a_post(tmp_path, db_url):
     port = free_port()
     server = subprocess.Popen([sys.executable, str(HERE / "fake_server.py"), str(port)])
@@ -107,7 +107,7 @@ def test_killed_workers_never_post_twice_and_never_drop_a_post(tmp_path, db_url)
             workers[victim].wait()
             kills += 1
             workers[victim] = start_worker(settings.source, log)
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 150  # generous: CI machines are shared
         while time.monotonic() < deadline:
             rows = ledger_rows(settings.database_url)
             if len(rows) == DELIVERIES and all(r.state == ledger.SENT for r in rows):
