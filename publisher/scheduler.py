@@ -121,6 +121,7 @@ class Runner:
         self.clock = clock
         self.stop = stop or threading.Event()
         self.kick = threading.Event()
+        self.sweep_wanted = threading.Event()
         self.watch = ManifestWatch(settings.manifest_path)
         self.dispatcher = Dispatcher(
             engine, settings, self.watch.stories, clock=clock, stop=self.stop
@@ -138,24 +139,34 @@ class Runner:
     def run(self) -> None:
         self.watch.refresh()
         apply_plan(self.engine, self.watch.manifest, self.settings, self.clock())
-        self.scheduler.add_job(self.kick.set, "interval", seconds=self.sweep_seconds, id="sweep")
+        self.scheduler.add_job(self._want_sweep, "interval", seconds=self.sweep_seconds, id="sweep")
         self.scheduler.start()
         log.info(
             "engine running as %s (sweep every %ss)", self.dispatcher.worker, self.sweep_seconds
         )
+        self.sweep_wanted.set()
         try:
             while not self.stop.is_set():
-                self._sweep_logging_errors()
+                self._pass_logging_errors()
                 self.kick.wait(timeout=self.sweep_seconds)
                 self.kick.clear()
         finally:
             self.scheduler.shutdown(wait=False)
             log.info("engine stopped")
 
-    def _sweep_logging_errors(self) -> None:
-        """A database restart or a broken adapter must not end the engine: log, retry next sweep."""
+    def _want_sweep(self) -> None:
+        self.sweep_wanted.set()
+        self.kick.set()
+
+    def _pass_logging_errors(self) -> None:
+        """A due-time wake-up only publishes; the periodic sweep also re-plans and recovers.
+        A database restart or a broken adapter must not end the engine: log, retry next time."""
         try:
-            self.sweep()
+            if self.sweep_wanted.is_set():
+                self.sweep_wanted.clear()
+                self.sweep()
+            else:
+                self.publish_due()
         except Exception:
             log.exception("sweep failed; trying again in %ss", self.sweep_seconds)
 
@@ -166,6 +177,9 @@ class Runner:
         self.dispatcher.housekeeping()
         if not self.stop.is_set():
             self.dispatcher.resolve_unknown()
+        self.publish_due()
+
+    def publish_due(self) -> None:
         outcomes = self.dispatcher.run_due()
         if outcomes:
             log.info("pass: %s", ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())))
