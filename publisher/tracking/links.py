@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -53,16 +54,21 @@ def utm_medium(settings: Settings, channel: str) -> str:
 
 def story_links(story: Story) -> dict[str, str]:
     """Every link a post may contain, as written -> absolute; the story's own URL first."""
-    found: dict[str, str] = {story.url: story.url}
-    soup = BeautifulSoup(story.html or "", "html.parser")
-    for anchor in soup.find_all("a", href=True):
+    return dict(_links_in(story.url, story.html or ""))
+
+
+@lru_cache(maxsize=1024)
+def _links_in(url: str, html: str) -> tuple[tuple[str, str], ...]:
+    """Parsed once per story text: a story is published on many channels and variants."""
+    found: dict[str, str] = {url: url}
+    for anchor in BeautifulSoup(html, "html.parser").find_all("a", href=True):
         href = str(anchor["href"]).strip()
         if not href or href.lower().startswith(SKIPPED_PREFIXES):
             continue
-        absolute = urljoin(story.url, href)
+        absolute = urljoin(url, href)
         if urlsplit(absolute).scheme in ("http", "https"):
             found.setdefault(href, absolute)
-    return found
+    return tuple(found.items())
 
 
 def tagged_target(url: str, utm: Mapping[str, str]) -> str:
@@ -74,21 +80,26 @@ def tagged_target(url: str, utm: Mapping[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def _insert(conn: Connection, table: Table, row: dict[str, Any]) -> None:
+def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    conn.execute(dialect.insert(table).values(**row).on_conflict_do_nothing())
+    conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
 
 
-def _link_code(conn: Connection, row: dict[str, Any]) -> str:
-    where = (links_table.c.delivery_id == row["delivery_id"]) & (
-        links_table.c.original == row["original"]
+def _link_codes(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, str]:
+    """original -> code for one delivery: what is stored, plus new codes for the rest.
+
+    Read, insert what is missing in one statement, read again: a concurrent call for the same
+    delivery (or, vanishingly rarely, a code already taken) simply loses the insert."""
+    query = select(links_table.c.original, links_table.c.code).where(
+        links_table.c.delivery_id == rows[0]["delivery_id"]
     )
     for _ in range(_ATTEMPTS):
-        existing = conn.execute(select(links_table.c.code).where(where)).scalar()
-        if existing:
-            return str(existing)
-        _insert(conn, links_table, {**row, "code": codes.new_link_code()})
-    raise RuntimeError(f"could not store a tracked link for {row['original']}")
+        stored = {str(o): str(c) for o, c in conn.execute(query)}
+        missing = [r for r in rows if r["original"] not in stored]
+        if not missing:
+            return stored
+        _insert(conn, links_table, [{**r, "code": codes.new_link_code()} for r in missing])
+    raise RuntimeError(f"could not store tracked links for delivery {rows[0]['delivery_id']}")
 
 
 def _offer_code(conn: Connection, row: dict[str, Any], prefix: str) -> str:
@@ -97,7 +108,7 @@ def _offer_code(conn: Connection, row: dict[str, Any], prefix: str) -> str:
         existing = conn.execute(select(offer_codes.c.code).where(where)).scalar()
         if existing:
             return str(existing)
-        _insert(conn, offer_codes, {**row, "code": codes.new_offer_code(prefix)})
+        _insert(conn, offer_codes, [{**row, "code": codes.new_offer_code(prefix)}])
     raise RuntimeError(f"could not store an offer code for delivery {row['delivery_id']}")
 
 
@@ -127,13 +138,13 @@ def prepare_links(
         "utm_campaign": story.slug,
         "utm_content": variant or "",
     }
+    written = story_links(story)
+    targets = dict.fromkeys(written.values())
+    rows = [{**common, "original": a, "target": tagged_target(a, utm)} for a in targets]
+    stored = _link_codes(conn, rows)
     urls: dict[str, str] = {}
-    by_absolute: dict[str, str] = {}
-    for written, absolute in story_links(story).items():
-        if absolute not in by_absolute:
-            row = {**common, "original": absolute, "target": tagged_target(absolute, utm)}
-            by_absolute[absolute] = f"{base}/go/{_link_code(conn, row)}"
-        urls[written] = urls[absolute] = by_absolute[absolute]
+    for text, absolute in written.items():
+        urls[text] = urls[absolute] = f"{base}/go/{stored[absolute]}"
     offer = None
     if story.offer:
         offer = _offer_code(conn, {**common, "offer": story.offer}, offer_prefix(settings))
