@@ -28,6 +28,7 @@ from publisher.dispatch import Dispatcher, utcnow
 from publisher.errors import ManifestError
 from publisher.model import Manifest, Story, load_manifest
 from publisher.settings import Settings
+from publisher.tracking.metrics import refresh_metrics
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,7 @@ class Runner:
         self.watch.refresh()
         apply_plan(self.engine, self.watch.manifest, self.settings, self.clock())
         self.scheduler.add_job(self._want_sweep, "interval", seconds=self.sweep_seconds, id="sweep")
+        self._schedule_metrics()
         self.scheduler.start()
         log.info(
             "engine running as %s (sweep every %ss)", self.dispatcher.worker, self.sweep_seconds
@@ -153,6 +155,23 @@ class Runner:
         finally:
             self.scheduler.shutdown(wait=False)
             log.info("engine stopped")
+
+    def _schedule_metrics(self) -> None:
+        """Engagement figures are read back from the networks now and then, off the publish
+        loop (a slow network must not delay a post); ``metrics_minutes: 0`` turns it off."""
+        minutes = float(self.settings.engine.get("metrics_minutes", 60))
+        if minutes > 0:
+            self.scheduler.add_job(
+                self.refresh_metrics, "interval", minutes=minutes, id="metrics", coalesce=True
+            )
+
+    def refresh_metrics(self) -> None:
+        try:
+            recorded, failed = refresh_metrics(self.engine, self.settings)
+        except Exception as exc:
+            log.warning("reading metrics back failed: %s", type(exc).__name__)
+            return
+        log.info("metrics: %d posts updated, %d without figures", recorded, failed)
 
     def _want_sweep(self) -> None:
         self.sweep_wanted.set()
