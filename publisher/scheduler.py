@@ -165,13 +165,14 @@ class Runner:
                 self.refresh_metrics, "interval", minutes=minutes, id="metrics", coalesce=True
             )
 
-    def refresh_metrics(self) -> None:
+    def refresh_metrics(self) -> tuple[int, int] | None:
         try:
             recorded, failed = refresh_metrics(self.engine, self.settings)
         except Exception as exc:
             log.warning("reading metrics back failed: %s", type(exc).__name__)
-            return
+            return None
         log.info("metrics: %d posts updated, %d without figures", recorded, failed)
+        return recorded, failed
 
     def _want_sweep(self) -> None:
         self.sweep_wanted.set()
