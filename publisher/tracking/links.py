@@ -86,19 +86,21 @@ def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
 
 
 def _link_codes(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, str]:
-    """original -> code for one delivery: what is stored, plus new codes for the rest.
+    """original -> code for one delivery's links, stored once whoever asks first.
 
-    Read, insert what is missing in one statement, read again: a concurrent call for the same
-    delivery (or, vanishingly rarely, a code already taken) simply loses the insert."""
+    Insert every row with a fresh code, ignoring rows the delivery already has, then read back:
+    a concurrent call for the same delivery (or, vanishingly rarely, a code already taken) just
+    loses its insert, and the read returns what was stored."""
     query = select(links_table.c.original, links_table.c.code).where(
         links_table.c.delivery_id == rows[0]["delivery_id"]
     )
+    missing = rows
     for _ in range(_ATTEMPTS):
+        _insert(conn, links_table, [{**r, "code": codes.new_link_code()} for r in missing])
         stored = {str(o): str(c) for o, c in conn.execute(query)}
         missing = [r for r in rows if r["original"] not in stored]
         if not missing:
             return stored
-        _insert(conn, links_table, [{**r, "code": codes.new_link_code()} for r in missing])
     raise RuntimeError(f"could not store tracked links for delivery {rows[0]['delivery_id']}")
 
 
