@@ -226,6 +226,27 @@ def _held(id_: str, token: str) -> Any:
 # --------------------------------------------------------------------------- claiming
 
 
+def _move(
+    conn: Connection,
+    id_: str,
+    where: Sequence[Any],
+    values: Mapping[str, Any],
+    *,
+    event: str,
+    now: datetime,
+    **detail: Any,
+) -> bool:
+    """One conditional UPDATE of one delivery; its event is written only if this caller won."""
+    stmt = update(deliveries).where(d.id == id_, *where).values(**values, updated_at=now)
+    done = conn.execute(stmt).rowcount == 1
+    if done:
+        _event(conn, [id_], event, now, **detail)
+    return done
+
+
+LET_GO = {"claimed_by": None, "lease_until": None}
+
+
 def claim_due(
     conn: Connection, *, token: str, now: datetime, lease: timedelta, limit: int = 50
 ) -> list[Claim]:
@@ -338,21 +359,17 @@ def release(conn: Connection, claim: Claim, *, at: datetime, now: datetime, why:
     """Give a claim back untouched (shutdown, paused channel, empty token bucket, window). Also
     from ``sending``: a batch is marked in flight together, and its holder knows which of them
     it has not sent yet."""
-    stmt = (
-        update(deliveries)
-        .where(_held(claim.id, claim.token), d.state.in_((CLAIMED, SENDING)))
-        .values(
-            state=PLANNED if claim.attempts == 0 else RETRY_WAIT,
-            next_attempt_at=at,
-            claimed_by=None,
-            lease_until=None,
-            updated_at=now,
-        )
+    state = PLANNED if claim.attempts == 0 else RETRY_WAIT
+    return _move(
+        conn,
+        claim.id,
+        [_held(claim.id, claim.token), d.state.in_((CLAIMED, SENDING))],
+        {"state": state, "next_attempt_at": at, **LET_GO},
+        event="released",
+        now=now,
+        worker=claim.token,
+        detail=why,
     )
-    done = conn.execute(stmt).rowcount == 1
-    if done:
-        _event(conn, [claim.id], "released", now, worker=claim.token, detail=why)
-    return done
 
 
 # --------------------------------------------------------------------------- outcomes
@@ -417,45 +434,38 @@ def mark_retry(
 
 
 def mark_failed(conn: Connection, claim: Claim, *, error: str, now: datetime) -> bool:
-    stmt = (
-        update(deliveries)
-        .where(_held(claim.id, claim.token), d.state.in_((CLAIMED, SENDING, RESOLVING)))
-        .values(
-            state=FAILED,
-            attempts=claim.attempts + 1,
-            next_attempt_at=None,
-            last_error=error,
-            claimed_by=None,
-            lease_until=None,
-            updated_at=now,
-        )
+    return _move(
+        conn,
+        claim.id,
+        [_held(claim.id, claim.token), d.state.in_((CLAIMED, SENDING, RESOLVING))],
+        {
+            "state": FAILED,
+            "attempts": claim.attempts + 1,
+            "next_attempt_at": None,
+            "last_error": error,
+            **LET_GO,
+        },
+        event=FAILED,
+        now=now,
+        worker=claim.token,
+        detail=error,
     )
-    done = conn.execute(stmt).rowcount == 1
-    if done:
-        _event(conn, [claim.id], FAILED, now, worker=claim.token, detail=error)
-    return done
 
 
 def mark_unknown(
     conn: Connection, claim: Claim, *, error: str, now: datetime, check_at: datetime | None
 ) -> bool:
     """``check_at`` None holds it for a person (``storyloop resolve``)."""
-    stmt = (
-        update(deliveries)
-        .where(_held(claim.id, claim.token), d.state.in_((SENDING, RESOLVING)))
-        .values(
-            state=UNKNOWN,
-            next_attempt_at=check_at,
-            last_error=error,
-            claimed_by=None,
-            lease_until=None,
-            updated_at=now,
-        )
+    return _move(
+        conn,
+        claim.id,
+        [_held(claim.id, claim.token), d.state.in_((SENDING, RESOLVING))],
+        {"state": UNKNOWN, "next_attempt_at": check_at, "last_error": error, **LET_GO},
+        event=UNKNOWN,
+        now=now,
+        worker=claim.token,
+        detail=error,
     )
-    done = conn.execute(stmt).rowcount == 1
-    if done:
-        _event(conn, [claim.id], UNKNOWN, now, worker=claim.token, detail=error)
-    return done
 
 
 def recover_expired(conn: Connection, *, now: datetime) -> tuple[list[str], list[str]]:
@@ -510,68 +520,62 @@ def mark_missed(conn: Connection, *, now: datetime, grace: timedelta) -> list[st
 
 def retry(conn: Connection, id_: str, *, now: datetime) -> bool:
     """A person asks for another go: failed, missed, cancelled or unknown-held back to planned."""
-    stmt = (
-        update(deliveries)
-        .where(d.id == id_, d.state.in_((FAILED, MISSED, CANCELLED, UNKNOWN, RETRY_WAIT)))
-        .values(
-            state=PLANNED,
-            attempts=0,
-            next_attempt_at=now,
-            cancelled_by=None,
-            updated_at=now,
-        )
+    return _move(
+        conn,
+        id_,
+        [d.state.in_((FAILED, MISSED, CANCELLED, UNKNOWN, RETRY_WAIT))],
+        {"state": PLANNED, "attempts": 0, "next_attempt_at": now, "cancelled_by": None},
+        event=PLANNED,
+        now=now,
+        detail="retry by hand",
     )
-    done = conn.execute(stmt).rowcount == 1
-    if done:
-        _event(conn, [id_], PLANNED, now, detail="retry by hand")
-    return done
 
 
 def cancel(conn: Connection, id_: str, *, now: datetime, by: str = BY_USER) -> bool:
-    stmt = (
-        update(deliveries)
-        .where(d.id == id_, d.state.in_((*PENDING, FAILED, UNKNOWN, MISSED)))
-        .values(state=CANCELLED, cancelled_by=by, next_attempt_at=None, updated_at=now)
+    return _move(
+        conn,
+        id_,
+        [d.state.in_((*PENDING, FAILED, UNKNOWN, MISSED))],
+        {"state": CANCELLED, "cancelled_by": by, "next_attempt_at": None},
+        event=CANCELLED,
+        now=now,
+        detail=f"cancelled by {by}",
     )
-    done = conn.execute(stmt).rowcount == 1
-    if done:
-        _event(conn, [id_], CANCELLED, now, detail=f"cancelled by {by}")
-    return done
 
 
 def resolve_sent(conn: Connection, id_: str, *, url: str, now: datetime) -> bool:
     """A person checked the network and found the post."""
-    stmt = (
-        update(deliveries)
-        .where(d.id == id_, d.state == UNKNOWN)
-        .values(
-            state=SENT,
-            url=url,
-            remote_id=url,
-            receipt=json.dumps({"resolved_by": "person", "url": url}),
-            sent_at=now,
-            next_attempt_at=None,
-            last_error=None,
-            updated_at=now,
-        )
+    receipt = json.dumps({"resolved_by": "person", "url": url})
+    return _move(
+        conn,
+        id_,
+        [d.state == UNKNOWN],
+        {
+            "state": SENT,
+            "url": url,
+            "remote_id": url,
+            "receipt": receipt,
+            "sent_at": now,
+            "next_attempt_at": None,
+            "last_error": None,
+        },
+        event=SENT,
+        now=now,
+        detail=f"resolved by hand: {url}",
     )
-    done = conn.execute(stmt).rowcount == 1
-    if done:
-        _event(conn, [id_], SENT, now, detail=f"resolved by hand: {url}")
-    return done
 
 
 def resolve_resend(conn: Connection, id_: str, *, now: datetime) -> bool:
     """A person checked the network and the post is not there: send it again."""
-    stmt = (
-        update(deliveries)
-        .where(d.id == id_, d.state == UNKNOWN)
-        .values(state=RETRY_WAIT, next_attempt_at=now, last_error=None, updated_at=now)
+    return _move(
+        conn,
+        id_,
+        [d.state == UNKNOWN],
+        {"state": RETRY_WAIT, "next_attempt_at": now, "last_error": None},
+        event=RETRY_WAIT,
+        now=now,
+        detail="resend by hand",
     )
-    done = conn.execute(stmt).rowcount == 1
-    if done:
-        _event(conn, [id_], RETRY_WAIT, now, detail="resend by hand")
-    return done
 
 
 # --------------------------------------------------------------------------- channels
