@@ -15,7 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dateutil.parser
-from pelican.utils import slugify
 
 CATEGORIES = ("stories", "testimonials")
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown")
@@ -350,7 +349,13 @@ def validate(header: Header, rules: Rules) -> list[Problem]:
 
 
 def slug_of(header: Header, rules: Rules) -> str:
-    return header.get("slug") or slugify(header.get("title") or "", regex_subs=rules.slug_subs)
+    if header.get("slug"):
+        return str(header.get("slug"))
+    # Imported here: importing pelican installs its own logger class process-wide, which drops
+    # repeated warnings; the engine's long-running processes must not get it.
+    from pelican.utils import slugify
+
+    return str(slugify(header.get("title") or "", regex_subs=rules.slug_subs))
 
 
 def duplicate_slugs(headers: Iterable[Header], rules: Rules) -> list[Problem]:

@@ -291,3 +291,14 @@ def test_expired_consent_builds_the_rest_but_not_the_testimonial(site: Site) -> 
     assert [s["slug"] for s in manifest["stories"]] == ["kitchen"]
     assert not (site.root / "output/testimonials/lin-living-room.html").exists()
     assert build(site, "--fatal", "warnings").returncode != 0
+
+
+def test_the_engine_does_not_inherit_pelicans_logger_class() -> None:
+    """Pelican replaces the logger class with one that drops repeated warnings; a long-running
+    engine must still say 'channel paused' every time it happens."""
+    code = (
+        "import logging, publisher.cli, publisher.scheduler, publisher.dispatch\n"
+        "assert logging.getLoggerClass() is logging.Logger, logging.getLoggerClass()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
