@@ -127,6 +127,9 @@ def main() -> None:
     p, c, w = (statistics.median(x) for x in (plain, cold, warm))
     manifest = WORK / "out-storyloop" / "storyloop-manifest.json"
     print(f"stories: {args.stories}  runs: {args.runs}  manifest: {manifest.stat().st_size} bytes")
+    print("per run (plain / cold / warm, s):")
+    for row in zip(plain, cold, warm, strict=True):
+        print("  " + " / ".join(f"{t:.2f}" for t in row) + f"   cold/plain {row[1] / row[0]:.2f}x")
     print(f"plain Pelican cold build:   {p:7.2f} s")
     print(f"Storyloop cold build:       {c:7.2f} s   ratio {c / p:.2f}x plain (goal <= 1.15x)")
     print(f"Storyloop warm rebuild:     {w:7.2f} s   ratio {w / c:.2f}x cold  (goal <= 0.50x)")

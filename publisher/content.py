@@ -158,6 +158,15 @@ def _offset_name(when: datetime) -> str:
     return f"Etc/GMT{-seconds // 3600:+d}"
 
 
+def _parse_date(value: str) -> datetime:
+    """ISO dates first (fast, and what editors write); anything dateutil reads after that."""
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        parsed: datetime = dateutil.parser.parse(value)
+        return parsed
+
+
 def parse_bool(value: str) -> bool | None:
     lowered = value.strip().lower()
     if lowered in ("yes", "true", "1", "y", "是"):
@@ -242,7 +251,7 @@ class _Checker:
             self.add("date", "missing", "a date such as 2026-11-24 or 2026-11-24 09:30")
         else:
             try:
-                dateutil.parser.parse(date_value)
+                _parse_date(date_value)
             except (ValueError, OverflowError):
                 self.add("date", f"cannot read {date_value!r} as a date", "e.g. 2026-11-24 09:30")
         publish = self.h.get("publish")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -70,7 +70,7 @@ class Story:
         return self.title
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: no deep copies
         data["publish_at"] = self.publish_at.isoformat().replace("+00:00", "Z")
         data["images"] = [asdict(i) for i in self.images]
         data["channels"] = list(self.channels)
