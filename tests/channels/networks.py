@@ -7,7 +7,6 @@ server on loopback instead of ``responses``.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -646,12 +645,6 @@ def email(server: SmtpServer, subscribers: Path) -> Network:
         "connect": RetryLater,
     }
     return Network("email", settings, succeed, fail, expected, {}, {"rejected": "looks like spam"})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 HTTP_NETWORKS: dict[str, Callable[[], Network]] = {

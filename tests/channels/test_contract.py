@@ -24,7 +24,6 @@ from networks import (
     Network,
     SmtpServer,
     email,
-    free_port,
 )
 from storybook import key, links_for, make_story, write_jpeg
 
@@ -32,6 +31,7 @@ from channels.base import Channel, ChannelContext, ChannelError, Links, Post, in
 from channels.text import graphemes, rule_counter
 from publisher.model import Story
 from publisher.settings import Secret
+from tests.conftest import free_port
 
 INSTALLED = installed()
 TRACKED = "https://t.cedarandclay.example/go/"

@@ -12,13 +12,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from networks import SECRETS, SUBSCRIBERS, SmtpServer, free_port
+from networks import SECRETS, SUBSCRIBERS, SmtpServer
 from storybook import key, links_for, make_story
 
 from channels.base import ChannelContext, ContentRejected, RetryLater
 from channels.email import Email, recipient_hash
 from publisher.settings import Secret
 from publisher.tracking.optout import read_token
+from tests.conftest import free_port
 
 NOW = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
 SIGNING = Secret("signing-key-for-tests", "STORYLOOP_SIGNING_KEY")

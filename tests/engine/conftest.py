@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(1, str(Path(__file__).parents[2]))  # the repository, for tests.conftest
 
 from enginekit import write_settings
 

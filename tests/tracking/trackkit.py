@@ -20,6 +20,7 @@ from publisher import db
 from publisher import settings as settings_mod
 from publisher.model import Story
 from publisher.settings import Settings
+from tests.conftest import free_port, wait_for_port
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 API_TOKEN = "test-api-token-not-secret"
@@ -170,22 +171,6 @@ class Tracker:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
 def _wait_port_free(port: int) -> None:
