@@ -313,8 +313,7 @@ def engine_settings(name: str, settings: Settings) -> dict[str, Any]:
         settings.channel_settings(name) if name in settings.channels else {"type": name}
     )
     conf["name"] = name
-    tracking = settings.engine.get("tracking") or {}
-    conf.setdefault("tracking_base_url", str(tracking.get("base_url", "")).rstrip("/"))
+    conf.setdefault("tracking_base_url", settings.tracking_base_url)
     conf.setdefault("site_url", settings.site_url)
     conf.setdefault("site_root", str(settings.root))
     if str(conf.get("type", name)).split(":")[-1].lower() == "email":

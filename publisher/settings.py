@@ -121,6 +121,11 @@ class Settings:
         return str(self.pelican.get("SITEURL", "")).rstrip("/")
 
     @property
+    def tracking_base_url(self) -> str:
+        """Where tracked links point: ``<this>/go/<code>``."""
+        return str(self.engine["tracking"]["base_url"]).rstrip("/")
+
+    @property
     def timezone(self) -> str:
         return str(self.pelican.get("TIMEZONE") or self.engine["timezone"])
 

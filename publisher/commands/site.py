@@ -21,7 +21,7 @@ def settings_problems(settings: Settings) -> list[Problem]:
 
     source = str(settings.source.relative_to(settings.root))
     lines = settings.source.read_text(encoding="utf-8").splitlines()
-    base_url = str(settings.engine["tracking"]["base_url"])
+    base_url = settings.tracking_base_url
     problems = []
     for name, conf in settings.channels.items():
         line = next((i for i, text in enumerate(lines, 1) if f'"{name}"' in text), 1)

@@ -37,11 +37,6 @@ SKIPPED_PREFIXES = ("mailto:", "tel:", "sms:", "javascript:", "data:", "#")
 _ATTEMPTS = 5
 
 
-def tracking_base_url(settings: Settings) -> str:
-    tracking = settings.engine.get("tracking") or {}
-    return str(tracking.get("base_url", "http://127.0.0.1:8000")).rstrip("/")
-
-
 def offer_prefix(settings: Settings) -> str:
     tracking = settings.engine.get("tracking") or {}
     return str(tracking.get("offer_prefix", codes.DEFAULT_OFFER_PREFIX)).upper()
@@ -124,7 +119,7 @@ def prepare_links(
     variant: str | None,
 ) -> Links:
     """Tracked URLs for every link of ``story`` on this delivery, and its offer code if any."""
-    base = tracking_base_url(settings)
+    base = settings.tracking_base_url
     now = datetime.now(UTC)
     common = {
         "delivery_id": delivery_id,
@@ -165,7 +160,7 @@ class StoredLink:
 
 def stored_links(conn: Connection, settings: Settings, story: str) -> list[StoredLink]:
     """Every tracked link made for a story's deliveries (for ``storyloop links``)."""
-    base = tracking_base_url(settings)
+    base = settings.tracking_base_url
     offers = dict(
         conn.execute(
             select(offer_codes.c.delivery_id, offer_codes.c.code).where(
