@@ -2,7 +2,6 @@
 
 StoryloopError
  ├── SettingsError        pelicanconf.py / STORYLOOP settings are wrong
- ├── ContentError         a content file is wrong (carries path, line, field)
  ├── ManifestError        the manifest is missing or does not match its schema
  └── NotFound             an id, code or story the user named does not exist
 Channel failures have their own tree in :mod:`channels.base`.
@@ -35,12 +34,3 @@ class ManifestError(StoryloopError):
 
 class NotFound(StoryloopError):
     """Something the user named does not exist."""
-
-
-class ContentError(StoryloopError):
-    """A content file failed validation; carries where and what."""
-
-    def __init__(self, path: str, line: int, field: str, problem: str, expected: str) -> None:
-        self.path, self.line, self.field = path, line, field
-        self.problem, self.expected = problem, expected
-        super().__init__(f"{path}:{line}: {field}: {problem} ({expected})")
