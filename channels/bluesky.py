@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +32,7 @@ from channels.base import (
 )
 from channels.outbox import safe_filename
 from channels.text import byte_span, find_urls, graphemes, truncate
+from publisher.files import write_atomically
 from publisher.model import Story
 
 DEFAULT_SERVICE = "https://bsky.social"
@@ -138,11 +138,7 @@ class Bluesky(Channel):
         keep = {k: str(data[k]) for k in ("accessJwt", "refreshJwt", "did", "handle") if k in data}
         path = self._session_file()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(keep, fh)
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps(keep), private=True)
         self._session = keep
         return keep
 

@@ -9,9 +9,7 @@ same delivery key always maps to the same two files and the same receipt.
 from __future__ import annotations
 
 import json
-import os
 import re
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,6 +26,7 @@ from channels.base import (
     Receipt,
 )
 from channels.text import counter_for, standard_text
+from publisher.files import write_atomically
 from publisher.model import Story
 from publisher.settings import Secret
 
@@ -94,8 +93,8 @@ class Outbox(Channel):
             "payload": _jsonable(post.payload),
         }
         self._ensure_folder()
-        _write_atomic(stem.with_suffix(".txt"), post.text + "\n")
-        _write_atomic(json_path, json.dumps(record, ensure_ascii=False, indent=2) + "\n")
+        write_atomically(stem.with_suffix(".txt"), post.text + "\n")
+        write_atomically(json_path, json.dumps(record, ensure_ascii=False, indent=2) + "\n")
         return receipt
 
     def lookup(self, key: DeliveryKey) -> Receipt | None:
@@ -113,12 +112,6 @@ class Outbox(Channel):
         except (FileNotFoundError, json.JSONDecodeError):
             return None
         return Receipt(remote_id=str(data["remote_id"]), url=data.get("url"))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _jsonable(value: Any) -> Any:

@@ -10,7 +10,6 @@ when WeChat says it is invalid (40001, 40014, 42001). Every answer is HTTP 200 w
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -41,6 +40,7 @@ from channels.base import (
 )
 from channels.outbox import safe_filename
 from channels.text import offer_line, rewrite_html_links, truncate
+from publisher.files import write_atomically
 from publisher.model import Story
 
 DEFAULT_API = "https://api.weixin.qq.com"
@@ -212,11 +212,8 @@ class WeChat(Channel):
     def _write_token(self, token: str, expires_at: float) -> None:
         path = self._token_file()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"access_token": token, "expires_at": expires_at}, fh)
-        os.replace(tmp, path)
+        data = {"access_token": token, "expires_at": expires_at}
+        write_atomically(path, json.dumps(data), private=True)
 
     # ------------------------------------------------------------------ calls
 

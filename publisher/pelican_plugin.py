@@ -39,6 +39,7 @@ from publisher.content import (
     split_list,
     validate,
 )
+from publisher.files import write_atomically
 from publisher.model import MANIFEST_VERSION, Image, Manifest, Story, Testimonial
 from publisher.settings import DEFAULTS, merge
 
@@ -297,7 +298,7 @@ def write_if_changed(path: Path, data: bytes) -> None:
     if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    qrcodes.write_atomically(path, data)
+    write_atomically(path, data)
 
 
 # --------------------------------------------------------------------------- region pages

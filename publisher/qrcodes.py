@@ -19,6 +19,8 @@ from pathlib import Path
 
 import segno
 
+from publisher.files import write_atomically
+
 # Any mask gives a valid code that phone cameras read; searching all eight for the "best" one
 # costs ~5 ms a code and made a 1,000-story build 50% slower (codes checked with zbarimg).
 MASK = 0
@@ -30,12 +32,6 @@ Job = tuple[str, str]  # (url, file to write)
 def site_path(slug: str, url: str) -> str:
     """Where the story's QR code lives on the site."""
     return f"qr/{slug}-{hashlib.sha256(url.encode()).hexdigest()[:10]}.svg"
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # builds may run side by side
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def svg(url: str) -> bytes:

@@ -13,6 +13,7 @@ import segno
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import Engine
 
+from publisher.files import write_atomically
 from publisher.model import Story
 from publisher.settings import Settings
 from publisher.tracking.links import OFFLINE_CHANNEL, prepare_links
@@ -54,15 +55,9 @@ def make_poster(engine: Engine, settings: Settings, story: Story, out_dir: Path)
     out_dir.mkdir(parents=True, exist_ok=True)
     svg, pdf = out_dir / f"{story.slug}.svg", out_dir / f"{story.slug}.pdf"
     qr = segno.make(url, error="m")
-    _write_atomic(svg, render_svg(story, qr, url, links.offer_code).encode())
-    _write_atomic(pdf, render_pdf(story, qr, url, links.offer_code))
+    write_atomically(svg, render_svg(story, qr, url, links.offer_code).encode())
+    write_atomically(pdf, render_pdf(story, qr, url, links.offer_code))
     return Poster(url, story.offer, links.offer_code, svg, pdf)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def _lines(story: Story, code: str | None) -> list[tuple[str, int]]:
