@@ -20,7 +20,8 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import partial
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
@@ -176,14 +177,8 @@ class ChannelContext:
     var_dir: Path
     content_dir: Path
     session: requests.Session = field(default_factory=requests.Session)
-    now: Callable[[], datetime] = field(default_factory=lambda: _utcnow)
+    now: Callable[[], datetime] = field(default_factory=lambda: partial(datetime.now, UTC))
     optouts: Callable[[], set[str]] = field(default_factory=lambda: set)
-
-
-def _utcnow() -> datetime:
-    from datetime import UTC
-
-    return datetime.now(UTC)
 
 
 # --------------------------------------------------------------------------- contract
