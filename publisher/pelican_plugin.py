@@ -41,7 +41,7 @@ from publisher.content import (
 )
 from publisher.files import write_atomically
 from publisher.model import MANIFEST_VERSION, Image, Manifest, Story, Testimonial
-from publisher.settings import DEFAULTS, merge
+from publisher.settings import engine_settings
 
 log = logging.getLogger(__name__)
 MANIFEST_NAME = "storyloop-manifest.json"
@@ -74,10 +74,6 @@ STATE = BuildState()
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def engine_settings(pelican_settings: dict[str, Any]) -> dict[str, Any]:
-    return merge(DEFAULTS, pelican_settings.get("STORYLOOP") or {})
 
 
 def display_path(path: str | Path, root: Path) -> str:

@@ -172,9 +172,16 @@ def load(path: str | os.PathLike[str] | None = None) -> Settings:
     except Exception as exc:
         raise SettingsError(f"{source}: cannot be loaded: {exc}") from exc
     pelican = {k: v for k, v in namespace.items() if k.isupper()}
+    return Settings(
+        root=source.parent, pelican=pelican, engine=engine_settings(pelican, source), source=source
+    )
+
+
+def engine_settings(
+    pelican: Mapping[str, Any], source: Path | str = DEFAULT_CONFIG
+) -> dict[str, Any]:
+    """The ``STORYLOOP`` dict of Pelican's settings, merged over the defaults."""
     engine = pelican.get("STORYLOOP") or {}
     if not isinstance(engine, Mapping):
         raise SettingsError(f"{source}: STORYLOOP: must be a dict")
-    return Settings(
-        root=source.parent, pelican=pelican, engine=merge(DEFAULTS, engine), source=source
-    )
+    return merge(DEFAULTS, engine)
