@@ -5,6 +5,10 @@ cover upload (add_material, JPEG ≤ 64 KB) → body images (uploadimg) → draf
 resumes where the last attempt stopped instead of making a second draft. The access token comes
 from ``stable_token``, cached in a 0600 file shared by every process, and is refetched once
 when WeChat says it is invalid (40001, 40014, 42001). Every answer is HTTP 200 with ``errcode``.
+
+Metrics come from ``datacube/getarticletotaldetail``, asked for the day the article went out; the
+statistics id (``msgid``) and that day are recorded when publishing succeeds, because the engine
+later gives ``metrics()`` only the remote id.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import nh3
@@ -32,6 +37,7 @@ from channels.base import (
     LengthRule,
     Links,
     MediaLimits,
+    Metrics,
     OutcomeUnknown,
     Post,
     Receipt,
@@ -50,7 +56,8 @@ REJECT_ERRORS = frozenset({45002, 45003, 40007, 45004, 45166, 53404})
 THUMB_BYTES = 64 * 1024
 BODY_IMAGE_BYTES = 1024 * 1024 - 1
 CONTENT_LIMIT = 20_000
-QUOTA_ZONE = ZoneInfo("Asia/Shanghai")
+BEIJING = ZoneInfo("Asia/Shanghai")  # quota days and statistics dates
+STATS_DAYS = timedelta(days=30)  # getarticletotaldetail counts this long after publishing
 PUBLISH_FAILURES = {
     2: "originality check failed",
     3: "publishing failed",
@@ -112,7 +119,7 @@ def fit_content(markup: str, tail: str, limit: int = CONTENT_LIMIT) -> str:
 
 
 def next_quota_day(now: datetime) -> datetime:
-    local = now.astimezone(QUOTA_ZONE)
+    local = now.astimezone(BEIJING)
     midnight = (local + timedelta(days=1)).replace(hour=0, minute=5, second=0, microsecond=0)
     return midnight.astimezone(now.tzinfo)
 
@@ -218,13 +225,14 @@ class WeChat(Channel):
     # ------------------------------------------------------------------ calls
 
     def _call(self, path: str, what: str, body: Any = None, **kw: Any) -> dict[str, Any]:
-        """One API call with the token; refetched once when WeChat calls it invalid."""
+        """One API call (path under the API root) with the token; refetched once when WeChat
+        calls it invalid."""
         for attempt in (0, 1):
             params = {**kw.pop("params", {}), "access_token": self.access_token(fresh=attempt > 0)}
             if body is not None:
                 kw["data"] = json.dumps(body, ensure_ascii=False).encode("utf-8")
                 kw["headers"] = {"Content-Type": "application/json; charset=utf-8"}
-            resp = http.request(self, "POST", f"{self.api}/cgi-bin/{path}", params=params, **kw)
+            resp = http.request(self, "POST", f"{self.api}/{path}", params=params, **kw)
             data = http.body_json(http.check(self, resp, what))
             if attempt == 0 and isinstance(data, dict) and data.get("errcode") in TOKEN_ERRORS:
                 kw["params"] = {k: v for k, v in params.items() if k != "access_token"}
@@ -252,8 +260,8 @@ class WeChat(Channel):
             return self.error(
                 AuthProblem,
                 message,
-                hint="this account type has no access to this API: publishing needs a verified "
-                "Official Account (认证公众号)",
+                hint="this account type has no access to this API: publishing and statistics "
+                "need a verified Official Account (认证公众号)",
             )
         if code in AUTH_ERRORS or code in TOKEN_ERRORS:
             hint = "check AppID, AppSecret and the IP whitelist (IP白名单)"
@@ -287,9 +295,14 @@ class WeChat(Channel):
         if "media_id" not in progress:
             progress = self._record(key, media_id=self._draft(post))
         if "publish_id" not in progress:
-            data = self._call("freepublish/submit", "submit", {"media_id": progress["media_id"]})
+            data = self._call(
+                "cgi-bin/freepublish/submit", "submit", {"media_id": progress["media_id"]}
+            )
             progress = self._record(
-                key, publish_id=str(data["publish_id"]), msg_data_id=data.get("msg_data_id")
+                key,
+                publish_id=str(data["publish_id"]),
+                msg_data_id=data.get("msg_data_id"),
+                submitted_on=self._today().isoformat(),
             )
         return self._wait_published(key, str(progress["publish_id"]))
 
@@ -302,12 +315,14 @@ class WeChat(Channel):
             )
         article["thumb_media_id"] = self._upload_cover(str(cover))
         article["content"] = self._host_images(str(article["content"]), post.payload)
-        return str(self._call("draft/add", "draft", {"articles": [article]})["media_id"])
+        return str(self._call("cgi-bin/draft/add", "draft", {"articles": [article]})["media_id"])
 
     def _upload_cover(self, path: str) -> str:
         data = images.shrink_to_jpeg((self.context.content_dir / path).read_bytes(), THUMB_BYTES)
         files = {"media": ("cover.jpg", data, "image/jpeg")}
-        result = self._call("material/add_material", "cover", files=files, params={"type": "thumb"})
+        result = self._call(
+            "cgi-bin/material/add_material", "cover", files=files, params={"type": "thumb"}
+        )
         return str(result["media_id"])
 
     def _host_images(self, content: str, payload: Mapping[str, Any]) -> str:
@@ -317,7 +332,7 @@ class WeChat(Channel):
             up = images.prepare(self.context.content_dir / str(image["path"]), BODY_IMAGE_BYTES)
             files = {"media": (up.filename, up.data, up.mime)}
             hosted[str(image["url"])] = str(
-                self._call("media/uploadimg", "image", files=files)["url"]
+                self._call("cgi-bin/media/uploadimg", "image", files=files)["url"]
             )
         soup = BeautifulSoup(content, "html.parser")
         for img in soup.find_all("img"):
@@ -330,7 +345,7 @@ class WeChat(Channel):
         return str(soup)
 
     def _status(self, publish_id: str) -> dict[str, Any]:
-        return self._call("freepublish/get", "publish status", {"publish_id": publish_id})
+        return self._call("cgi-bin/freepublish/get", "publish status", {"publish_id": publish_id})
 
     def _wait_published(self, key: DeliveryKey, publish_id: str) -> Receipt:
         interval = float(self.settings.get("poll_interval", 3.0))
@@ -356,18 +371,109 @@ class WeChat(Channel):
             return None
         items = (data.get("article_detail") or {}).get("item") or [{}]
         url = items[0].get("article_url")
-        extra = {
-            "publish_id": publish_id,
-            **self._progress(key),
-            "article_id": data.get("article_id"),
-        }
-        return Receipt(remote_id=str(data.get("article_id") or publish_id), url=url, extra=extra)
+        progress = self._progress(key)
+        extra = {"publish_id": publish_id, **progress, "article_id": data.get("article_id")}
+        remote_id = str(data.get("article_id") or publish_id)
+        self._remember(remote_id, progress, items[0])
+        return Receipt(remote_id=remote_id, url=url, extra=extra)
 
     def lookup(self, key: DeliveryKey) -> Receipt | None:
         publish_id = self._progress(key).get("publish_id")
         if not publish_id:
             return None
         return self._receipt(key, str(publish_id), self._status(str(publish_id)))
+
+    # ------------------------------------------------------------------ metrics
+
+    def _today(self) -> date:
+        return self.context.now().astimezone(BEIJING).date()
+
+    def _article_path(self, remote_id: str) -> Path:
+        folder = self.context.var_dir / "wechat" / safe_filename(self.instance_name) / "articles"
+        return folder / f"{safe_filename(remote_id)}.json"
+
+    def _remember(
+        self, remote_id: str, progress: Mapping[str, Any], item: Mapping[str, Any]
+    ) -> None:
+        """Keep what metrics() needs: the statistics msgid and the Beijing days the article may
+        have gone out on (from its submission to the first time it was seen published)."""
+        path = self._article_path(remote_id)
+        msgid = statistics_msgid(progress.get("msg_data_id"), item)
+        if path.exists() or msgid is None:
+            return
+        today = self._today().isoformat()
+        first = str(progress.get("submitted_on") or today)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, json.dumps({"msgid": msgid, "first_day": first, "last_day": today}))
+
+    def metrics(self, receipt: Receipt) -> Metrics | None:
+        """The article's totals from getarticletotaldetail, or None when there is nothing new.
+
+        WeChat has figures up to yesterday (Beijing time), refreshed once a day, for the 30 days
+        after publishing: an article is asked at most once a day, and no more once final.
+        """
+        path = self._article_path(receipt.remote_id)
+        try:
+            article = json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None  # published before its statistics id was recorded, or elsewhere
+        yesterday = self._today() - timedelta(days=1)
+        first = date.fromisoformat(article["first_day"])
+        last = date.fromisoformat(article["last_day"])
+        if str(article.get("fetched_through", "")) >= str(min(yesterday, last + STATS_DAYS)):
+            return None
+        for day in _days(first, min(last, yesterday)):
+            when = {"begin_date": str(day), "end_date": str(day)}
+            data = self._call("datacube/getarticletotaldetail", "article statistics", when)
+            row = latest_statistics(data, str(article["msgid"]))
+            if row is not None:
+                if not data.get("is_delay"):  # final for yesterday: no need to ask again today
+                    write_atomically(
+                        path, json.dumps({**article, "fetched_through": str(yesterday)})
+                    )
+                return figures(row)
+        return None
+
+
+def statistics_msgid(msg_data_id: Any, item: Mapping[str, Any]) -> str | None:
+    """``<msg_data_id>_<index>``: freepublish/submit's msg_data_id and the article's position,
+    or else the ``mid`` and ``idx`` of a long article URL."""
+    if msg_data_id:
+        return f"{msg_data_id}_{item.get('idx') or 1}"
+    query = parse_qs(urlsplit(str(item.get("article_url") or "")).query)
+    if "mid" not in query:
+        return None
+    return f"{query['mid'][0]}_{query.get('idx', ['1'])[0]}"
+
+
+def latest_statistics(data: Mapping[str, Any], msgid: str) -> Mapping[str, Any] | None:
+    """The article's detail_list row with the latest stat_date: each row already holds the totals
+    from the publish day to its stat_date, so rows are never added up."""
+    for item in data.get("list") or []:
+        if item.get("msgid") == msgid:
+            rows = item.get("detail_list") or []
+            return max(rows, key=lambda row: str(row.get("stat_date", ""))) if rows else None
+    return None
+
+
+def figures(row: Mapping[str, Any]) -> Metrics:
+    """Readers (read_user), thumb and heart likes (like_user + zaikan_user, 在看), sharers
+    (share_user) and comments (comment_count); WeChat reports no link clicks here."""
+    return Metrics(
+        views=_count(row, "read_user"),
+        likes=_count(row, "like_user", "zaikan_user"),
+        reposts=_count(row, "share_user"),
+        replies=_count(row, "comment_count"),
+    )
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _count(row: Mapping[str, Any], *fields: str) -> int | None:
+    values = [int(row[name]) for name in fields if row.get(name) is not None]
+    return sum(values) if values else None
 
 
 def _esc(text: str) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import stat
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,13 +10,21 @@ import responses
 from networks import PUBLISHED, SECRETS, WX
 from storybook import SITE, key, links_for, make_story, write_jpeg
 
-from channels.base import AuthProblem, ChannelContext, ContentRejected, RetryLater
-from channels.wechat import WeChat, next_quota_day, sanitize
+from channels.base import (
+    AuthProblem,
+    ChannelContext,
+    ContentRejected,
+    Metrics,
+    Receipt,
+    RetryLater,
+)
+from channels.wechat import WeChat, next_quota_day, sanitize, statistics_msgid
 from publisher.settings import Secret
 
 NOW = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
 TOKEN = {"access_token": "79_ACCESS_TOKEN_xyz", "expires_in": 7200}
 SUBMITTED = {"errcode": 0, "errmsg": "ok", "publish_id": "100000001", "msg_data_id": 2247483650}
+DATACUBE = "https://api.weixin.qq.com/datacube/getarticletotaldetail"
 
 
 @pytest.fixture
@@ -138,7 +146,7 @@ def test_token_still_invalid_after_refetch_is_an_auth_problem(ctx: ChannelContex
         rsps.post(f"{WX}/stable_token", json=TOKEN)
         rsps.post(f"{WX}/draft/add", json={"errcode": 42001, "errmsg": "access_token expired"})
         with pytest.raises(AuthProblem):
-            channel(ctx)._call("draft/add", "draft", {"articles": []})
+            channel(ctx)._call("cgi-bin/draft/add", "draft", {"articles": []})
 
 
 def test_daily_quota_means_retry_tomorrow_beijing_time() -> None:
@@ -150,7 +158,7 @@ def test_account_without_the_api_gets_a_clear_message(ctx: ChannelContext) -> No
         rsps.post(f"{WX}/stable_token", json=TOKEN)
         rsps.post(f"{WX}/draft/add", json={"errcode": 48001, "errmsg": "api unauthorized"})
         with pytest.raises(AuthProblem, match="verified Official Account"):
-            channel(ctx)._call("draft/add", "draft", {"articles": []})
+            channel(ctx)._call("cgi-bin/draft/add", "draft", {"articles": []})
 
 
 def test_a_retry_resumes_after_submit_without_a_second_draft(ctx: ChannelContext) -> None:
@@ -194,3 +202,199 @@ def test_lookup_finds_a_published_article_by_its_publish_id(ctx: ChannelContext)
         rsps.post(f"{WX}/freepublish/get", json=PUBLISHED)
         found = ch.lookup(key())
     assert found is not None and found.url == PUBLISHED["article_detail"]["item"][0]["article_url"]
+
+
+# --------------------------------------------------------------------------- metrics
+# NOW is 2026-11-20 09:30 in Beijing: the article goes out that day.
+
+
+def days_later(ctx: ChannelContext, days: int) -> WeChat:
+    """The channel as the periodic metrics job opens it, ``days`` after publishing."""
+    return channel(
+        ChannelContext(
+            var_dir=ctx.var_dir,
+            content_dir=ctx.content_dir,
+            now=lambda: NOW + timedelta(days=days),
+        )
+    )
+
+
+def published(ctx: ChannelContext) -> Receipt:
+    """A published article as the ledger keeps it: remote id and URL, nothing else."""
+    ch = channel(ctx)
+    story = make_story()
+    with responses.RequestsMock() as rsps:
+        rsps.post(f"{WX}/stable_token", json=TOKEN)
+        uploads(rsps)
+        rsps.post(f"{WX}/draft/add", json={"media_id": "DRAFT"})
+        rsps.post(f"{WX}/freepublish/submit", json=SUBMITTED)
+        rsps.post(f"{WX}/freepublish/get", json=PUBLISHED)
+        receipt = ch.publish(ch.render(story, None, links_for(story), {}), key())
+    return Receipt(remote_id=receipt.remote_id, url=receipt.url)
+
+
+def day_row(
+    stat_date: str, reads: int, shares: int, hearts: int, thumbs: int, comments: int
+) -> dict:
+    """One detail_list row: totals from the publish day up to stat_date."""
+    return {
+        "stat_date": stat_date,
+        "read_user": reads,
+        "read_user_source": [
+            {"user_count": reads, "scene_desc": "全部"},
+            {"user_count": reads // 2, "scene_desc": "公众号消息"},
+        ],
+        "share_user": shares,
+        "zaikan_user": hearts,
+        "like_user": thumbs,
+        "comment_count": comments,
+        "collection_user": 3,
+        "praise_money": 0,
+        "read_subscribe_user": 2,
+        "read_delivery_rate": 0.0271,
+        "read_finish_rate": 0.6304,
+        "read_avg_activetime": 1.06,
+        "read_jump_position": [{"position": 1, "rate": 0.18}, {"position": 5, "rate": 0.41}],
+    }
+
+
+def statistics(*rows: dict, msgid: str = "2247483650_1", is_delay: bool = False) -> dict:
+    """A getarticletotaldetail answer for 2026-11-20: another article of the account, then ours."""
+    other = {
+        "ref_date": "2026-11-20",
+        "msgid": "2247483649_1",
+        "publish_type": 0,
+        "title": "上周的故事",
+        "content_url": "https://mp.weixin.qq.com/s?__biz=MzA4&mid=2247483649&idx=1&sn=9f",
+        "detail_list": [day_row("2026-11-20", 500, 9, 4, 7, 1)],
+    }
+    ours = {
+        "ref_date": "2026-11-20",
+        "msgid": msgid,
+        "publish_type": 1,
+        "title": "厦门的厨房",
+        "content_url": "https://mp.weixin.qq.com/s?__biz=MzA4&mid=2247483650&idx=1&sn=3c",
+        "detail_list": list(rows),
+    }
+    return {"list": [other, ours], "is_delay": is_delay}
+
+
+def statistics_api(rsps: responses.RequestsMock, answer: dict) -> responses.BaseResponse:
+    rsps.post(f"{WX}/stable_token", json=TOKEN)  # the cached token expired meanwhile
+    return rsps.post(DATACUBE, json=answer)
+
+
+THREE_DAYS = statistics(
+    day_row("2026-11-20", 120, 6, 2, 9, 1),
+    day_row("2026-11-21", 180, 10, 3, 14, 2),
+    day_row("2026-11-22", 200, 11, 3, 15, 4),
+)
+
+
+def test_metrics_are_the_latest_totals_asked_for_the_publish_day(ctx: ChannelContext) -> None:
+    receipt = published(ctx)
+    with responses.RequestsMock() as rsps:
+        stats = statistics_api(rsps, THREE_DAYS)
+        figures = days_later(ctx, 3).metrics(receipt)
+    request = stats.calls[0].request
+    assert json.loads(request.body) == {"begin_date": "2026-11-20", "end_date": "2026-11-20"}
+    assert "access_token=79_ACCESS_TOKEN_xyz" in request.url
+    assert figures == Metrics(views=200, likes=18, reposts=11, replies=4, clicks=None)
+
+
+def test_an_article_published_today_has_no_figures_to_ask_for(ctx: ChannelContext) -> None:
+    receipt = published(ctx)
+    with responses.RequestsMock():  # any request would fail the test
+        assert channel(ctx).metrics(receipt) is None
+
+
+def test_an_article_not_in_the_statistics_yet_has_no_figures(ctx: ChannelContext) -> None:
+    receipt = published(ctx)
+    with responses.RequestsMock() as rsps:
+        stats = statistics_api(rsps, {"list": [], "is_delay": False})
+        assert days_later(ctx, 1).metrics(receipt) is None
+        rsps.replace(responses.POST, DATACUBE, json=statistics())  # listed, no rows yet
+        assert days_later(ctx, 1).metrics(receipt) is None
+    assert stats.call_count == 1
+
+
+def test_delayed_statistics_are_used_and_asked_again(ctx: ChannelContext) -> None:
+    receipt = published(ctx)
+    delayed = statistics(day_row("2026-11-20", 120, 6, 2, 9, 1), is_delay=True)
+    with responses.RequestsMock() as rsps:
+        statistics_api(rsps, delayed)
+        assert days_later(ctx, 2).metrics(receipt) == Metrics(
+            likes=11, reposts=6, replies=1, views=120
+        )
+        rsps.replace(responses.POST, DATACUBE, json=THREE_DAYS)  # asked again the same day
+        assert days_later(ctx, 2).metrics(receipt) == Metrics(
+            likes=18, reposts=11, replies=4, views=200
+        )
+
+
+def test_figures_are_asked_once_a_day_and_never_after_thirty_days(ctx: ChannelContext) -> None:
+    receipt = published(ctx)
+    with responses.RequestsMock() as rsps:
+        stats = statistics_api(rsps, THREE_DAYS)
+        assert days_later(ctx, 3).metrics(receipt) is not None
+        assert days_later(ctx, 3).metrics(receipt) is None  # nothing new until tomorrow
+        assert days_later(ctx, 4).metrics(receipt) is not None
+        assert days_later(ctx, 40).metrics(receipt) is not None  # the final figures
+        assert days_later(ctx, 41).metrics(receipt) is None
+    assert stats.call_count == 3
+
+
+def test_an_article_submitted_before_midnight_is_looked_for_on_both_days(
+    ctx: ChannelContext,
+) -> None:
+    ch = channel(ctx)
+    ch._record(key(), publish_id="100000001", msg_data_id=2247483650, submitted_on="2026-11-19")
+    with responses.RequestsMock() as rsps:
+        rsps.post(f"{WX}/stable_token", json=TOKEN)
+        rsps.post(f"{WX}/freepublish/get", json=PUBLISHED)
+        found = ch.lookup(key())
+    assert found is not None
+    with responses.RequestsMock() as rsps:
+        first = statistics_api(rsps, {"list": [], "is_delay": False})
+        second = rsps.post(DATACUBE, json=THREE_DAYS)
+        figures = days_later(ctx, 3).metrics(Receipt(remote_id=found.remote_id, url=found.url))
+    assert json.loads(first.calls[0].request.body)["begin_date"] == "2026-11-19"
+    assert json.loads(second.calls[0].request.body)["begin_date"] == "2026-11-20"
+    assert figures is not None and figures.views == 200
+
+
+def test_a_post_without_a_recorded_statistics_id_has_no_figures(ctx: ChannelContext) -> None:
+    with responses.RequestsMock():
+        assert days_later(ctx, 3).metrics(Receipt(remote_id="older", url=None)) is None
+
+
+def test_invalid_token_is_refetched_once_for_statistics(ctx: ChannelContext) -> None:
+    receipt = published(ctx)
+    with responses.RequestsMock() as rsps:
+        token = rsps.post(f"{WX}/stable_token", json=TOKEN)
+        rsps.post(DATACUBE, json={"errcode": 42001, "errmsg": "access_token expired"})
+        stats = rsps.post(DATACUBE, json=THREE_DAYS)
+        assert days_later(ctx, 3).metrics(receipt) is not None
+    assert token.call_count == 2 and stats.call_count == 1
+    assert "access_token=79_ACCESS_TOKEN_xyz" in stats.calls[0].request.url
+
+
+@pytest.mark.parametrize(
+    ("errcode", "kind"),
+    [(61501, ContentRejected), (48001, AuthProblem), (45009, RetryLater), (-1, RetryLater)],
+)
+def test_statistics_errors_map_like_every_other_call(
+    ctx: ChannelContext, errcode: int, kind: type[Exception]
+) -> None:
+    receipt = published(ctx)
+    with responses.RequestsMock() as rsps:
+        statistics_api(rsps, {"errcode": errcode, "errmsg": "invalid date range"})
+        with pytest.raises(kind, match=f"article statistics: errcode {errcode}"):
+            days_later(ctx, 3).metrics(receipt)
+
+
+def test_statistics_msgid_is_the_msg_data_id_and_position_or_the_long_url() -> None:
+    assert statistics_msgid(2247483650, {"idx": 1, "article_url": "x"}) == "2247483650_1"
+    long_url = "http://mp.weixin.qq.com/s?__biz=MzA4&mid=2247483650&idx=2&sn=3c&chksm=a1#rd"
+    assert statistics_msgid(None, {"idx": 2, "article_url": long_url}) == "2247483650_2"
+    assert statistics_msgid(None, PUBLISHED["article_detail"]["item"][0]) is None
