@@ -104,17 +104,30 @@ def visit(browser: Any, url: str, viewport: str, **context: Any) -> Visit:
     page.on("requestfailed", on_failure)
     page.on("pageerror", lambda error: found.errors.append(f"page error: {error}"))
     page.goto(url, wait_until="load")
-    scroll_through(page)
+    if context.get("java_script_enabled", True):  # without it Chromium loads every image eagerly
+        scroll_through(page)
     return found
 
 
 def scroll_through(page: Any) -> None:
-    """Scroll to the bottom and back so lazy images load, then wait for the network to settle."""
+    """Scroll to the bottom and back so lazy images load, then wait until every image has.
+
+    Each step waits two frames, so the lazy-loading observer sees every position; the final wait
+    is on the images themselves, since Playwright's "networkidle" is reached once and stays so.
+    """
     height = page.evaluate("document.scrollingElement.scrollHeight")
     for y in range(0, height, 600):
-        page.evaluate(f"window.scrollTo(0, {y})")
-    page.wait_for_load_state("networkidle")
-    page.evaluate("window.scrollTo(0, 0)")
+        page.evaluate(SCROLL_TO, y)
+    page.wait_for_function("[...document.images].every(img => img.complete)")
+    page.evaluate(SCROLL_TO, 0)
+
+
+SCROLL_TO = """
+y => new Promise(done => {
+  window.scrollTo(0, y);
+  requestAnimationFrame(() => requestAnimationFrame(done));
+})
+"""
 
 
 BROKEN_IMAGES = """
