@@ -2,7 +2,8 @@
 
 The seams other areas use:
 
-- :func:`prepare_links` (engine, before publishing a delivery)
+- :func:`prepare_links_many` (engine, before publishing a batch of deliveries) and
+  :func:`prepare_links` (one delivery)
 - :func:`optouts`, :func:`publisher.tracking.optout.make_token` (email channel)
 - :func:`record_metrics` (engine's periodic metrics job)
 """
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select
 
-from publisher.tracking.links import prepare_links
+from publisher.tracking.links import LinkRequest, prepare_links, prepare_links_many
 from publisher.tracking.metrics import record_metrics
 from publisher.tracking.schema import optouts as optouts_table
 
-__all__ = ["optouts", "prepare_links", "record_metrics"]
+__all__ = ["LinkRequest", "optouts", "prepare_links", "prepare_links_many", "record_metrics"]
 
 
 def optouts(engine: Engine) -> set[str]:

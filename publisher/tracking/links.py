@@ -7,14 +7,14 @@ so a second call for the same delivery returns the codes the first one stored.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from bs4 import BeautifulSoup
 from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -52,12 +52,30 @@ def story_links(story: Story) -> dict[str, str]:
     return dict(_links_in(story.url, story.html or ""))
 
 
+class _Anchors(HTMLParser):
+    """The ``href`` of every ``<a>``, in order: the standard library's parser, without building a
+    tree (a post needs only its links, and this runs once per story the engine publishes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if href:
+                self.hrefs.append(href)
+
+
 @lru_cache(maxsize=1024)
 def _links_in(url: str, html: str) -> tuple[tuple[str, str], ...]:
     """Parsed once per story text: a story is published on many channels and variants."""
     found: dict[str, str] = {url: url}
-    for anchor in BeautifulSoup(html, "html.parser").find_all("a", href=True):
-        href = str(anchor["href"]).strip()
+    parser = _Anchors()
+    parser.feed(html)
+    parser.close()
+    for raw in parser.hrefs:
+        href = raw.strip()
         if not href or href.lower().startswith(SKIPPED_PREFIXES):
             continue
         absolute = urljoin(url, href)
@@ -80,33 +98,91 @@ def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
 
 
-def _link_codes(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, str]:
-    """original -> code for one delivery's links, stored once whoever asks first.
+def _store_codes(
+    conn: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    key: tuple[str, ...],
+    new_code: Callable[[], str],
+) -> dict[tuple[Any, ...], str]:
+    """``key`` -> code for ``rows``, each stored once whoever asks first.
 
-    Insert every row with a fresh code, ignoring rows the delivery already has, then read back:
-    a concurrent call for the same delivery (or, vanishingly rarely, a code already taken) just
+    Insert every row with a fresh code, ignoring rows already there, then read back: a
+    concurrent call for the same delivery (or, vanishingly rarely, a code already taken) just
     loses its insert, and the read returns what was stored."""
-    query = select(links_table.c.original, links_table.c.code).where(
-        links_table.c.delivery_id == rows[0]["delivery_id"]
+    if not rows:
+        return {}
+    deliveries = sorted({r["delivery_id"] for r in rows})
+    query = select(table.c.code, *(table.c[k] for k in key)).where(
+        table.c.delivery_id.in_(deliveries)
     )
     missing = rows
     for _ in range(_ATTEMPTS):
-        _insert(conn, links_table, [{**r, "code": codes.new_link_code()} for r in missing])
-        stored = {str(o): str(c) for o, c in conn.execute(query)}
-        missing = [r for r in rows if r["original"] not in stored]
+        _insert(conn, table, [{**r, "code": new_code()} for r in missing])
+        stored = {tuple(found): str(code) for code, *found in conn.execute(query)}
+        missing = [r for r in rows if tuple(r[k] for k in key) not in stored]
         if not missing:
             return stored
-    raise RuntimeError(f"could not store tracked links for delivery {rows[0]['delivery_id']}")
+    raise RuntimeError(f"could not store codes in {table.name} for {deliveries[0]} and others")
 
 
-def _offer_code(conn: Connection, row: dict[str, Any], prefix: str) -> str:
-    where = offer_codes.c.delivery_id == row["delivery_id"]
-    for _ in range(_ATTEMPTS):
-        existing = conn.execute(select(offer_codes.c.code).where(where)).scalar()
-        if existing:
-            return str(existing)
-        _insert(conn, offer_codes, [{**row, "code": codes.new_offer_code(prefix)}])
-    raise RuntimeError(f"could not store an offer code for delivery {row['delivery_id']}")
+@dataclass(frozen=True)
+class LinkRequest:
+    """One delivery whose post needs tracked links."""
+
+    delivery_id: str
+    story: Story
+    channel: str
+    variant: str | None
+
+
+def prepare_links_many(
+    conn: Connection, settings: Settings, requests: Sequence[LinkRequest]
+) -> list[Links]:
+    """Tracked URLs for every link of each request's story, and its offer code if any: a whole
+    batch of deliveries in a few statements."""
+    base = settings.tracking_base_url
+    now = datetime.now(UTC)
+    link_rows: list[dict[str, Any]] = []
+    offer_rows: list[dict[str, Any]] = []
+    written: list[dict[str, str]] = []
+    for r in requests:
+        common = {
+            "delivery_id": r.delivery_id,
+            "story": r.story.slug,
+            "channel": r.channel,
+            "variant": r.variant,
+            "region": r.story.region,
+            "created_at": now,
+        }
+        utm = {
+            "utm_source": r.channel,
+            "utm_medium": utm_medium(settings, r.channel),
+            "utm_campaign": r.story.slug,
+            "utm_content": r.variant or "",
+        }
+        links = story_links(r.story)
+        written.append(links)
+        link_rows += [
+            {**common, "original": a, "target": tagged_target(a, utm)}
+            for a in dict.fromkeys(links.values())
+        ]
+        if r.story.offer:
+            offer_rows.append({**common, "offer": r.story.offer})
+    stored = _store_codes(
+        conn, links_table, link_rows, ("delivery_id", "original"), codes.new_link_code
+    )
+    prefix = offer_prefix(settings)
+    offers = _store_codes(
+        conn, offer_codes, offer_rows, ("delivery_id",), lambda: codes.new_offer_code(prefix)
+    )
+    result = []
+    for r, links in zip(requests, written, strict=True):
+        urls: dict[str, str] = {}
+        for text, absolute in links.items():
+            urls[text] = urls[absolute] = f"{base}/go/{stored[r.delivery_id, absolute]}"
+        result.append(Links(urls=urls, offer_code=offers.get((r.delivery_id,))))
+    return result
 
 
 def prepare_links(
@@ -119,33 +195,8 @@ def prepare_links(
     variant: str | None,
 ) -> Links:
     """Tracked URLs for every link of ``story`` on this delivery, and its offer code if any."""
-    base = settings.tracking_base_url
-    now = datetime.now(UTC)
-    common = {
-        "delivery_id": delivery_id,
-        "story": story.slug,
-        "channel": channel,
-        "variant": variant,
-        "region": story.region,
-        "created_at": now,
-    }
-    utm = {
-        "utm_source": channel,
-        "utm_medium": utm_medium(settings, channel),
-        "utm_campaign": story.slug,
-        "utm_content": variant or "",
-    }
-    written = story_links(story)
-    targets = dict.fromkeys(written.values())
-    rows = [{**common, "original": a, "target": tagged_target(a, utm)} for a in targets]
-    stored = _link_codes(conn, rows)
-    urls: dict[str, str] = {}
-    for text, absolute in written.items():
-        urls[text] = urls[absolute] = f"{base}/go/{stored[absolute]}"
-    offer = None
-    if story.offer:
-        offer = _offer_code(conn, {**common, "offer": story.offer}, offer_prefix(settings))
-    return Links(urls=urls, offer_code=offer)
+    request = LinkRequest(delivery_id, story, channel, variant)
+    return prepare_links_many(conn, settings, [request])[0]
 
 
 @dataclass(frozen=True)
