@@ -50,8 +50,8 @@ def make_site(root: Path, url: str, n: int, start: datetime, spread: float) -> S
     return settings
 
 
-def no_links(conn: Any, settings: Settings, **kw: Any) -> Links:
-    return Links()
+def no_links(conn: Any, settings: Settings, requests: list[Any]) -> list[Links]:
+    return [Links() for _ in requests]
 
 
 def throughput(url: str, n: int, skip_links: bool = False) -> float:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import random
 import socket
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -67,15 +68,16 @@ class Ready:
 
 class PrepareLinks(Protocol):
     def __call__(
-        self,
-        conn: Connection,
-        settings: Settings,
-        *,
-        delivery_id: str,
-        story: Story,
-        channel: str,
-        variant: str | None,
-    ) -> Links: ...
+        self, conn: Connection, settings: Settings, requests: Sequence[tracking.LinkRequest]
+    ) -> list[Links]: ...
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A post the network took, whose receipt is stored with others in one transaction."""
+
+    claim: Claim
+    receipt: Receipt
 
 
 def utcnow() -> datetime:
@@ -145,23 +147,56 @@ class Dispatcher:
     # ------------------------------------------------------------------ passes
 
     def run_due(self, *, limit: int | None = None) -> Counter[str]:
-        """Publish everything due now, batch by batch, until none is left or we must stop.
+        """Publish everything due now, until none is left or we must stop.
 
-        A batch is published by a few threads: network calls (and outbox files) wait on I/O,
-        and each delivery's claim keeps two threads from ever touching the same one."""
+        A pipeline: a few threads send (network calls and outbox files wait on I/O) while this
+        thread claims and prepares the next batch and stores the receipts that came back, all
+        those waiting in one transaction (group commit). Each delivery's claim keeps two threads,
+        or two processes, from ever touching the same one."""
         outcomes: Counter[str] = Counter()
         self._held.clear()  # across passes the ledger's channel_state holds channels
-        with ThreadPoolExecutor(self.options.threads, thread_name_prefix="publish") as pool:
-            while not self.stop.is_set() and (limit is None or outcomes.total() < limit):
-                batch = self.options.batch if limit is None else min(self.options.batch, limit)
-                claims = self._claim(batch)
-                if not claims:
-                    break
-                with self._heartbeat(claims[0].token):
+        token = self._token()
+        results: queue.SimpleQueue[Sent | str | BaseException] = queue.SimpleQueue()
+        claimed = in_flight = 0
+        more = True
+
+        def send(item: Ready) -> None:
+            try:
+                results.put(self._send_ready(item))
+            except BaseException as exc:  # handed to the main thread, which raises it
+                results.put(exc)
+
+        with (
+            ThreadPoolExecutor(self.options.threads, thread_name_prefix="publish") as pool,
+            self._heartbeat(token),
+        ):
+            while True:
+                more = more and not self.stop.is_set() and (limit is None or claimed < limit)
+                if more and in_flight < self.options.batch:
+                    batch = (
+                        self.options.batch
+                        if limit is None
+                        else min(self.options.batch, limit - claimed)
+                    )
+                    claims = self._claim(token, batch)
+                    claimed += len(claims)
+                    more = bool(claims)
                     ready, early = self._prepare_batch(claims)
                     outcomes.update(early)
-                    outcomes.update(pool.map(self._send_ready, ready))
-        return outcomes
+                    for item in ready:
+                        pool.submit(send, item)
+                    in_flight += len(ready)
+                    continue
+                if not in_flight:
+                    return outcomes
+                done = [results.get()]
+                while not results.empty():
+                    done.append(results.get())
+                in_flight -= len(done)
+                outcomes.update(self._store_sent([d for d in done if isinstance(d, Sent)]))
+                outcomes.update(d for d in done if isinstance(d, str))
+                for failed in (d for d in done if isinstance(d, BaseException)):
+                    raise failed
 
     def _prepare_batch(self, claims: list[Claim]) -> tuple[list[Ready], Counter[str]]:
         """Check each claim, then prepare in one transaction (links, render, one in-flight
@@ -192,16 +227,13 @@ class Dispatcher:
         broken: list[tuple[Claim, Exception]] = []
         try:
             with ledger.transaction(self.engine) as conn:
-                for item in items:
+                requests = [
+                    tracking.LinkRequest(i.claim.id, i.story, i.claim.channel, i.claim.variant)
+                    for i in items
+                ]
+                every_links = self.prepare_links(conn, self.settings, requests)
+                for item, links in zip(items, every_links, strict=True):
                     claim, adapter = item.claim, item.adapter
-                    links = self.prepare_links(
-                        conn,
-                        self.settings,
-                        delivery_id=claim.id,
-                        story=item.story,
-                        channel=claim.channel,
-                        variant=claim.variant,
-                    )
                     try:
                         posts[claim.id] = adapter.render(
                             item.story, claim.variant, links, adapter.settings
@@ -227,7 +259,10 @@ class Dispatcher:
         log.error("delivery %s: %s", claim.id, why)
         return self._retry(claim, why, counts=True)
 
-    def _send_ready(self, item: Ready) -> str:
+    def _send_ready(self, item: Ready) -> Sent | str:
+        """Send one delivery. A batch-prepared one (its channel resolves a crash by key or
+        lookup) comes back as :class:`Sent` for the group commit; any other has its receipt
+        stored here, at once."""
         claim = item.claim
         if self.stop.is_set():
             self._release(claim, at=claim.due_at, why="worker stopping")
@@ -235,10 +270,11 @@ class Dispatcher:
         held = self._channel_held(claim)
         if held is not None:
             return held
-        post = item.post or self._prepare(claim, item.story, item.adapter)
-        if not isinstance(post, Post):
-            return post
-        return self._send(claim, item.adapter, post)
+        if item.post is None:
+            post = self._prepare(claim, item.story, item.adapter)
+            return self._send(claim, item.adapter, post) if isinstance(post, Post) else post
+        sent = self._call(claim, item.adapter, item.post)
+        return Sent(claim, sent) if isinstance(sent, Receipt) else sent
 
     @contextlib.contextmanager
     def _heartbeat(self, token: str) -> Iterator[None]:
@@ -307,29 +343,29 @@ class Dispatcher:
         return held if held is not None else Ready(claim, story, adapter)
 
     def _send(self, claim: Claim, adapter: Channel, post: Post) -> str:
+        sent = self._call(claim, adapter, post)
+        if not isinstance(sent, Receipt):
+            return sent
+        return self._sent(claim, sent)
+
+    def _call(self, claim: Claim, adapter: Channel, post: Post) -> Receipt | str:
+        """The network call, with the same key on every attempt; a failure is dealt with here."""
         key = DeliveryKey(claim.id, planned_at=claim.due_at)
         try:
-            receipt = adapter.publish(post, key)
+            return adapter.publish(post, key)
         except ChannelError as exc:
             return self._failure(claim, exc)
         except Exception as exc:
             why = self._say(claim, f"unexpected error while sending: {exc!r}")
             log.error("delivery %s: %s", claim.id, why)
             return self._unknown(claim, why)
-        return self._sent(claim, receipt)
 
     def _prepare(self, claim: Claim, story: Story, adapter: Channel) -> Post | str:
         """Links stored, post rendered, delivery marked in flight: one transaction."""
         try:
             with ledger.transaction(self.engine) as conn:
-                links = self.prepare_links(
-                    conn,
-                    self.settings,
-                    delivery_id=claim.id,
-                    story=story,
-                    channel=claim.channel,
-                    variant=claim.variant,
-                )
+                request = tracking.LinkRequest(claim.id, story, claim.channel, claim.variant)
+                (links,) = self.prepare_links(conn, self.settings, [request])
                 post = adapter.render(story, claim.variant, links, adapter.settings)
                 now = self.clock()
                 if not ledger.mark_sending(conn, claim, now=now, lease=self.options.lease):
@@ -374,19 +410,24 @@ class Dispatcher:
     # ------------------------------------------------------------------ outcomes
 
     def _sent(self, claim: Claim, receipt: Receipt) -> str:
+        return ledger.SENT if self._store_sent([Sent(claim, receipt)])[ledger.SENT] else "lost"
+
+    def _store_sent(self, sent: list[Sent]) -> Counter[str]:
+        """Receipts stored together, in one transaction."""
+        if not sent:
+            return Counter()
+        receipts = [
+            (s.claim, {"remote_id": s.receipt.remote_id, "url": s.receipt.url, **s.receipt.extra})
+            for s in sent
+        ]
         with ledger.transaction(self.engine) as conn:
-            stored = ledger.mark_sent(
-                conn,
-                claim,
-                remote_id=receipt.remote_id,
-                url=receipt.url,
-                receipt={"remote_id": receipt.remote_id, "url": receipt.url, **receipt.extra},
-                now=self.clock(),
-            )
-        if not stored:
-            log.error("delivery %s: sent as %s but the ledger moved on", claim.id, receipt.url)
-            return "lost"
-        return ledger.SENT
+            stored = ledger.mark_sent_many(conn, receipts, self.clock())
+        for s in sent:
+            if s.claim.id not in stored:
+                log.error(
+                    "delivery %s: sent as %s but the ledger moved on", s.claim.id, s.receipt.url
+                )
+        return Counter({ledger.SENT: len(stored), "lost": len(sent) - len(stored)}) + Counter()
 
     def _say(self, claim: Claim, text: str) -> str:
         """An error as it may be stored and logged: no secret of the channel's in it, even
@@ -523,10 +564,10 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ helpers
 
-    def _claim(self, batch: int) -> list[Claim]:
+    def _claim(self, token: str, batch: int) -> list[Claim]:
         with ledger.transaction(self.engine) as conn:
             return ledger.claim_due(
-                conn, token=self._token(), now=self.clock(), lease=self.options.lease, limit=batch
+                conn, token=token, now=self.clock(), lease=self.options.lease, limit=batch
             )
 
     def _token(self) -> str:
@@ -549,7 +590,7 @@ class Dispatcher:
 
 
 def _tracking_prepare_links() -> PrepareLinks:
-    return tracking.prepare_links
+    return tracking.prepare_links_many
 
 
 def _tracking_optouts(engine: Engine) -> set[str]:

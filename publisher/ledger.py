@@ -385,18 +385,43 @@ def mark_sent(
     now: datetime,
 ) -> bool:
     """Store the receipt. Also wins when the lease ran out meanwhile and the row went unknown."""
-    params = {
-        "b_id": claim.id,
-        "b_token": claim.token,
-        "b_remote_id": remote_id,
-        "b_url": url,
-        "b_receipt": json.dumps(receipt, default=str, ensure_ascii=False),
-        "b_now": now,
-    }
-    done = conn.execute(_SENT, params).rowcount == 1
-    if done:
-        _event(conn, [claim.id], SENT, now, worker=claim.token, detail=url or remote_id)
-    return done
+    stored = {"remote_id": remote_id, "url": url, **receipt}
+    return bool(mark_sent_many(conn, [(claim, stored)], now))
+
+
+def mark_sent_many(
+    conn: Connection, sent: Sequence[tuple[Claim, Mapping[str, Any]]], now: datetime
+) -> set[str]:
+    """Store receipts (each with ``remote_id`` and ``url``) in one transaction: the ids stored.
+
+    A receipt wins where its claim is still held, or where the lease ran out meanwhile and the
+    row went unknown; elsewhere the ledger moved on and the receipt is not stored."""
+    stored: set[str] = set()
+    events = []
+    for claim, receipt in sent:
+        params = {
+            "b_id": claim.id,
+            "b_token": claim.token,
+            "b_remote_id": receipt["remote_id"],
+            "b_url": receipt["url"],
+            "b_receipt": json.dumps(receipt, default=str, ensure_ascii=False),
+            "b_now": now,
+        }
+        if conn.execute(_SENT, params).rowcount == 1:
+            stored.add(claim.id)
+            detail = receipt["url"] or receipt["remote_id"]
+            events.append(
+                {
+                    "delivery_id": claim.id,
+                    "at": now,
+                    "state": SENT,
+                    "worker": claim.token,
+                    "detail": detail,
+                }
+            )
+    if events:
+        conn.execute(_EVENT, events)
+    return stored
 
 
 def mark_retry(
