@@ -210,6 +210,7 @@ def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
     image = story.images[0] if story.images else None
     t = story.testimonial
     return {
+        "url": story.url,
         "region": story.region,
         "region_name": regions.get(story.region or "", story.region),
         "offer": story.offer,
