@@ -14,7 +14,8 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass, field
+import traceback
+from dataclasses import dataclass, field, replace
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -40,11 +41,12 @@ from publisher.content import (
     validate,
 )
 from publisher.files import write_atomically
-from publisher.model import MANIFEST_VERSION, Image, Manifest, Story, Testimonial
+from publisher.model import MANIFEST_VERSION, Image, Story, Testimonial
 from publisher.settings import engine_settings
 
 log = logging.getLogger(__name__)
 MANIFEST_NAME = "storyloop-manifest.json"
+FORK_THRESHOLD = 100  # fewer stories than this: the manifest is written in-process
 BLOCK_END = re.compile(r"</(p|div|h[1-6]|li|blockquote|pre|table|ul|ol)>", re.I)
 LINE_END = re.compile(r"</tr>|<br\s*/?>", re.I)
 CELL_END = re.compile(r"</t[dh]>", re.I)
@@ -63,9 +65,11 @@ class ContentInvalid(SystemExit):
 class BuildState:
     rules: Rules | None = None
     root: Path = Path(".")
+    site_url: str = ""
+    output: Path = Path("output")
     stories: list[Story] = field(default_factory=list)
-    qr_jobs: list[qrcodes.Job] = field(default_factory=list)
     qr_drawing: qrcodes.Drawing | None = None
+    manifest_child: int | None = None  # pid of the process writing the manifest
     engine: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
@@ -135,18 +139,17 @@ def story_from(article: Article, header: Header, rules: Rules, site_url: str, ro
             rating=int(meta["rating"]) if meta.get("rating") else None,
             store=meta.get("store"),
         )
-    source = Path(article.source_path)
-    text = plain_text(article.content)
+    url = f"{site_url}/{article.url}"
     return Story(
         slug=article.slug,
         title=meta.get("title") or article.title,
-        summary=meta.get("summary") or text.split("\n\n", 1)[0][:280],
+        summary=meta.get("summary") or plain_text(article.content).split("\n\n", 1)[0][:280],
         lang=article.lang,
         region=meta.get("region"),
         category=meta.get("category", "stories"),
-        url=f"{site_url}/{article.url}",
+        url=url,
         html=article.content,
-        text=text,
+        text="",  # filled in by completed(), off the build's critical path
         images=images,
         channels=tuple(split_list(meta.get("channels"))),
         publish_at=publish_at,
@@ -158,11 +161,28 @@ def story_from(article: Article, header: Header, rules: Rules, site_url: str, ro
         store=meta.get("store"),
         testimonial=testimonial,
         overrides={k[: -len("-text")]: v for k, v in meta.items() if k.endswith("-text")},
-        source=display_path(source, root),
-        content_hash=hashlib.sha256(source.read_bytes()).hexdigest(),
-        qr=qrcodes.site_path(article.slug, f"{site_url}/{article.url}"),
+        source=display_path(article.source_path, root),
+        content_hash="",  # filled in by completed()
+        qr=qrcodes.site_path(article.slug, url),
         tags=tuple(str(t) for t in getattr(article, "tags", ())),
     )
+
+
+def completed(story: Story, root: Path) -> Story:
+    """The story with what only the manifest needs: plain text and the source's content hash."""
+    digest = hashlib.sha256((root / story.source).read_bytes()).hexdigest()
+    return replace(story, text=plain_text(story.html), content_hash=digest)
+
+
+def manifest_bytes(site_url: str, stories: list[Story], root: Path) -> bytes:
+    """The manifest, one story per line: readable, diffable, and written by json's C encoder."""
+    ordered = sorted(stories, key=lambda s: (s.publish_at, s.slug))
+    lines = ",\n".join(
+        json.dumps(completed(s, root).to_json(), ensure_ascii=False, sort_keys=True)
+        for s in ordered
+    )
+    head = f'{{"site_url": {json.dumps(site_url)}, "version": {MANIFEST_VERSION}, "stories": ['
+    return f"{head}\n{lines}\n]}}\n".encode()
 
 
 def json_ld(story: Story, settings: dict[str, Any]) -> str:
@@ -236,15 +256,27 @@ def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
 def on_initialized(pelican: Any) -> None:
     settings = pelican.settings
     STATE.root = Path(settings["PATH"]).parent
+    STATE.site_url = str(settings["SITEURL"]).rstrip("/")
+    STATE.output = Path(settings["OUTPUT_PATH"])
     STATE.engine = engine_settings(settings)
     STATE.rules = Rules.from_pelican(settings, STATE.engine, STATE.root)
-    STATE.stories, STATE.problems, STATE.qr_jobs, STATE.qr_drawing = [], [], [], None
+    STATE.stories, STATE.problems, STATE.manifest_child = [], [], None
+    STATE.qr_drawing = qrcodes.Drawing()
+    for stale in STATE.output.glob(f".{MANIFEST_NAME}.*.next"):
+        stale.unlink(missing_ok=True)
+
+
+def on_content_init(content: Any) -> None:
+    """Start drawing an article's QR code as soon as it is read (stories excluded later are
+    removed in on_finalized): the drawing then runs beside the rest of the build."""
+    if STATE.qr_drawing is not None and isinstance(content, Article):
+        url = f"{STATE.site_url}/{content.url}"
+        STATE.qr_drawing.add(url, str(STATE.output / qrcodes.site_path(content.slug, url)))
 
 
 def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     rules, root = STATE.rules, STATE.root
-    assert rules is not None
-    site_url = str(generator.settings["SITEURL"]).rstrip("/")
+    assert rules is not None and STATE.qr_drawing is not None
     articles = list(generator.articles) + list(generator.translations)
     headers = {
         a.source_path: read_header(Path(a.source_path), display_path(a.source_path, root))
@@ -260,12 +292,36 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     if any(p.severity == "error" for p in problems):
         return  # the build fails in on_all_finalized, before any page is written
     for article in keep:
-        story = story_from(article, headers[article.source_path], rules, site_url, root)
+        story = story_from(article, headers[article.source_path], rules, STATE.site_url, root)
         article.storyloop = theme_data(story, generator.settings)
         STATE.stories.append(story)
-        if story.qr:
-            STATE.qr_jobs.append((story.url, str(Path(generator.output_path) / story.qr)))
-    STATE.qr_drawing = qrcodes.Drawing(STATE.qr_jobs)
+        if story.qr:  # drawn already unless the article came from Pelican's cache
+            STATE.qr_drawing.add(story.url, str(STATE.output / story.qr))
+    if hasattr(os, "fork") and len(STATE.stories) >= FORK_THRESHOLD:
+        STATE.manifest_child = fork_manifest_writer()
+
+
+def fork_manifest_writer() -> int:
+    """Write the manifest in a forked child while this process writes the pages.
+
+    The child writes ``.storyloop-manifest.json.<pid>.next`` only when the manifest changed;
+    on_finalized moves it into place, so a build that fails later leaves the old manifest.
+    """
+    pid = os.fork()
+    if pid:
+        return pid
+    status = 1
+    try:
+        path = STATE.output / MANIFEST_NAME
+        data = manifest_bytes(STATE.site_url, STATE.stories, STATE.root)
+        if not same_file(path, data):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(path.with_name(f".{MANIFEST_NAME}.{os.getpid()}.next"), data)
+        status = 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(status)
 
 
 def report(problems: list[Problem]) -> None:
@@ -281,21 +337,31 @@ def on_all_finalized(_generators: list[Any]) -> None:
 
 
 def on_finalized(pelican: Any) -> None:
-    output = Path(pelican.settings["OUTPUT_PATH"])
-    if STATE.qr_drawing:
-        STATE.qr_drawing.finish()
-    stories = sorted(STATE.stories, key=lambda s: (s.publish_at, s.slug))
-    manifest = Manifest(MANIFEST_VERSION, str(pelican.settings["SITEURL"]), tuple(stories))
-    text = json.dumps(manifest.to_json(), ensure_ascii=False, indent=1, sort_keys=True)
-    write_if_changed(output / MANIFEST_NAME, (text + "\n").encode())
+    drawing, STATE.qr_drawing = STATE.qr_drawing, None
+    path = STATE.output / MANIFEST_NAME
+    if STATE.manifest_child is None:
+        data = manifest_bytes(STATE.site_url, STATE.stories, STATE.root)
+        if not same_file(path, data):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, data)
+    else:
+        pid, STATE.manifest_child = STATE.manifest_child, None
+        if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]):
+            raise RuntimeError("writing the manifest failed (the error is above)")
+        written = path.with_name(f".{MANIFEST_NAME}.{pid}.next")
+        if written.exists():
+            os.replace(written, path)
+    if drawing:
+        drawing.finish()
+        kept = {str(STATE.output / s.qr) for s in STATE.stories if s.qr}
+        for target in drawing.given - kept:  # read, then excluded: no code for it on the site
+            Path(target).unlink(missing_ok=True)
 
 
-def write_if_changed(path: Path, data: bytes) -> None:
-    """Leave an unchanged file alone, so its mtime tells watchers (the engine) nothing changed."""
-    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, data)
+def same_file(path: Path, data: bytes) -> bool:
+    """Whether ``path`` holds ``data``: an unchanged manifest is left alone, so its mtime tells
+    watchers (the engine) nothing changed."""
+    return path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data
 
 
 # --------------------------------------------------------------------------- region pages
@@ -341,6 +407,7 @@ def get_generators(_pelican: Any) -> type[Generator]:
 
 def register() -> None:
     signals.initialized.connect(on_initialized)
+    signals.content_object_init.connect(on_content_init)
     signals.article_generator_pretaxonomy.connect(on_pretaxonomy)
     signals.all_generators_finalized.connect(on_all_finalized)
     signals.get_generators.connect(get_generators)

@@ -1,10 +1,10 @@
 """QR codes for the site, drawn with segno.
 
 Each file is named after a digest of the URL it encodes, so a file that exists is up to date and a
-warm rebuild draws nothing. Drawing costs one to two milliseconds a code in pure Python: a large
-cold build hands the work to a child process (``python -m publisher.qrcodes``, jobs as JSON on
-stdin) that runs while Pelican writes the pages; a plain child process, so nothing depends on
-forking a threaded parent or re-importing its main module.
+warm rebuild draws nothing. Drawing costs one to two milliseconds a code in pure Python, so a large
+cold build hands the work to a child process (``python -m publisher.qrcodes``, one JSON job per
+line on stdin) that draws while Pelican is still reading the rest of the content and then writing
+pages; a plain child process, so nothing depends on forking or re-importing the parent.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import segno
@@ -42,38 +43,72 @@ def svg(url: str) -> bytes:
     return buffer.getvalue()
 
 
-def draw(jobs: list[Job]) -> None:
-    for folder in {os.path.dirname(target) for _, target in jobs}:
-        os.makedirs(folder, exist_ok=True)
+def draw(jobs: Iterable[Job]) -> None:
+    folders: set[str] = set()
     for url, target in jobs:
+        folder = os.path.dirname(target)
+        if folder not in folders:
+            os.makedirs(folder, exist_ok=True)
+            folders.add(folder)
         write_atomically(Path(target), svg(url))
 
 
 class Drawing:
-    """The QR codes one build still lacks: drawn in a child process when there are many."""
+    """The QR codes one build lacks, given as they become known; many go to a child process.
 
-    def __init__(self, jobs: list[Job]) -> None:
-        self.jobs = [(url, target) for url, target in jobs if not os.path.isfile(target)]
+    The pipe to the child is non-blocking and jobs that do not fit wait in a buffer, so a child
+    that falls behind never stalls the build.
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[Job] = []
+        self.given: set[str] = set()
         self.child: subprocess.Popen[bytes] | None = None
-        if len(self.jobs) >= CHILD_THRESHOLD:
+        self.unsent = bytearray()
+
+    def add(self, url: str, target: str) -> None:
+        """Draw ``url`` into ``target`` unless that file exists or was asked for already."""
+        if target in self.given or os.path.isfile(target):
+            return
+        self.given.add(target)
+        self.pending.append((url, target))
+        if self.child is None and len(self.pending) >= CHILD_THRESHOLD:
             self.child = subprocess.Popen(
                 [sys.executable, "-m", "publisher.qrcodes"],
                 stdin=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )
             assert self.child.stdin
-            self.child.stdin.write(json.dumps(self.jobs).encode())
-            self.child.stdin.close()
+            os.set_blocking(self.child.stdin.fileno(), False)
+        if self.child is not None:
+            self.unsent += b"".join(json.dumps(job).encode() + b"\n" for job in self.pending)
+            self.pending.clear()
+            self._send()
+
+    def _send(self) -> None:
+        assert self.child and self.child.stdin
+        try:
+            del self.unsent[: os.write(self.child.stdin.fileno(), self.unsent)]
+        except BlockingIOError:
+            pass
+        except BrokenPipeError:  # the child died: finish() reports why
+            self.unsent.clear()
 
     def finish(self) -> None:
+        """Draw what is left and wait for the child; raise if it failed."""
         if self.child is None:
-            draw(self.jobs)
+            draw(self.pending)
+            self.pending.clear()
             return
-        assert self.child.stderr
+        assert self.child.stdin and self.child.stderr
+        os.set_blocking(self.child.stdin.fileno(), True)
+        while self.unsent:
+            self._send()
+        self.child.stdin.close()
         errors = self.child.stderr.read().decode(errors="replace")
         if self.child.wait():
             raise RuntimeError(f"drawing QR codes failed: {errors.strip()}")
 
 
 if __name__ == "__main__":
-    draw([(url, target) for url, target in json.load(sys.stdin)])
+    draw((url, target) for url, target in map(json.loads, sys.stdin))
