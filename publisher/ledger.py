@@ -42,6 +42,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Dialect, Engine, Row
 from sqlalchemy.types import TypeDecorator
 
@@ -297,26 +298,42 @@ _SENDING = (
     .where(d.id == bindparam("b_id"), d.claimed_by == bindparam("b_token"), d.state == CLAIMED)
     .values(state=SENDING, lease_until=bindparam("b_lease", type_=UTCDateTime), updated_at=_NOW)
 )
-_SENT = (
-    update(deliveries)
-    .where(
-        d.id == bindparam("b_id"),
-        or_(d.claimed_by == bindparam("b_token"), d.state == UNKNOWN, d.state == RESOLVING),
-        or_(d.state == SENDING, d.state == UNKNOWN, d.state == RESOLVING),
+
+
+def _sent_update(id_: Any, token: Any, remote_id: Any, url: Any, receipt: Any) -> Any:
+    """The receipt stored where the claim is still held, or the row went unknown meanwhile."""
+    return (
+        update(deliveries)
+        .where(
+            d.id == id_,
+            or_(d.claimed_by == token, d.state == UNKNOWN, d.state == RESOLVING),
+            or_(d.state == SENDING, d.state == UNKNOWN, d.state == RESOLVING),
+        )
+        .values(
+            state=SENT,
+            remote_id=remote_id,
+            url=url,
+            receipt=receipt,
+            sent_at=_NOW,
+            claimed_by=None,
+            lease_until=None,
+            next_attempt_at=None,
+            last_error=None,
+            updated_at=_NOW,
+        )
     )
-    .values(
-        state=SENT,
-        remote_id=bindparam("b_remote_id"),
-        url=bindparam("b_url"),
-        receipt=bindparam("b_receipt"),
-        sent_at=_NOW,
-        claimed_by=None,
-        lease_until=None,
-        next_attempt_at=None,
-        last_error=None,
-        updated_at=_NOW,
-    )
+
+
+_RECEIPT = ("b_id", "b_token", "b_remote_id", "b_url", "b_receipt")
+_SENT = _sent_update(*(bindparam(name) for name in _RECEIPT))
+# PostgreSQL: every receipt of a batch in one statement whose text never changes (so it is
+# compiled and prepared once), the columns passed as arrays: UPDATE ... FROM unnest(...).
+_BATCH = (
+    func.unnest(*(bindparam(name, type_=postgresql.ARRAY(Text)) for name in _RECEIPT))
+    .table_valued(*_RECEIPT)
+    .render_derived(name="receipts")
 )
+_SENT_ALL = _sent_update(*(_BATCH.c[name] for name in _RECEIPT)).returning(d.id)
 _EVENT = insert(delivery_events)
 
 
@@ -395,30 +412,36 @@ def mark_sent_many(
     """Store receipts (each with ``remote_id`` and ``url``) in one transaction: the ids stored.
 
     A receipt wins where its claim is still held, or where the lease ran out meanwhile and the
-    row went unknown; elsewhere the ledger moved on and the receipt is not stored."""
-    stored: set[str] = set()
-    events = []
-    for claim, receipt in sent:
-        params = {
+    row went unknown; elsewhere the ledger moved on and the receipt is not stored. PostgreSQL
+    gets them all in one statement (one round trip); SQLite, in-process, one by one."""
+    rows = [
+        {
             "b_id": claim.id,
             "b_token": claim.token,
             "b_remote_id": receipt["remote_id"],
             "b_url": receipt["url"],
             "b_receipt": json.dumps(receipt, default=str, ensure_ascii=False),
-            "b_now": now,
         }
-        if conn.execute(_SENT, params).rowcount == 1:
-            stored.add(claim.id)
-            detail = receipt["url"] or receipt["remote_id"]
-            events.append(
-                {
-                    "delivery_id": claim.id,
-                    "at": now,
-                    "state": SENT,
-                    "worker": claim.token,
-                    "detail": detail,
-                }
-            )
+        for claim, receipt in sent
+    ]
+    if not rows:
+        return set()
+    if conn.dialect.name == "postgresql":
+        arrays = {name: [r[name] for r in rows] for name in _RECEIPT}
+        stored = set(conn.execute(_SENT_ALL, arrays | {"b_now": now}).scalars())
+    else:
+        stored = {r["b_id"] for r in rows if conn.execute(_SENT, r | {"b_now": now}).rowcount}
+    events = [
+        {
+            "delivery_id": claim.id,
+            "at": now,
+            "state": SENT,
+            "worker": claim.token,
+            "detail": receipt["url"] or receipt["remote_id"],
+        }
+        for claim, receipt in sent
+        if claim.id in stored
+    ]
     if events:
         conn.execute(_EVENT, events)
     return stored

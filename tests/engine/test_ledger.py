@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import T0
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from publisher import ledger
 
@@ -16,21 +16,10 @@ ID = ledger.delivery_id("s", "net", None)
 
 
 def put(engine, state, **kw):
-    values = {
-        "id": ID,
-        "story": "s",
-        "channel": "net",
-        "category": "stories",
-        "timezone": "UTC",
-        "content_hash": "h",
+    values = row(ID, state, TOKEN) | {
         "due_at": T0 - timedelta(minutes=1),
         "next_attempt_at": T0 - timedelta(minutes=1),
-        "state": state,
-        "claimed_by": TOKEN,
         "lease_until": T0 - timedelta(seconds=1),
-        "attempts": 0,
-        "created_at": T0,
-        "updated_at": T0,
         **kw,
     }
     with ledger.transaction(engine) as conn:
@@ -127,6 +116,61 @@ def test_transition_applies_only_from_its_states(ledger_db, transition):
             transition(conn)
         outcome[start] = state_of(ledger_db)
     assert outcome == {start: ALLOWED[transition].get(start, start) for start in ledger.STATES}
+
+
+def test_receipts_stored_together_only_where_the_claim_still_holds(ledger_db):
+    """One statement for the batch on PostgreSQL, one per row on SQLite: the same outcome."""
+    rows = {
+        "held": (S.SENDING, TOKEN),
+        "lease-ran-out": (S.UNKNOWN, None),
+        "taken-over": (S.SENDING, "w/other"),
+        "cancelled": (S.CANCELLED, None),
+    }
+    with ledger.transaction(ledger_db) as conn:
+        for name, (state, holder) in rows.items():
+            conn.execute(insert(ledger.deliveries), [row(name, state, holder)])
+    claims = [ledger.Claim(name, "s", "net", None, "UTC", T0, 0, TOKEN) for name in rows]
+    receipts = [(c, {"remote_id": f"r-{c.id}", "url": f"https://x/{c.id}"}) for c in claims]
+    with ledger.transaction(ledger_db) as conn:
+        stored = ledger.mark_sent_many(conn, receipts, T0)
+    assert stored == {"held", "lease-ran-out"}
+    with ledger_db.connect() as conn:
+        after = {name: ledger.get(conn, name) for name in rows}
+        events = conn.execute(
+            select(ledger.delivery_events.c.delivery_id, ledger.delivery_events.c.detail).where(
+                ledger.delivery_events.c.state == S.SENT
+            )
+        ).all()
+    assert {n: (r.state, r.remote_id) for n, r in after.items()} == {
+        "held": (S.SENT, "r-held"),
+        "lease-ran-out": (S.SENT, "r-lease-ran-out"),
+        "taken-over": (S.SENDING, None),
+        "cancelled": (S.CANCELLED, None),
+    }
+    assert after["held"].url == "https://x/held" and after["held"].sent_at == T0
+    assert sorted(events) == [
+        ("held", "https://x/held"),
+        ("lease-ran-out", "https://x/lease-ran-out"),
+    ]
+
+
+def row(id_, state, holder):
+    return {
+        "id": id_,
+        "story": "s",
+        "channel": "net",
+        "category": "stories",
+        "timezone": "UTC",
+        "content_hash": "h",
+        "due_at": T0,
+        "next_attempt_at": T0,
+        "state": state,
+        "claimed_by": holder,
+        "lease_until": T0 + LEASE if holder else None,
+        "attempts": 0,
+        "created_at": T0,
+        "updated_at": T0,
+    }
 
 
 def test_a_claimed_delivery_cannot_be_claimed_again(ledger_db):
