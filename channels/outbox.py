@@ -51,6 +51,7 @@ class Outbox(Channel):
         super().__init__(settings, context)
         self.inner = inner
         self.folder = context.var_dir / "outbox" / self.instance_name
+        self._folder_uri = self.folder.absolute().as_uri()
         self._made = False
 
     def __repr__(self) -> str:
@@ -81,7 +82,8 @@ class Outbox(Channel):
             found = self._read(json_path)
             if found is not None:
                 return found
-        receipt = Receipt(remote_id=key.id, url=json_path.absolute().as_uri())
+        # safe_filename leaves nothing a URI would escape
+        receipt = Receipt(remote_id=key.id, url=f"{self._folder_uri}/{json_path.name}")
         record = {
             "channel": self.instance_name,
             "adapter": type(self.inner).name if self.inner else self.name,
@@ -94,7 +96,8 @@ class Outbox(Channel):
         }
         self._ensure_folder()
         write_atomically(stem.with_suffix(".txt"), post.text + "\n")
-        write_atomically(json_path, json.dumps(record, ensure_ascii=False, indent=2) + "\n")
+        # the .txt is the readable one; this one is for machines (and json's C encoder)
+        write_atomically(json_path, json.dumps(record, ensure_ascii=False) + "\n")
         return receipt
 
     def lookup(self, key: DeliveryKey) -> Receipt | None:
