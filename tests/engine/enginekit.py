@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
+from channels.base import (
+    Channel,
+    ChannelContext,
+    DeliveryKey,
+    Idempotency,
+    LengthRule,
+    Links,
+    Post,
+    Receipt,
+)
 from publisher import settings as settings_mod
+from publisher.dispatch import Dispatcher
 from publisher.model import Manifest, Story, Testimonial
+from publisher.settings import Settings
 
 
 def story(
@@ -82,3 +96,86 @@ def write_settings(
         encoding="utf-8",
     )
     return settings_mod.load(path)
+
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> datetime:
+        self.now += timedelta(**kw)
+        return self.now
+
+
+class Scripted(Channel):
+    """A channel whose next answers are scripted: an exception to raise, or None to succeed.
+
+    ``lost`` answers model a request that reached the network but whose answer never came back:
+    the post is recorded, then the exception is raised."""
+
+    name = "scripted"
+    setup_url = "https://example.invalid/setup"
+    length = LengthRule(limit=0, counting="none")
+    idempotency = Idempotency.KEY
+
+    def __init__(self, settings: Mapping[str, Any], context: ChannelContext) -> None:
+        super().__init__(settings, context)
+        self.script: list[BaseException | None] = []
+        self.lost: set[int] = set()
+        self.calls: list[str] = []
+        self.posts: dict[str, Receipt] = {}
+        self.created = 0
+
+    def render(
+        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
+    ) -> Post:
+        text = f"{story.headline(variant)} {links.get(story.url)}"
+        return Post(self.instance_name, text, {"text": text})
+
+    def publish(self, post: Post, key: DeliveryKey) -> Receipt:
+        n = len(self.calls)
+        self.calls.append(key.id)
+        answer = self.script.pop(0) if self.script else None
+        if answer is not None and n not in self.lost:
+            raise answer
+        if key.id not in self.posts or self.idempotency is Idempotency.NONE:
+            self.created += 1
+            self.posts[key.id] = Receipt(f"r-{key.id}", f"https://net.example/{key.id}")
+        if answer is not None:
+            raise answer
+        return self.posts[key.id]
+
+    def lookup(self, key: DeliveryKey) -> Receipt | None:
+        if self.idempotency is Idempotency.LOOKUP:
+            return self.posts.get(key.id)
+        return None
+
+
+class NoIdempotency(Scripted):
+    idempotency = Idempotency.NONE
+
+
+class Lookup(Scripted):
+    idempotency = Idempotency.LOOKUP
+
+
+def dispatcher(
+    engine: Engine,
+    settings: Settings,
+    stories: list[Story],
+    clock: Clock,
+    adapters: Mapping[str, Channel],
+) -> Dispatcher:
+    by_slug = {s.slug: s for s in stories}
+    return Dispatcher(engine, settings, lambda: by_slug, channels=adapters.__getitem__, clock=clock)
+
+
+def scripted(settings: Settings, cls: type[Scripted] = Scripted, name: str = "net") -> Scripted:
+    context = ChannelContext(var_dir=settings.var_dir, content_dir=settings.content_path)
+    return cls({"name": name, **settings.channels.get(name, {})}, context)

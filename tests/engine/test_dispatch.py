@@ -7,8 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import T0, Lookup, NoIdempotency, Scripted, dispatcher, scripted
-from enginekit import story
+from enginekit import T0, Lookup, NoIdempotency, Scripted, dispatcher, scripted, story
 from sqlalchemy import select
 
 from channels.base import (

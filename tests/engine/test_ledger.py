@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import T0
+from enginekit import T0
 from sqlalchemy import insert, select
 
 from publisher import ledger

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from conftest import T0
-from enginekit import story
+from enginekit import T0, story
 from sqlalchemy import select
 
 from publisher import ledger, plan
