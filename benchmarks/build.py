@@ -125,14 +125,24 @@ def main() -> None:
         edited.write_text(edited.read_text(encoding="utf-8") + f"\nEdited {run}.\n", "utf-8")
         warm.append(build(warm_conf, "out-storyloop"))
     p, c, w = (statistics.median(x) for x in (plain, cold, warm))
+    # Each run's builds follow one another within seconds, so their ratio is what the machine's
+    # drifting load disturbs least: the goals are judged on the median of the per-run ratios.
+    cold_ratio = statistics.median(b / a for a, b in zip(plain, cold, strict=True))
+    warm_ratio = statistics.median(b / a for a, b in zip(cold, warm, strict=True))
     manifest = WORK / "out-storyloop" / "storyloop-manifest.json"
     print(f"stories: {args.stories}  runs: {args.runs}  manifest: {manifest.stat().st_size} bytes")
     print("per run (plain / cold / warm, s):")
     for row in zip(plain, cold, warm, strict=True):
-        print("  " + " / ".join(f"{t:.2f}" for t in row) + f"   cold/plain {row[1] / row[0]:.2f}x")
-    print(f"plain Pelican cold build:   {p:7.2f} s")
-    print(f"Storyloop cold build:       {c:7.2f} s   ratio {c / p:.2f}x plain (goal <= 1.15x)")
-    print(f"Storyloop warm rebuild:     {w:7.2f} s   ratio {w / c:.2f}x cold  (goal <= 0.50x)")
+        print(
+            "  "
+            + " / ".join(f"{t:.2f}" for t in row)
+            + f"   cold/plain {row[1] / row[0]:.2f}x   warm/cold {row[2] / row[1]:.2f}x"
+        )
+    print(f"plain Pelican cold build:   {p:7.2f} s (median)")
+    print(f"Storyloop cold build:       {c:7.2f} s (median)")
+    print(f"Storyloop warm rebuild:     {w:7.2f} s (median)")
+    print(f"cold / plain, median of runs: {cold_ratio:.2f}x (goal <= 1.15x)")
+    print(f"warm / cold, median of runs:  {warm_ratio:.2f}x (goal <= 0.50x)")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from publisher.files import write_atomically
 MASK = 0
 CHILD_THRESHOLD = 100  # fewer codes than this to draw: not worth starting a process
 
+SEND_AT = 4096  # bytes of jobs gathered before a write to the child: fewer system calls
 Job = tuple[str, str]  # (url, file to write)
 
 
@@ -83,7 +84,8 @@ class Drawing:
         if self.child is not None:
             self.unsent += b"".join(json.dumps(job).encode() + b"\n" for job in self.pending)
             self.pending.clear()
-            self._send()
+            if len(self.unsent) >= SEND_AT:
+                self._send()
 
     def _send(self) -> None:
         assert self.child and self.child.stdin
@@ -111,4 +113,6 @@ class Drawing:
 
 
 if __name__ == "__main__":
+    if hasattr(os, "nice"):
+        os.nice(10)  # the build's own process comes first when they compete for a CPU
     draw((url, target) for url, target in map(json.loads, sys.stdin))
