@@ -4,8 +4,10 @@
 2. tracked links stored, the post rendered, and the delivery marked in flight, in one transaction:
    before this commits a crash just lets the lease run out and the delivery goes back to planned;
 3. the network is called with a :class:`DeliveryKey` that is the same on every attempt;
-4. the receipt is stored before anything else happens; from step 2 on, a crash leaves the delivery
-   ``unknown`` and it is resolved through the channel's idempotency or lookup, or by a person.
+4. the receipt is stored before anything else happens to the delivery (for channels that settle a
+   crash by key or lookup, together with the other receipts that came back meanwhile, in one
+   transaction); from step 2 on, a crash leaves the delivery ``unknown`` and it is resolved
+   through the channel's idempotency or lookup, or by a person.
 """
 
 from __future__ import annotations
