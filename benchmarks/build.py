@@ -119,8 +119,13 @@ def main() -> None:
         for name in ("plain", "storyloop"):
             shutil.rmtree(WORK / f"cache-{name}", ignore_errors=True)
             shutil.rmtree(WORK / f"out-{name}", ignore_errors=True)
-        plain.append(build(plain_conf, "out-plain"))
-        cold.append(build(cold_conf, "out-storyloop"))
+        # alternate which goes first, so a load that drifts during a run favours neither
+        if run % 2:
+            cold.append(build(cold_conf, "out-storyloop"))
+            plain.append(build(plain_conf, "out-plain"))
+        else:
+            plain.append(build(plain_conf, "out-plain"))
+            cold.append(build(cold_conf, "out-storyloop"))
         edited = content / "stories" / "story-3.md"
         edited.write_text(edited.read_text(encoding="utf-8") + f"\nEdited {run}.\n", "utf-8")
         warm.append(build(warm_conf, "out-storyloop"))
