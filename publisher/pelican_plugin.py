@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import threading
 import traceback
 from dataclasses import dataclass, field, replace
 from datetime import UTC
@@ -297,7 +298,10 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
         STATE.stories.append(story)
         if story.qr:  # drawn already unless the article came from Pelican's cache
             STATE.qr_drawing.add(story.url, str(STATE.output / story.qr))
-    if hasattr(os, "fork") and len(STATE.stories) >= FORK_THRESHOLD:
+    # fork only a single-threaded process (not under `pelican --listen`, say): a thread holding
+    # a lock at the moment of the fork would leave it held in the child for good
+    alone = threading.active_count() == 1
+    if hasattr(os, "fork") and alone and len(STATE.stories) >= FORK_THRESHOLD:
         STATE.manifest_child = fork_manifest_writer()
 
 
