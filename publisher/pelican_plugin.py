@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import re
-import threading
 import traceback
 from dataclasses import dataclass, field, replace
 from datetime import UTC
@@ -298,10 +297,7 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
         STATE.stories.append(story)
         if story.qr:  # drawn already unless the article came from Pelican's cache
             STATE.qr_drawing.add(story.url, str(STATE.output / story.qr))
-    # fork only a single-threaded process (not under `pelican --listen`, say): a thread holding
-    # a lock at the moment of the fork would leave it held in the child for good
-    alone = threading.active_count() == 1
-    if hasattr(os, "fork") and alone and len(STATE.stories) >= FORK_THRESHOLD:
+    if hasattr(os, "fork") and len(STATE.stories) >= FORK_THRESHOLD:
         STATE.manifest_child = fork_manifest_writer()
 
 
@@ -310,9 +306,12 @@ def fork_manifest_writer() -> int:
 
     The child writes ``.storyloop-manifest.json.<pid>.next`` only when the manifest changed;
     on_finalized moves it into place, so a build that fails later leaves the old manifest.
+    Pelican's console runs a thread, so the child touches no lock that thread may have held at
+    the fork: no logging, no ``sys.stderr``; an error goes straight to file descriptor 2.
     """
     pid = os.fork()
     if pid:
+        log.debug("manifest: written by child process %d", pid)
         return pid
     status = 1
     try:
@@ -323,7 +322,7 @@ def fork_manifest_writer() -> int:
             write_atomically(path.with_name(f".{MANIFEST_NAME}.{os.getpid()}.next"), data)
         status = 0
     except BaseException:
-        traceback.print_exc()
+        os.write(2, f"writing {MANIFEST_NAME} failed:\n{traceback.format_exc()}".encode())
     finally:
         os._exit(status)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -21,6 +22,8 @@ from pathlib import Path
 import segno
 
 from publisher.files import write_atomically
+
+log = logging.getLogger(__name__)
 
 # Any mask gives a valid code that phone cameras read; searching all eight for the "best" one
 # costs ~5 ms a code and made a 1,000-story build 50% slower (codes checked with zbarimg).
@@ -81,6 +84,7 @@ class Drawing:
             )
             assert self.child.stdin
             os.set_blocking(self.child.stdin.fileno(), False)
+            log.debug("QR codes: drawn by child process %d", self.child.pid)
         if self.child is not None:
             self.unsent += b"".join(json.dumps(job).encode() + b"\n" for job in self.pending)
             self.pending.clear()

@@ -50,12 +50,12 @@ Never to be published again.
 
 
 def build(content: Path, output: Path) -> subprocess.CompletedProcess[str]:
-    argv = [str(BIN / "pelican"), str(content), "-s", "pelicanconf.py", "-o", str(output)]
+    argv = [str(BIN / "pelican"), str(content), "-s", "pelicanconf.py", "-o", str(output), "-D"]
     return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=240)
 
 
 @pytest.fixture(scope="module")
-def large(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def large(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     base = tmp_path_factory.mktemp("large")
     content = base / "content"
     (content / "stories").mkdir(parents=True)
@@ -66,13 +66,13 @@ def large(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     output = base / "output"
     done = build(content, output)
     assert done.returncode == 0, done.stdout + done.stderr
-    return content, output
+    return content, output, done.stdout + done.stderr
 
 
 def test_manifest_written_beside_the_pages_has_every_story_complete(
-    large: tuple[Path, Path],
+    large: tuple[Path, Path, str],
 ) -> None:
-    content, output = large
+    content, output, _ = large
     stories = load_manifest(output / MANIFEST).stories
     assert len(stories) == STORIES
     for s in stories:
@@ -88,9 +88,9 @@ def test_manifest_written_beside_the_pages_has_every_story_complete(
 
 
 def test_every_story_gets_its_qr_code_and_an_excluded_one_gets_none(
-    large: tuple[Path, Path],
+    large: tuple[Path, Path, str],
 ) -> None:
-    _, output = large
+    _, output, _ = large
     stories = load_manifest(output / MANIFEST).stories
     drawn = {p.name for p in (output / "qr").iterdir()}
     assert drawn == {Path(s.qr or "").name for s in stories}
@@ -98,18 +98,26 @@ def test_every_story_gets_its_qr_code_and_an_excluded_one_gets_none(
     assert not list((output / "qr").glob(".*.tmp"))
 
 
-def test_codes_drawn_by_the_child_are_the_ones_drawn_in_process(large: tuple[Path, Path]) -> None:
-    _, output = large
+def test_codes_drawn_by_the_child_are_the_ones_drawn_in_process(
+    large: tuple[Path, Path, str],
+) -> None:
+    _, output, _ = large
     for s in load_manifest(output / MANIFEST).stories:
         assert (output / (s.qr or "")).read_bytes() == qrcodes.svg(s.url)
 
 
 def test_rebuilding_unchanged_content_leaves_the_manifest_untouched(
-    large: tuple[Path, Path],
+    large: tuple[Path, Path, str],
 ) -> None:
-    content, output = large
+    content, output, _ = large
     before = (output / MANIFEST).stat().st_mtime_ns
     done = build(content, output)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (output / MANIFEST).stat().st_mtime_ns == before
     assert not list(output.glob(f".{MANIFEST}*"))
+
+
+def test_the_large_build_took_the_paths_this_file_is_about(large: tuple[Path, Path, str]) -> None:
+    _, _, log = large
+    assert "manifest: written by child process" in log
+    assert "QR codes: drawn by child process" in log
