@@ -60,7 +60,6 @@ class Story:
     overrides: Mapping[str, str]  # channel name -> text written by the editor for that channel
     source: str  # content file, relative to the site root
     content_hash: str
-    qr: str | None = None  # site path of the story's QR code SVG
     tags: tuple[str, ...] = field(default=())
 
     def headline(self, variant: str | None) -> str:
@@ -121,7 +120,6 @@ class Story:
             overrides=dict(data.get("overrides", {})),
             source=data["source"],
             content_hash=data["content_hash"],
-            qr=data.get("qr"),
             tags=tuple(data.get("tags", ())),
         )
 

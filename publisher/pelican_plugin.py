@@ -68,7 +68,7 @@ class BuildState:
     site_url: str = ""
     output: Path = Path("output")
     stories: list[Story] = field(default_factory=list)
-    qr_drawing: qrcodes.Drawing | None = None
+    qr: qrcodes.Codes | None = None
     manifest_child: int | None = None  # pid of the process writing the manifest
     engine: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
@@ -163,7 +163,6 @@ def story_from(article: Article, header: Header, rules: Rules, site_url: str, ro
         overrides={k[: -len("-text")]: v for k, v in meta.items() if k.endswith("-text")},
         source=display_path(article.source_path, root),
         content_hash="",  # filled in by completed()
-        qr=qrcodes.site_path(article.slug, url),
         tags=tuple(str(t) for t in getattr(article, "tags", ())),
     )
 
@@ -236,7 +235,7 @@ def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
         "offer": story.offer,
         "store": story.store,
         "store_name": (stores.get(story.store or "") or {}).get("name"),
-        "qr": story.qr,
+        "qr": QrCode(story.url),
         "image": image
         and {
             "path": image.path,
@@ -261,22 +260,40 @@ def on_initialized(pelican: Any) -> None:
     STATE.engine = engine_settings(settings)
     STATE.rules = Rules.from_pelican(settings, STATE.engine, STATE.root)
     STATE.stories, STATE.problems, STATE.manifest_child = [], [], None
-    STATE.qr_drawing = qrcodes.Drawing()
+    # QR codes are kept between builds where Pelican keeps its content: a warm rebuild then
+    # draws only the new ones (Pelican writes every page again, each with its code)
+    caching = settings.get("CACHE_CONTENT") and settings.get("CACHE_PATH")
+    STATE.qr = qrcodes.Codes(
+        Path(settings["CACHE_PATH"]) / qrcodes.CACHE_NAME if caching else None,
+        load=bool(settings.get("LOAD_CONTENT_CACHE")),
+    )
     for stale in STATE.output.glob(f".{MANIFEST_NAME}.*.next"):
         stale.unlink(missing_ok=True)
 
 
 def on_content_init(content: Any) -> None:
-    """Start drawing an article's QR code as soon as it is read (stories excluded later are
-    removed in on_finalized): the drawing then runs beside the rest of the build."""
-    if STATE.qr_drawing is not None and isinstance(content, Article):
-        url = f"{STATE.site_url}/{content.url}"
-        STATE.qr_drawing.add(url, str(STATE.output / qrcodes.site_path(content.slug, url)))
+    """Start drawing an article's QR code as soon as it is read, so the drawing runs beside
+    the rest of the build (a story excluded later just leaves its code unused)."""
+    if STATE.qr is not None and isinstance(content, Article):
+        STATE.qr.add(f"{STATE.site_url}/{content.url}")
+
+
+class QrCode:
+    """A story's QR code as the theme writes it: ``{{ sl.qr }}`` is a ``data:`` URI, drawn,
+    or waited for, when a page shows it. Holds only the URL, so Pelican can cache it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __str__(self) -> str:
+        return STATE.qr.data_uri(self.url) if STATE.qr is not None else ""
+
+    __html__ = __str__
 
 
 def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     rules, root = STATE.rules, STATE.root
-    assert rules is not None and STATE.qr_drawing is not None
+    assert rules is not None and STATE.qr is not None
     articles = list(generator.articles) + list(generator.translations)
     headers = {
         a.source_path: read_header(Path(a.source_path), display_path(a.source_path, root))
@@ -295,8 +312,7 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
         story = story_from(article, headers[article.source_path], rules, STATE.site_url, root)
         article.storyloop = theme_data(story, generator.settings)
         STATE.stories.append(story)
-        if story.qr:  # drawn already unless the article came from Pelican's cache
-            STATE.qr_drawing.add(story.url, str(STATE.output / story.qr))
+        STATE.qr.add(story.url)  # asked for already unless the article came from the cache
     if hasattr(os, "fork") and len(STATE.stories) >= FORK_THRESHOLD:
         STATE.manifest_child = fork_manifest_writer()
 
@@ -315,6 +331,8 @@ def fork_manifest_writer() -> int:
         return pid
     status = 1
     try:
+        if STATE.qr is not None:
+            STATE.qr.let_go()
         path = STATE.output / MANIFEST_NAME
         data = manifest_bytes(STATE.site_url, STATE.stories, STATE.root)
         if not same_file(path, data):
@@ -340,7 +358,7 @@ def on_all_finalized(_generators: list[Any]) -> None:
 
 
 def on_finalized(pelican: Any) -> None:
-    drawing, STATE.qr_drawing = STATE.qr_drawing, None
+    codes, STATE.qr = STATE.qr, None
     path = STATE.output / MANIFEST_NAME
     if STATE.manifest_child is None:
         data = manifest_bytes(STATE.site_url, STATE.stories, STATE.root)
@@ -354,11 +372,8 @@ def on_finalized(pelican: Any) -> None:
         written = path.with_name(f".{MANIFEST_NAME}.{pid}.next")
         if written.exists():
             os.replace(written, path)
-    if drawing:
-        drawing.finish()
-        kept = {str(STATE.output / s.qr) for s in STATE.stories if s.qr}
-        for target in drawing.given - kept:  # read, then excluded: no code for it on the site
-            Path(target).unlink(missing_ok=True)
+    if codes is not None:
+        codes.finish(s.url for s in STATE.stories)
 
 
 def same_file(path: Path, data: bytes) -> bool:

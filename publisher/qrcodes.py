@@ -1,23 +1,27 @@
-"""QR codes for the site, drawn with segno.
+"""QR codes for the site, drawn with segno and set into the story's page as a ``data:`` URI.
 
-Each file is named after a digest of the URL it encodes, so a file that exists is up to date and a
-warm rebuild draws nothing. Drawing costs one to two milliseconds a code in pure Python, so a large
-cold build hands the work to a child process (``python -m publisher.qrcodes``, one JSON job per
-line on stdin) that draws while Pelican is still reading the rest of the content and then writing
-pages; a plain child process, so nothing depends on forking or re-importing the parent.
+No file per code: on a small VM's disk, creating a thousand extra files cost a large build more
+than drawing the codes did, and a reader's phone makes one request fewer. Codes are kept between
+builds in Pelican's cache folder (``storyloop-qr.json``, URL -> SVG), so a warm rebuild draws
+only what is new. Drawing costs about a millisecond a code in pure Python, so a large cold build
+hands the work to a child process (``python -m publisher.qrcodes``: URLs in, one JSON line per
+line on stdin, ``[url, svg]`` lines out) that draws while Pelican is still reading the content;
+a plain child process, so nothing depends on forking or re-importing the parent.
 """
 
 from __future__ import annotations
 
-import hashlib
+import base64
 import io
 import json
 import logging
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import IO
 
 import segno
 
@@ -29,64 +33,68 @@ log = logging.getLogger(__name__)
 # costs ~5 ms a code and made a 1,000-story build 50% slower (codes checked with zbarimg).
 MASK = 0
 CHILD_THRESHOLD = 100  # fewer codes than this to draw: not worth starting a process
-
-SEND_AT = 4096  # bytes of jobs gathered before a write to the child: fewer system calls
-Job = tuple[str, str]  # (url, file to write)
-
-
-def site_path(slug: str, url: str) -> str:
-    """Where the story's QR code lives on the site."""
-    return f"qr/{slug}-{hashlib.sha256(url.encode()).hexdigest()[:10]}.svg"
+SEND_AT = 4096  # bytes of URLs gathered before a write to the child: fewer system calls
+CACHE_NAME = "storyloop-qr.json"
+# what the cached codes were drawn with: a cache from another style or segno is not used
+STYLE = f"segno {segno.__version__}, error m, mask {MASK}, border 2, #1f1a17 on #fff"
 
 
-def svg(url: str) -> bytes:
+def svg(url: str) -> str:
     buffer = io.BytesIO()
     segno.make_qr(url, error="m", mask=MASK).save(
         buffer, kind="svg", xmldecl=False, border=2, omitsize=True, dark="#1f1a17", light="#fff"
     )
-    return buffer.getvalue()
+    return buffer.getvalue().decode()
 
 
-def draw(jobs: Iterable[Job]) -> None:
-    folders: set[str] = set()
-    for url, target in jobs:
-        folder = os.path.dirname(target)
-        if folder not in folders:
-            os.makedirs(folder, exist_ok=True)
-            folders.add(folder)
-        write_atomically(Path(target), svg(url))
+def data_uri(code: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(code.encode()).decode()
 
 
-class Drawing:
-    """The QR codes one build lacks, given as they become known; many go to a child process.
+class Codes:
+    """The QR codes of one build, asked for as the URLs become known and read while the pages
+    are written. The pipe to the child is non-blocking and URLs that do not fit wait in a
+    buffer, so a child that falls behind never stalls the build; it writes its codes to an
+    unnamed temporary file, which no pipe limit can fill."""
 
-    The pipe to the child is non-blocking and jobs that do not fit wait in a buffer, so a child
-    that falls behind never stalls the build.
-    """
-
-    def __init__(self) -> None:
-        self.pending: list[Job] = []
-        self.given: set[str] = set()
+    def __init__(self, cache: Path | None, *, load: bool = True) -> None:
+        self.cache = cache
+        self.known: dict[str, str] = {}
+        if load and cache is not None and cache.is_file():
+            try:
+                saved = json.loads(cache.read_text(encoding="utf-8"))
+                if saved.get("style") == STYLE:
+                    self.known = dict(saved["codes"])
+            except (OSError, ValueError, KeyError, AttributeError):
+                log.warning("%s unreadable: QR codes are drawn afresh", cache)
+        self.cached = set(self.known)
+        self.wanted: set[str] = set()
+        self.pending: list[str] = []
         self.child: subprocess.Popen[bytes] | None = None
+        self.drawn: IO[bytes] | None = None  # where the child writes its codes
         self.unsent = bytearray()
 
-    def add(self, url: str, target: str) -> None:
-        """Draw ``url`` into ``target`` unless that file exists or was asked for already."""
-        if target in self.given or os.path.isfile(target):
+    def add(self, url: str) -> None:
+        """Draw the code for ``url`` unless it is known or already asked for."""
+        if url in self.wanted:
             return
-        self.given.add(target)
-        self.pending.append((url, target))
+        self.wanted.add(url)
+        if url in self.known:
+            return
+        self.pending.append(url)
         if self.child is None and len(self.pending) >= CHILD_THRESHOLD:
+            self.drawn = tempfile.TemporaryFile()  # noqa: SIM115 (closed in _collect)
             self.child = subprocess.Popen(
                 [sys.executable, "-m", "publisher.qrcodes"],
                 stdin=subprocess.PIPE,
+                stdout=self.drawn,
                 stderr=subprocess.PIPE,
             )
             assert self.child.stdin
             os.set_blocking(self.child.stdin.fileno(), False)
             log.debug("QR codes: drawn by child process %d", self.child.pid)
         if self.child is not None:
-            self.unsent += b"".join(json.dumps(job).encode() + b"\n" for job in self.pending)
+            self.unsent += b"".join(json.dumps(u).encode() + b"\n" for u in self.pending)
             self.pending.clear()
             if len(self.unsent) >= SEND_AT:
                 self._send()
@@ -97,26 +105,58 @@ class Drawing:
             del self.unsent[: os.write(self.child.stdin.fileno(), self.unsent)]
         except BlockingIOError:
             pass
-        except BrokenPipeError:  # the child died: finish() reports why
+        except BrokenPipeError:  # the child died: _collect() reports why
             self.unsent.clear()
 
-    def finish(self) -> None:
-        """Draw what is left and wait for the child; raise if it failed."""
+    def data_uri(self, url: str) -> str:
+        """The code for ``url`` as a ``data:`` URI; waits for the child the first time."""
+        if url not in self.known:
+            self.add(url)
+            self._collect()
+        return data_uri(self.known[url])
+
+    def _collect(self) -> None:
+        self.known.update((url, svg(url)) for url in self.pending)
+        self.pending.clear()
         if self.child is None:
-            draw(self.pending)
-            self.pending.clear()
             return
-        assert self.child.stdin and self.child.stderr
-        os.set_blocking(self.child.stdin.fileno(), True)
+        child = self.child
+        assert child.stdin and child.stderr
+        os.set_blocking(child.stdin.fileno(), True)
         while self.unsent:
             self._send()
-        self.child.stdin.close()
-        errors = self.child.stderr.read().decode(errors="replace")
-        if self.child.wait():
+        self.child = None
+        child.stdin.close()
+        errors = child.stderr.read().decode(errors="replace")
+        if child.wait():
             raise RuntimeError(f"drawing QR codes failed: {errors.strip()}")
+        assert self.drawn is not None
+        self.drawn.seek(0)
+        self.known.update(json.loads(line) for line in self.drawn)
+        self.drawn.close()
+
+    def let_go(self) -> None:
+        """In a forked process: close our end of the pipe to the child, whose end of input
+        would otherwise wait for this process too."""
+        if self.child is not None and self.child.stdin is not None:
+            os.close(self.child.stdin.fileno())
+            self.child = None
+
+    def finish(self, urls: Iterable[str]) -> None:
+        """Keep the codes of ``urls`` (this build's stories) for the next build, and only
+        those, so the cache never holds a story that is gone."""
+        self._collect()
+        if self.cache is None:
+            return
+        keep = {url: self.known[url] for url in sorted(urls) if url in self.known}
+        if set(keep) != self.cached:
+            self.cache.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.cache, json.dumps({"style": STYLE, "codes": keep}))
 
 
 if __name__ == "__main__":
     if hasattr(os, "nice"):
         os.nice(10)  # the build's own process comes first when they compete for a CPU
-    draw((url, target) for url, target in map(json.loads, sys.stdin))
+    for line in sys.stdin:
+        url = json.loads(line)
+        sys.stdout.write(json.dumps([url, svg(url)]) + "\n")

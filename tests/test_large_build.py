@@ -6,6 +6,7 @@ what a small, in-process build gives."""
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from pathlib import Path
 
@@ -26,6 +27,8 @@ Lang: en
 Category: stories
 Region: berlin
 Channels: mastodon
+Offer: 10% off hardware, kitchen {i}
+Store: berlin-1
 Summary: Kitchen number {i}
 
 We kept the terrazzo floor of kitchen {i}.
@@ -49,8 +52,10 @@ Never to be published again.
 """
 
 
-def build(content: Path, output: Path) -> subprocess.CompletedProcess[str]:
+def build(content: Path, output: Path, **settings: object) -> subprocess.CompletedProcess[str]:
     argv = [str(BIN / "pelican"), str(content), "-s", "pelicanconf.py", "-o", str(output), "-D"]
+    if settings:
+        argv += ["-e", *(f"{key}={json.dumps(value)}" for key, value in settings.items())]
     return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=240)
 
 
@@ -87,23 +92,14 @@ def test_manifest_written_beside_the_pages_has_every_story_complete(
     assert manifest(output)["version"] == 1
 
 
-def test_every_story_gets_its_qr_code_and_an_excluded_one_gets_none(
-    large: tuple[Path, Path, str],
-) -> None:
-    _, output, _ = large
-    stories = load_manifest(output / MANIFEST).stories
-    drawn = {p.name for p in (output / "qr").iterdir()}
-    assert drawn == {Path(s.qr or "").name for s in stories}
-    assert not any(name.startswith("consent-ended") for name in drawn)
-    assert not list((output / "qr").glob(".*.tmp"))
-
-
-def test_codes_drawn_by_the_child_are_the_ones_drawn_in_process(
+def test_each_story_page_carries_the_code_the_child_drew_for_it(
     large: tuple[Path, Path, str],
 ) -> None:
     _, output, _ = large
     for s in load_manifest(output / MANIFEST).stories:
-        assert (output / (s.qr or "")).read_bytes() == qrcodes.svg(s.url)
+        page = (output / "stories" / f"{s.slug}.html").read_text(encoding="utf-8")
+        assert qrcodes.data_uri(qrcodes.svg(s.url)) in page
+    assert not (output / "qr").exists(), "codes live in the pages, not in files"
 
 
 def test_rebuilding_unchanged_content_leaves_the_manifest_untouched(
@@ -121,3 +117,21 @@ def test_the_large_build_took_the_paths_this_file_is_about(large: tuple[Path, Pa
     _, _, log = large
     assert "manifest: written by child process" in log
     assert "QR codes: drawn by child process" in log
+
+
+def test_a_warm_rebuild_takes_the_codes_from_the_cache_and_keeps_only_current_ones(
+    large: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    content, _, _ = large
+    cache, output = tmp_path / "cache", tmp_path / "output"
+    caching = {"CACHE_CONTENT": True, "CACHE_PATH": str(cache), "LOAD_CONTENT_CACHE": True}
+    first = build(content, output, **caching)
+    assert first.returncode == 0 and "QR codes: drawn by child process" in first.stdout
+    saved = json.loads((cache / qrcodes.CACHE_NAME).read_text(encoding="utf-8"))
+    urls = {s.url for s in load_manifest(output / MANIFEST).stories}
+    assert saved["style"] == qrcodes.STYLE and set(saved["codes"]) == urls
+    again = build(content, output, **caching)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "QR codes: drawn by child process" not in again.stdout
+    page = (output / "stories" / "kitchen-7.html").read_text(encoding="utf-8")
+    assert qrcodes.data_uri(qrcodes.svg(f"{SITE_URL}/stories/kitchen-7.html")) in page
