@@ -260,6 +260,8 @@ def on_initialized(pelican: Any) -> None:
     STATE.engine = engine_settings(settings)
     STATE.rules = Rules.from_pelican(settings, STATE.engine, STATE.root)
     STATE.stories, STATE.problems, STATE.manifest_child = [], [], None
+    paginated = settings["PAGINATED_TEMPLATES"]
+    settings["PAGINATED_TEMPLATES"] = {"region": None, **paginated}  # a theme may set its own
     # QR codes are kept between builds where Pelican keeps its content: a warm rebuild then
     # draws only the new ones (Pelican writes every page again, each with its code)
     caching = settings.get("CACHE_CONTENT") and settings.get("CACHE_PATH")
@@ -415,6 +417,7 @@ class RegionGenerator(Generator):  # type: ignore[misc]
                 region_name=name,
                 articles=here,
                 url=f"regions/{key}.html",
+                template_name="region",  # paginated like the index (DEFAULT_PAGINATION)
                 relative_urls=self.settings["RELATIVE_URLS"],
             )
 

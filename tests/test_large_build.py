@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from bs4 import BeautifulSoup
 from site_helpers import BIN, MANIFEST, ROOT, SITE_URL, manifest
 
 from publisher import pelican_plugin, qrcodes
@@ -135,3 +136,18 @@ def test_a_warm_rebuild_takes_the_codes_from_the_cache_and_keeps_only_current_on
     assert "QR codes: drawn by child process" not in again.stdout
     page = (output / "stories" / "kitchen-7.html").read_text(encoding="utf-8")
     assert qrcodes.data_uri(qrcodes.svg(f"{SITE_URL}/stories/kitchen-7.html")) in page
+
+
+def test_region_pages_are_paginated_like_the_index(large: tuple[Path, Path, str]) -> None:
+    _, output, _ = large
+    first = BeautifulSoup((output / "regions/berlin.html").read_text("utf-8"), "html.parser")
+    assert len(first.select("article.card")) == 12
+    assert f"{STORIES} 篇故事与评价" in first.get_text()
+    after = first.select_one('a[rel="next"]')
+    assert after is not None and after["href"] == f"{SITE_URL}/regions/berlin2.html"
+    last = -(-STORIES // 12)
+    second = BeautifulSoup((output / "regions/berlin2.html").read_text("utf-8"), "html.parser")
+    canonical = second.select_one('link[rel="canonical"]')
+    assert canonical is not None and canonical["href"] == f"{SITE_URL}/regions/berlin2.html"
+    assert (output / f"regions/berlin{last}.html").is_file()
+    assert not (output / f"regions/berlin{last + 1}.html").exists()
