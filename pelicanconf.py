@@ -42,7 +42,7 @@ TAGS_SAVE_AS = ""
 AUTHOR_SAVE_AS = ""
 AUTHORS_SAVE_AS = ""
 ARCHIVES_SAVE_AS = ""
-DIRECT_TEMPLATES = ["index", "categories"]
+DIRECT_TEMPLATES = ["index", "categories", "404"]
 ARTICLE_TRANSLATION_ID = None
 PAGE_TRANSLATION_ID = None
 

@@ -376,3 +376,12 @@ def test_theme_text_colours_have_at_least_4_5_to_1_contrast() -> None:
     ]
     for fg, bg in pairs:
         assert contrast(fg, bg) >= 4.5, (fg, bg, round(contrast(fg, bg), 2))
+
+
+def test_the_site_has_its_own_404_page_that_search_engines_skip(
+    pages: dict[str, BeautifulSoup],
+) -> None:
+    soup = pages["404.html"]
+    assert soup.h1 is not None and "Page not found" in soup.h1.get_text()
+    assert meta(soup, "robots") == "noindex"
+    assert soup.find("a", href=f"{SITE_URL}/") is not None

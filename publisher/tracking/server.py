@@ -356,7 +356,9 @@ class Tracker:
     async def static(self, send: Send, path: str, method: str) -> None:
         found = static_file(self.site_root, path)
         if found is None:
-            await respond(send, 404, NOT_FOUND_PAGE, HTML_TYPE)
+            themed = self.site_root / "404.html"  # the theme's, when the site has one
+            page = themed.read_bytes() if themed.is_file() else NOT_FOUND_PAGE
+            await respond(send, 404, b"" if method == "HEAD" else page, HTML_TYPE)
             return
         body = found.read_bytes()
         kind = mimetypes.guess_type(found.name)[0] or "application/octet-stream"

@@ -159,6 +159,12 @@ def test_nothing_outside_the_site_folder_is_served(served: Served, path: str) ->
     assert b"STORYLOOP" not in answer.body
 
 
+def test_a_missing_page_gets_the_sites_own_404_page(served: Served) -> None:
+    answer = request(served.site.port, "GET", "/stories/gone.html")
+    assert answer.status == 404 and "Page not found" in answer.body.decode()
+    assert request(served.site.port, "HEAD", "/stories/gone.html").body == b""
+
+
 def test_one_click_unsubscribe_records_the_opt_out(served: Served) -> None:
     token = make_token("Reader@Example.com", Secret(SIGNING_KEY))
     port = served.site.port

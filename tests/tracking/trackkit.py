@@ -63,6 +63,7 @@ def write_site(root: Path, db_url: str, port: int, *, behind_proxy: bool = False
     (output / "index.html").write_text("<h1>Cedar & Clay</h1>", encoding="utf-8")
     (output / "stories" / "kitchen.html").write_text("<h1>厨房</h1>", encoding="utf-8")
     (output / "style.css").write_text("body{}", encoding="utf-8")
+    (output / "404.html").write_text("<h1>页面不存在 Page not found</h1>", encoding="utf-8")
     return settings_mod.load(root / "pelicanconf.py")
 
 
