@@ -230,12 +230,13 @@ def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
     t = story.testimonial
     return {
         "url": story.url,
+        "path": story.url.removeprefix(f"{STATE.site_url}/"),  # for links that honour RELATIVE_URLS
         "region": story.region,
         "region_name": regions.get(story.region or "", story.region),
         "offer": story.offer,
         "store": story.store,
         "store_name": (stores.get(story.store or "") or {}).get("name"),
-        "qr": QrCode(story.url),
+        "qr": QrCode(story.url) if story.offer else None,
         "image": image
         and {
             "path": image.path,
@@ -253,15 +254,20 @@ def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def on_initialized(pelican: Any) -> None:
+    """What comes from the settings, once per Pelican instance (``pelican -r`` runs it again
+    and again: what belongs to one build is reset in :func:`start_build`)."""
     settings = pelican.settings
     STATE.root = Path(settings["PATH"]).parent
     STATE.site_url = str(settings["SITEURL"]).rstrip("/")
     STATE.output = Path(settings["OUTPUT_PATH"])
     STATE.engine = engine_settings(settings)
     STATE.rules = Rules.from_pelican(settings, STATE.engine, STATE.root)
-    STATE.stories, STATE.problems, STATE.manifest_child = [], [], None
     paginated = settings["PAGINATED_TEMPLATES"]
     settings["PAGINATED_TEMPLATES"] = {"region": None, **paginated}  # a theme may set its own
+
+
+def start_build(settings: dict[str, Any]) -> None:
+    STATE.stories, STATE.problems, STATE.manifest_child = [], [], None
     # QR codes are kept between builds where Pelican keeps its content: a warm rebuild then
     # draws only the new ones (Pelican writes every page again, each with its code)
     caching = settings.get("CACHE_CONTENT") and settings.get("CACHE_PATH")
@@ -274,9 +280,10 @@ def on_initialized(pelican: Any) -> None:
 
 
 def on_content_init(content: Any) -> None:
-    """Start drawing an article's QR code as soon as it is read, so the drawing runs beside
-    the rest of the build (a story excluded later just leaves its code unused)."""
-    if STATE.qr is not None and isinstance(content, Article):
+    """Start drawing the QR code of a story with an offer (the offer box shows it) as soon as
+    it is read, so the drawing runs beside the rest of the build (a story excluded later just
+    leaves its code unused)."""
+    if STATE.qr is not None and isinstance(content, Article) and content.metadata.get("offer"):
         STATE.qr.add(f"{STATE.site_url}/{content.url}")
 
 
@@ -314,7 +321,8 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
         story = story_from(article, headers[article.source_path], rules, STATE.site_url, root)
         article.storyloop = theme_data(story, generator.settings)
         STATE.stories.append(story)
-        STATE.qr.add(story.url)  # asked for already unless the article came from the cache
+        if story.offer:  # asked for already unless the article came from the cache
+            STATE.qr.add(story.url)
     if hasattr(os, "fork") and len(STATE.stories) >= FORK_THRESHOLD:
         STATE.manifest_child = fork_manifest_writer()
 
@@ -375,7 +383,7 @@ def on_finalized(pelican: Any) -> None:
         if written.exists():
             os.replace(written, path)
     if codes is not None:
-        codes.finish(s.url for s in STATE.stories)
+        codes.finish(s.url for s in STATE.stories if s.offer)
 
 
 def same_file(path: Path, data: bytes) -> bool:
@@ -422,7 +430,9 @@ class RegionGenerator(Generator):  # type: ignore[misc]
             )
 
 
-def get_generators(_pelican: Any) -> type[Generator]:
+def get_generators(pelican: Any) -> type[Generator]:
+    """Asked at the start of every build, before anything is read."""
+    start_build(pelican.settings)
     return RegionGenerator
 
 

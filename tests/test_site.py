@@ -385,3 +385,33 @@ def test_the_site_has_its_own_404_page_that_search_engines_skip(
     assert soup.h1 is not None and "Page not found" in soup.h1.get_text()
     assert meta(soup, "robots") == "noindex"
     assert soup.find("a", href=f"{SITE_URL}/") is not None
+
+
+def test_one_pelican_process_builds_again_as_its_autoreload_does(tmp_path: Path) -> None:
+    """`pelican -r` calls run() again on the same instance: the second build must be whole."""
+    from pelican import Pelican
+    from pelican.settings import read_settings
+
+    out = tmp_path / "output"
+    settings = read_settings(
+        str(ROOT / "pelicanconf.py"),
+        override={"OUTPUT_PATH": str(out), "CACHE_PATH": str(tmp_path / "cache")},
+    )
+    site = Pelican(settings)
+    site.run()
+    first = manifest(out)
+    site.run()
+    assert manifest(out) == first
+    assert len(first["stories"]) >= 12  # type: ignore[arg-type]
+
+
+def test_with_relative_urls_cards_and_images_link_relatively(tmp_path: Path) -> None:
+    pelican_build(tmp_path, extra={"RELATIVE_URLS": True})
+    home = parse(tmp_path / "index.html")
+    cards = home.select("article.card")
+    assert cards
+    for card in cards:
+        for tag in card.select("a[href], img[src]"):
+            url = str(tag.get("href") or tag.get("src"))
+            assert not url.startswith(("http:", "https:", "/")), url
+            assert local_file(tmp_path, tmp_path / "index.html", url, SITE_URL) is not None, url
