@@ -54,8 +54,7 @@ def data_uri(code: str) -> str:
 class Codes:
     """The QR codes of one build, asked for as the URLs become known and read while the pages
     are written. The pipe to the child is non-blocking and URLs that do not fit wait in a
-    buffer, so a child that falls behind never stalls the build; it writes its codes to an
-    unnamed temporary file, which no pipe limit can fill."""
+    buffer, so a child that falls behind never stalls the build."""
 
     def __init__(self, cache: Path | None, *, load: bool = True) -> None:
         self.cache = cache
@@ -72,6 +71,7 @@ class Codes:
         self.pending: list[str] = []
         self.child: subprocess.Popen[bytes] | None = None
         self.drawn: IO[bytes] | None = None  # where the child writes its codes
+        self.errors: IO[bytes] | None = None  # and its complaints
         self.unsent = bytearray()
 
     def add(self, url: str) -> None:
@@ -83,12 +83,14 @@ class Codes:
             return
         self.pending.append(url)
         if self.child is None and len(self.pending) >= CHILD_THRESHOLD:
+            # output to unnamed files, which no pipe limit can fill while nobody reads them
             self.drawn = tempfile.TemporaryFile()  # noqa: SIM115 (closed in _collect)
+            self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed in _collect)
             self.child = subprocess.Popen(
                 [sys.executable, "-m", "publisher.qrcodes"],
                 stdin=subprocess.PIPE,
                 stdout=self.drawn,
-                stderr=subprocess.PIPE,
+                stderr=self.errors,
             )
             assert self.child.stdin
             os.set_blocking(self.child.stdin.fileno(), False)
@@ -121,19 +123,19 @@ class Codes:
         if self.child is None:
             return
         child = self.child
-        assert child.stdin and child.stderr
+        assert child.stdin and self.drawn and self.errors
         os.set_blocking(child.stdin.fileno(), True)
         while self.unsent:
             self._send()
         self.child = None
         child.stdin.close()
-        errors = child.stderr.read().decode(errors="replace")
-        if child.wait():
-            raise RuntimeError(f"drawing QR codes failed: {errors.strip()}")
-        assert self.drawn is not None
-        self.drawn.seek(0)
-        self.known.update(json.loads(line) for line in self.drawn)
-        self.drawn.close()
+        with self.drawn as drawn, self.errors as errors:
+            if child.wait():
+                errors.seek(0)
+                failure = errors.read().decode(errors="replace").strip()
+                raise RuntimeError(f"drawing QR codes failed: {failure}")
+            drawn.seek(0)
+            self.known.update(json.loads(line) for line in drawn)
 
     def let_go(self) -> None:
         """In a forked process: close our end of the pipe to the child, whose end of input
