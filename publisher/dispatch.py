@@ -168,37 +168,68 @@ class Dispatcher:
             except BaseException as exc:  # handed to the main thread, which raises it
                 results.put(exc)
 
-        with (
-            ThreadPoolExecutor(self.options.threads, thread_name_prefix="publish") as pool,
-            self._heartbeat(token),
-        ):
-            while True:
-                more = more and not self.stop.is_set() and (limit is None or claimed < limit)
-                if more and in_flight < self.options.batch:
-                    batch = (
-                        self.options.batch
-                        if limit is None
-                        else min(self.options.batch, limit - claimed)
-                    )
-                    claims = self._claim(token, batch)
-                    claimed += len(claims)
-                    more = bool(claims)
-                    ready, early = self._prepare_batch(claims)
-                    outcomes.update(early)
-                    for item in ready:
-                        pool.submit(send, item)
-                    in_flight += len(ready)
-                    continue
-                if not in_flight:
-                    return outcomes
-                done = [results.get()]
-                while not results.empty():
-                    done.append(results.get())
-                in_flight -= len(done)
-                outcomes.update(self._store_sent([d for d in done if isinstance(d, Sent)]))
-                outcomes.update(d for d in done if isinstance(d, str))
-                for failed in (d for d in done if isinstance(d, BaseException)):
-                    raise failed
+        unstored: list[Sent] = []
+        try:
+            with (
+                ThreadPoolExecutor(self.options.threads, thread_name_prefix="publish") as pool,
+                self._heartbeat(token),
+            ):
+                while True:
+                    more = more and not self.stop.is_set() and (limit is None or claimed < limit)
+                    if more and in_flight < self.options.batch:
+                        batch = (
+                            self.options.batch
+                            if limit is None
+                            else min(self.options.batch, limit - claimed)
+                        )
+                        claims = self._claim(token, batch)
+                        claimed += len(claims)
+                        more = bool(claims)
+                        ready, early = self._prepare_batch(claims)
+                        outcomes.update(early)
+                        for item in ready:
+                            pool.submit(send, item)
+                        in_flight += len(ready)
+                        continue
+                    if not in_flight:
+                        return outcomes
+                    done = [results.get()]
+                    while not results.empty():
+                        done.append(results.get())
+                    in_flight -= len(done)
+                    unstored = [d for d in done if isinstance(d, Sent)]
+                    outcomes.update(self._store_sent(unstored))
+                    unstored = []
+                    outcomes.update(d for d in done if isinstance(d, str))
+                    for failed in (d for d in done if isinstance(d, BaseException)):
+                        raise failed
+        except BaseException:
+            # Leaving the pool waited for every send it had: the posts that went out keep
+            # their receipts before the error goes on (a receipt lost here would only cost a
+            # lookup later, but there is no need to lose it).
+            while not results.empty():
+                if isinstance(left := results.get(), Sent):
+                    unstored.append(left)
+            self._store_what_can_be(unstored)
+            raise
+
+    def _store_what_can_be(self, sent: list[Sent]) -> None:
+        """On the way out after an error: the receipts together, else one by one."""
+        try:
+            self._store_sent(sent)
+            return
+        except Exception:
+            pass
+        for one in sent:
+            try:
+                self._store_sent([one])
+            except Exception as exc:
+                log.error(
+                    "delivery %s: sent as %s, receipt not stored (%s); settled by lookup later",
+                    one.claim.id,
+                    one.receipt.url,
+                    type(exc).__name__,
+                )
 
     def _prepare_batch(self, claims: list[Claim]) -> tuple[list[Ready], Counter[str]]:
         """Check each claim, then prepare in one transaction (links, render, one in-flight

@@ -399,3 +399,23 @@ def test_only_crash_safe_channels_put_a_whole_batch_in_flight(ledger_db, setup, 
     net.publish = spy
     assert make().run_due() == {"sent": 2}
     assert seen[0] == {other_state}
+
+
+def test_receipts_of_posts_that_went_out_are_stored_even_when_the_pass_fails(
+    ledger_db, setup, monkeypatch
+):
+    _settings, _net, make = setup(
+        stories=[story("s1", T0, channels=["net"]), story("s2", T0, channels=["net"])]
+    )
+    real, calls = ledger.mark_sent_many, []
+
+    def flaky(conn, sent, now):
+        calls.append(len(sent))
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        return real(conn, sent, now)
+
+    monkeypatch.setattr(ledger, "mark_sent_many", flaky)
+    with pytest.raises(RuntimeError, match="went away"):
+        make().run_due()
+    assert {row(ledger_db, s).state for s in ("s1", "s2")} == {"sent"}
