@@ -50,14 +50,16 @@ OUTBOX_PARENT: Path | None = None  # where the outbox's files go; None: beside t
 @contextlib.contextmanager
 def site(url: str, n: int, start: datetime, spread: float) -> Iterator[Settings]:
     """A site with n stories due from ``start`` over ``spread`` seconds, one outbox channel."""
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        tempfile.TemporaryDirectory(prefix="storyloop-outbox-", dir=OUTBOX_PARENT) as var,
-    ):
+    outbox = (
+        tempfile.TemporaryDirectory(prefix="storyloop-outbox-", dir=OUTBOX_PARENT)
+        if OUTBOX_PARENT
+        else contextlib.nullcontext("var")  # beside the site
+    )
+    with tempfile.TemporaryDirectory() as tmp, outbox as var:
         settings = write_settings(
             Path(tmp),
             db_url=url,
-            var_dir=var if OUTBOX_PARENT else "var",
+            var_dir=var,
             channels={"outbox": {"type": "outbox"}},
             claim_batch=200,
             publish_threads=4,

@@ -392,20 +392,6 @@ def release(conn: Connection, claim: Claim, *, at: datetime, now: datetime, why:
 # --------------------------------------------------------------------------- outcomes
 
 
-def mark_sent(
-    conn: Connection,
-    claim: Claim,
-    *,
-    remote_id: str,
-    url: str | None,
-    receipt: Mapping[str, Any],
-    now: datetime,
-) -> bool:
-    """Store the receipt. Also wins when the lease ran out meanwhile and the row went unknown."""
-    stored = {"remote_id": remote_id, "url": url, **receipt}
-    return bool(mark_sent_many(conn, [(claim, stored)], now))
-
-
 def mark_sent_many(
     conn: Connection, sent: Sequence[tuple[Claim, Mapping[str, Any]]], now: datetime
 ) -> set[str]:

@@ -43,7 +43,7 @@ def mark_sending(conn):
 
 
 def mark_sent(conn):
-    ledger.mark_sent(conn, CLAIM, remote_id="1", url=None, receipt={}, now=T0)
+    ledger.mark_sent_many(conn, [(CLAIM, {"remote_id": "1", "url": None})], T0)
 
 
 def mark_retry(conn):

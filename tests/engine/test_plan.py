@@ -237,7 +237,8 @@ def _send(conn, id_):
     )
     assert claim.id == id_
     assert ledger.mark_sending(conn, claim, now=T0, lease=timedelta(minutes=2))
-    assert ledger.mark_sent(conn, claim, remote_id="r1", url="https://net/1", receipt={}, now=T0)
+    receipt = {"remote_id": "r1", "url": "https://net/1"}
+    assert ledger.mark_sent_many(conn, [(claim, receipt)], T0) == {claim.id}
 
 
 def test_story_edited_after_its_post_went_out_is_not_posted_again(ledger_db, make_site):
