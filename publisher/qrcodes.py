@@ -36,12 +36,15 @@ CHILD_THRESHOLD = 100  # fewer codes than this to draw: not worth starting a pro
 SEND_AT = 4096  # bytes of URLs gathered before a write to the child: fewer system calls
 CACHE_NAME = "storyloop-qr.json"
 # what the cached codes were drawn with: a cache from another style or segno is not used
-STYLE = f"segno {segno.__version__}, error m, mask {MASK}, border 2, #1f1a17 on #fff"
+STYLE = f"segno {segno.__version__}, error m (not boosted), mask {MASK}, border 2, #1f1a17 on #fff"
 
 
 def svg(url: str) -> str:
     buffer = io.BytesIO()
-    segno.make_qr(url, error="m", mask=MASK).save(
+    # Level M (15 % of the code may be lost) and no more: segno would raise it to Q where the
+    # version leaves room, which costs a third more time a code, for a code that is shown on a
+    # screen or a clean page, not on a dirty sign.
+    segno.make_qr(url, error="m", mask=MASK, boost_error=False).save(
         buffer, kind="svg", xmldecl=False, border=2, omitsize=True, dark="#1f1a17", light="#fff"
     )
     return buffer.getvalue().decode()
