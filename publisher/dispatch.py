@@ -318,8 +318,12 @@ class Dispatcher:
         def beat() -> None:
             while not done.wait(every):
                 now = self.clock()
-                with ledger.transaction(self.engine) as conn:
-                    ledger.extend_leases(conn, token=token, until=now + self.options.lease, now=now)
+                try:
+                    with ledger.transaction(self.engine) as conn:
+                        until = now + self.options.lease
+                        ledger.extend_leases(conn, token=token, until=until, now=now)
+                except Exception as exc:  # a lost beat is retried at the next one
+                    log.warning("renewing leases failed (%s); trying again", type(exc).__name__)
 
         thread = threading.Thread(target=beat, name="lease-heartbeat", daemon=True)
         thread.start()
