@@ -343,11 +343,7 @@ def fork_manifest_writer() -> int:
     try:
         if STATE.qr is not None:
             STATE.qr.let_go()
-        path = STATE.output / MANIFEST_NAME
-        data = manifest_bytes(STATE.site_url, STATE.stories, STATE.root)
-        if not same_file(path, data):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(path.with_name(f".{MANIFEST_NAME}.{os.getpid()}.next"), data)
+        write_manifest(f".{MANIFEST_NAME}.{os.getpid()}.next")
         status = 0
     except BaseException:
         os.write(2, f"writing {MANIFEST_NAME} failed:\n{traceback.format_exc()}".encode())
@@ -371,10 +367,7 @@ def on_finalized(pelican: Any) -> None:
     codes, STATE.qr = STATE.qr, None
     path = STATE.output / MANIFEST_NAME
     if STATE.manifest_child is None:
-        data = manifest_bytes(STATE.site_url, STATE.stories, STATE.root)
-        if not same_file(path, data):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(path, data)
+        write_manifest(MANIFEST_NAME)
     else:
         pid, STATE.manifest_child = STATE.manifest_child, None
         if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]):
@@ -384,6 +377,15 @@ def on_finalized(pelican: Any) -> None:
             os.replace(written, path)
     if codes is not None:
         codes.finish(s.url for s in STATE.stories if s.offer)
+
+
+def write_manifest(name: str) -> None:
+    """Write this build's manifest to ``name`` in the output folder, unless the manifest there
+    already says the same."""
+    data = manifest_bytes(STATE.site_url, STATE.stories, STATE.root)
+    if not same_file(STATE.output / MANIFEST_NAME, data):
+        STATE.output.mkdir(parents=True, exist_ok=True)
+        write_atomically(STATE.output / name, data)
 
 
 def same_file(path: Path, data: bytes) -> bool:
