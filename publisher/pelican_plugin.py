@@ -42,6 +42,7 @@ from publisher.content import (
 )
 from publisher.files import write_atomically
 from publisher.model import MANIFEST_VERSION, Image, Story, Testimonial
+from publisher.reader import use_reader
 from publisher.settings import engine_settings
 
 log = logging.getLogger(__name__)
@@ -439,6 +440,7 @@ def get_generators(pelican: Any) -> type[Generator]:
 
 
 def register() -> None:
+    signals.readers_init.connect(use_reader)
     signals.initialized.connect(on_initialized)
     signals.content_object_init.connect(on_content_init)
     signals.article_generator_pretaxonomy.connect(on_pretaxonomy)
