@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from markdown.extensions.abbr import AbbrExtension
+from markdown.extensions.footnotes import FootnoteExtension
+from markdown.extensions.toc import TocExtension
 from pelican import readers
 from pelican.settings import DEFAULT_CONFIG, read_settings
 
@@ -34,15 +37,21 @@ def sources(tmp_path: Path) -> list[str]:
     return paths
 
 
-@pytest.mark.parametrize("extensions", [[], ["markdown.extensions.toc"]], ids=["default", "toc"])
-def test_reads_what_pelicans_reader_reads(tmp_path: Path, extensions: list[str]) -> None:
+@pytest.mark.parametrize(
+    "extensions",
+    [[], ["markdown.extensions.toc"], [FootnoteExtension(), TocExtension(), AbbrExtension()]],
+    ids=["default", "toc", "extension-objects"],  # objects: both parsers share one instance
+)
+def test_reads_what_pelicans_reader_reads(tmp_path: Path, extensions: list[object]) -> None:
     settings = read_settings(str(ROOT / "pelicanconf.py"))
     settings["MARKDOWN"]["extensions"] = [*settings["MARKDOWN"].get("extensions", []), *extensions]
     paths = sources(tmp_path)
-    ours, pelicans = MarkdownReader(settings), readers.MarkdownReader(settings)
-    # twice over, so every document is also read after every other one
-    for path in paths + paths:
-        assert ours.read(path) == pelicans.read(path), path
+    # twice over, so every document is also read after every other one; Pelican's reader first
+    # and on its own, since an extension object is bound to the parser that was made last
+    pelicans = [readers.MarkdownReader(settings).read(path) for path in paths + paths]
+    ours = MarkdownReader(settings)
+    for path, expected in zip(paths + paths, pelicans, strict=True):
+        assert ours.read(path) == expected, path
 
 
 def test_a_build_with_the_plugin_reads_markdown_with_it() -> None:
