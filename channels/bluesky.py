@@ -186,8 +186,8 @@ class Bluesky(Channel):
             if existing is None:
                 self._note(key, rkey)
                 return self._create(record, rkey, post.payload.get("thumb"))
-            if existing.get("text") == record["text"]:
-                return self._receipt(rkey)
+            if existing.get("value", {}).get("text") == record["text"]:
+                return self._found(rkey, existing)
         raise self.error(ContentRejected, "no free record key for this delivery")
 
     def _create(self, record: dict[str, Any], rkey: str, thumb: Any) -> Receipt:
@@ -201,8 +201,8 @@ class Bluesky(Channel):
             "record": record,
         }
         resp = self._call("POST", "com.atproto.repo.createRecord", json=body)
-        if resp.status_code >= 500 and self._get_record(rkey) is not None:
-            return self._receipt(rkey)  # a duplicate create answers 500: the record is there
+        if resp.status_code >= 500 and (found := self._get_record(rkey)) is not None:
+            return self._found(rkey, found)  # a duplicate create answers 500: the record is there
         data = http.check(self, resp, "create post").json()
         return self._receipt(rkey, str(data.get("cid", "")))
 
@@ -217,19 +217,28 @@ class Bluesky(Channel):
         return http.check(self, resp, "upload image").json()["blob"]
 
     def _get_record(self, rkey: str) -> dict[str, Any] | None:
+        """getRecord's answer (``uri``, ``cid``, ``value``), or None when there is no record."""
         params = {"repo": self.handle, "collection": "app.bsky.feed.post", "rkey": rkey}
         resp = http.request(
             self, "GET", f"{self.service}/xrpc/com.atproto.repo.getRecord", params=params
         )
         if resp.status_code == 400 and _error_name(resp) == "RecordNotFound":
             return None
-        value = http.check(self, resp, "check record").json().get("value")
-        return dict(value) if isinstance(value, Mapping) else {}
+        data = http.check(self, resp, "check record").json()
+        if not isinstance(data, Mapping):
+            return {}
+        value = data.get("value")
+        return {**data, "value": dict(value) if isinstance(value, Mapping) else {}}
 
-    def _receipt(self, rkey: str, cid: str = "") -> Receipt:
+    def _found(self, rkey: str, found: Mapping[str, Any]) -> Receipt:
+        """The receipt of a record getRecord found: its AT URI names the DID, as createRecord's
+        does, even in a process that never signed in (the repo was asked for by handle)."""
+        return self._receipt(rkey, str(found.get("cid", "")), str(found.get("uri", "")))
+
+    def _receipt(self, rkey: str, cid: str = "", uri: str = "") -> Receipt:
         did = (self._session or {}).get("did", self.handle)
         return Receipt(
-            remote_id=f"at://{did}/app.bsky.feed.post/{rkey}",
+            remote_id=uri or f"at://{did}/app.bsky.feed.post/{rkey}",
             url=f"https://bsky.app/profile/{self.handle}/post/{rkey}",
             extra={"rkey": rkey, "cid": cid},
         )
@@ -248,7 +257,8 @@ class Bluesky(Channel):
             rkey = self._note_path(key).read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             rkey = tid_for(key)
-        return self._receipt(rkey) if self._get_record(rkey) is not None else None
+        found = self._get_record(rkey)
+        return self._found(rkey, found) if found is not None else None
 
     def metrics(self, receipt: Receipt) -> Metrics | None:
         resp = self._call("GET", "app.bsky.feed.getPosts", params={"uris": receipt.remote_id})
