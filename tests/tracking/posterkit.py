@@ -53,7 +53,8 @@ LONG_OFFERS = {
         "de",
         "Frühjahrsrenovierungsangebot: 15 % Rabatt auf alle maßgefertigten Massivholzküchen, "
         "Einbauschränke und Bücherregale, einschließlich kostenloser Entwurfsberatung bei "
-        "Ihnen zu Hause und Lieferung innerhalb Berlins bis Jahresende",
+        "Ihnen zu Hause und Lieferung innerhalb Berlins bis Jahresende: "
+        "Altbauwohnungsrenovierungsfrühbucherrabattaktionszeitraumverlängerung",
     ),
     "zh": (
         "zh",
