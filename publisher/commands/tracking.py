@@ -19,7 +19,7 @@ from publisher.cli import Context
 from publisher.errors import NotFound, StoryloopError
 from publisher.model import load_manifest
 from publisher.tracking import ingest as ingest_mod
-from publisher.tracking import offers, poster, report
+from publisher.tracking import offers, report
 from publisher.tracking.journal import journal_dir
 
 pass_context = click.make_pass_decorator(Context)
@@ -224,6 +224,8 @@ def poster_command(
     out: Path | None,
 ) -> None:
     """Write a printable poster of STORY's offer with a tracked QR code, one per store."""
+    from publisher.tracking import poster  # WeasyPrint, Jinja and Babel: only for this command
+
     settings = ctx.settings
     poster.parse_size(size)
     poster.parse_format(fmt)
