@@ -337,3 +337,25 @@ def test_the_cli_writes_one_poster_per_store(site: Site, tmp_path: Path) -> None
         count = conn.execute(select(func.count()).select_from(offer_codes)).scalar_one()
     assert count == 2
     assert os.path.getsize(out / "kitchen-xiamen-1-tent.svg") > 10_000
+
+
+def test_a_site_without_stores_gets_one_poster_on_the_old_offline_delivery(
+    sqlite_site: Site, tmp_path: Path
+) -> None:
+    source = sqlite_site.settings.source
+    source.write_text(source.read_text() + '\nSTORYLOOP["stores"] = {}\n')
+    settings = settings_mod.load(source)
+    made = make_poster(sqlite_site.engine, settings, make_story(), tmp_path, size="a5")
+    assert made.store is None and made.path.name == "kitchen-a5.pdf"
+    assert {(d, v) for d, v, _ in offline_links(sqlite_site)} == {("offline-kitchen", None)}
+    assert "门店地址" not in page_text(made.path).joined()
+
+
+def test_malformed_store_hours_and_offer_until_are_one_line_each(site: Site) -> None:
+    write_manifest(site, make_story(), extra={"offer_until": "end of May"})
+    assert "Offer-Until 'end of May' is not a date (expected YYYY-MM-DD)" in _cli_error(site)
+    write_manifest(site, make_story())
+    source = site.settings.source
+    source.write_text(source.read_text() + '\nSTORYLOOP["stores"]["xiamen-1"]["hours"] = 9\n')
+    line = _cli_error(site)
+    assert "STORYLOOP stores.xiamen-1.hours: expected text or a list of lines" in line
