@@ -359,3 +359,13 @@ def test_malformed_store_hours_and_offer_until_are_one_line_each(site: Site) -> 
     source.write_text(source.read_text() + '\nSTORYLOOP["stores"]["xiamen-1"]["hours"] = 9\n')
     line = _cli_error(site)
     assert "STORYLOOP stores.xiamen-1.hours: expected text or a list of lines" in line
+
+
+def test_offer_stores_from_the_manifest_decide_where_posters_go(site: Site, tmp_path: Path) -> None:
+    write_manifest(site, make_story(), extra={"offer_stores": ["paris-9"]})
+    assert "Offer-Stores names no configured store" in _cli_error(site, "--all-stores")
+    write_manifest(site, make_story(), extra={"offer_stores": ["xiamen-2"]})
+    assert "not redeemable at store 'xiamen-1'" in _cli_error(site, "--store", "xiamen-1")
+    done = run_storyloop(site, "poster", "kitchen", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["kitchen-xiamen-2-a4.pdf"]

@@ -142,7 +142,12 @@ def choose_stores(
             raise NotFound(f'No store "{store}": STORYLOOP has no stores configured')
         return [None]
     candidates = candidate_stores(settings, story, entry)
-    names = ", ".join(s.id for s in candidates) or "none"
+    if not candidates:
+        raise PosterError(
+            f"{story.source}: Offer-Stores names no configured store "
+            f"(configured: {', '.join(configured)})"
+        )
+    names = ", ".join(s.id for s in candidates)
     if store:
         if store not in configured:
             known = ", ".join(configured)
@@ -285,7 +290,7 @@ def _describe(svg: bytes, content: Content) -> bytes:
     ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
     root = ET.fromstring(svg)
     root.set("role", "img")
-    root.set("lang", content.lang)
+    root.set("{http://www.w3.org/XML/1998/namespace}lang", content.lang)
     desc = [content.offer, content.code, content.url, content.store and content.store.name]
     for position, (tag, text) in enumerate(
         (("title", content.title), ("desc", "\n".join(t for t in desc if t)))

@@ -13,6 +13,7 @@ import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,7 @@ def _html(values: dict[str, Any], size: Size, scale: float, *, single_face: bool
     )
 
 
+@lru_cache(maxsize=1)
 def _template() -> jinja2.Template:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return env.from_string(TEMPLATE.read_text(encoding="utf-8"))
