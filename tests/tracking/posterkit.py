@@ -85,7 +85,9 @@ def write_manifest(site: Site, *stories: Story, extra: dict[str, object] | None 
 
 
 def need_poppler() -> None:
-    need(shutil.which("pdftotext") is not None, "pdftotext (poppler-utils) is not installed")
+    """pdftotext and friends read posters back; pdftocairo makes the SVG ones."""
+    for tool in ("pdftotext", "pdftocairo"):
+        need(shutil.which(tool) is not None, f"{tool} (poppler-utils) is not installed")
 
 
 @dataclass(frozen=True)

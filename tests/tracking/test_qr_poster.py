@@ -14,6 +14,7 @@ import pytest
 from posterkit import (
     LONG_OFFERS,
     MM,
+    need_poppler,
     page_count,
     page_text,
     poster_site,
@@ -61,6 +62,7 @@ def offline_links(site: Site) -> list[tuple[str, str | None, str]]:
 def test_poster_has_a_qr_for_an_offline_tracked_link_and_the_offer_code(
     sqlite_site: Site, tmp_path: Path
 ) -> None:
+    need_poppler()
     story = make_story()
     made = make_poster(
         sqlite_site.engine, sqlite_site.settings, story, tmp_path / "posters", fmt="svg"
@@ -231,6 +233,7 @@ def test_the_logo_is_the_only_raster_image_and_the_qr_is_drawn_as_vectors(
 def test_svg_is_valid_xml_with_vector_paths_and_the_posters_text(
     site: Site, tmp_path: Path
 ) -> None:
+    need_poppler()
     made = make_poster(site.engine, site.settings, make_story(), tmp_path, size="a5", fmt="svg")
     root = ET.fromstring(made.path.read_bytes())
     ns = "{http://www.w3.org/2000/svg}"
@@ -313,6 +316,7 @@ def test_chinese_text_without_a_cjk_font_is_one_clear_line(site: Site, tmp_path:
 
 
 def test_the_cli_writes_one_poster_per_store(site: Site, tmp_path: Path) -> None:
+    need_poppler()
     write_manifest(site, make_story(store=None))
     out = tmp_path / "out"
     done = run_storyloop(

@@ -14,6 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from trackkit import API_TOKEN, ROOT_DIR, Site, Tracker, free_port, request, run_storyloop
 
+from tests.conftest import need
+
 pytestmark = pytest.mark.slow
 
 STORY = """Title: A tea room in Xiamen
@@ -121,6 +123,7 @@ def test_a_published_story_s_click_sale_and_redemption_show_in_the_report(
         assert row["revenue"] == {"CNY": "498.50"}
         assert row["conversion_rate"] == 2.0 and row["flags"] == []
 
+        need(shutil.which("pdftocairo") is not None, "pdftocairo (poppler-utils) is missing")
         made = _ok(run_storyloop(site, "poster", "tea-room", "--format", "svg"))
         svg = site.root / "var" / "posters" / "tea-room-xiamen-1-a4.svg"
         assert str(svg) in made
