@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import date
@@ -24,7 +25,15 @@ from posterkit import (
     write_manifest,
 )
 from sqlalchemy import func, select
-from trackkit import Site, Tracker, make_story, request, run_storyloop
+from trackkit import (
+    Site,
+    Tracker,
+    make_story,
+    request,
+    run_storyloop,
+    storyloop_argv,
+    tracker_env,
+)
 
 from publisher import settings as settings_mod
 from publisher.model import Story
@@ -35,6 +44,7 @@ from publisher.tracking.poster import (
 )
 from publisher.tracking.poster.layout import SIZES, PosterTooFull
 from publisher.tracking.schema import links, offer_codes
+from tests.conftest import need
 
 BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148 Safari/604.1"
 
@@ -255,10 +265,6 @@ def test_store_address_and_hours_come_from_the_settings(site: Site) -> None:
 
 
 def _cli_error(site: Site, *args: str, env: dict[str, str] | None = None) -> str:
-    import subprocess
-
-    from trackkit import storyloop_argv, tracker_env
-
     done = subprocess.run(
         storyloop_argv(site, "poster", "kitchen", *args),
         cwd=site.root,
@@ -313,6 +319,41 @@ def test_chinese_text_without_a_cjk_font_is_one_clear_line(site: Site, tmp_path:
     line = _cli_error(site, env=env)
     assert "no font with Chinese glyphs (zh-cn) is installed" in line
     assert "fonts-noto-cjk" in line
+
+
+def test_without_fontconfigs_cjk_font_the_usual_folders_are_searched(
+    site: Site, tmp_path: Path
+) -> None:
+    noto = next(Path("/usr/share/fonts").rglob("NotoSansCJK*"), None)
+    need(noto is not None, "no Noto Sans CJK font under /usr/share/fonts (fonts-noto-cjk)")
+    assert noto is not None
+    (tmp_path / "cjk").mkdir()
+    (tmp_path / "cjk" / noto.name).symlink_to(noto)
+    fonts = tmp_path / "fonts.conf"
+    fonts.write_text(
+        f'<?xml version="1.0"?><fontconfig><dir>{tmp_path / "none"}</dir>'
+        f"<cachedir>{tmp_path / 'cache'}</cachedir></fontconfig>"
+    )
+    write_manifest(site, make_story())
+    env = {
+        **tracker_env(),
+        "FONTCONFIG_FILE": str(fonts),
+        "STORYLOOP_FONT_DIRS": str(tmp_path / "cjk"),
+    }
+    out = tmp_path / "out"
+    done = subprocess.run(
+        storyloop_argv(site, "poster", "kitchen", "--out", str(out)),
+        cwd=site.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    pdf = out / "kitchen-xiamen-1-a4.pdf"
+    embedded = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True).stdout
+    assert "NotoSansCJK" in embedded.replace("-", "")
+    assert "扫码阅读故事" in page_text(pdf).joined()
 
 
 def test_the_cli_writes_one_poster_per_store(site: Site, tmp_path: Path) -> None:
