@@ -281,7 +281,19 @@ def pdf_to_svg(pdf: bytes, content: Content) -> bytes:
     with tempfile.TemporaryDirectory(prefix="storyloop-poster-") as tmp:
         source, target = Path(tmp) / "poster.pdf", Path(tmp) / "poster.svg"
         source.write_bytes(pdf)
-        subprocess.run([binary, "-svg", str(source), str(target)], check=True, timeout=120)
+        try:
+            subprocess.run(
+                [binary, "-svg", str(source), str(target)],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            detail = getattr(exc, "stderr", b"") or b""
+            raise PosterError(
+                f"pdftocairo could not convert the poster to SVG: "
+                f"{detail.decode(errors='replace').strip()[:200] or exc}"
+            ) from exc
         return _describe(target.read_bytes(), content)
 
 
