@@ -70,10 +70,28 @@ STORYLOOP = {
     "var_dir": "var",
     "grace_period_hours": 6,
     "max_attempts": 8,
+    # Printed on posters (`storyloop poster`): the business's name (default: SITENAME) and logo.
+    "business": {"name": SITENAME, "logo": "content/images/logo.svg"},
+    # address and hours: printed on each store's posters, one line per entry.
     "stores": {
-        "xiamen-1": {"name": "松陶家居 厦门思明店", "region": "xiamen"},
-        "shanghai-1": {"name": "松陶家居 上海徐汇店", "region": "shanghai"},
-        "berlin-1": {"name": "Cedar & Clay Berlin Kreuzberg", "region": "berlin"},
+        "xiamen-1": {
+            "name": "松陶家居 厦门思明店",
+            "region": "xiamen",
+            "address": ["厦门市思明区湖滨南路 88 号", "1 楼 101 室"],
+            "hours": ["周一至周五 10:00–21:00", "周六、周日 09:30–22:00"],
+        },
+        "shanghai-1": {
+            "name": "松陶家居 上海徐汇店",
+            "region": "shanghai",
+            "address": ["上海市徐汇区天钥桥路 133 号"],
+            "hours": ["每天 10:00–22:00"],
+        },
+        "berlin-1": {
+            "name": "Cedar & Clay Berlin Kreuzberg",
+            "region": "berlin",
+            "address": ["Oranienstraße 25", "10999 Berlin"],
+            "hours": ["Mo–Fr 10–19 Uhr", "Sa 10–16 Uhr"],
+        },
     },
     "tracking": {
         "base_url": "http://127.0.0.1:8000",

@@ -96,6 +96,41 @@ def merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Store:
+    """One shop from ``STORYLOOP["stores"]``. ``address`` and ``hours`` are printed on posters as
+    written, one entry per line (a string with line breaks, or a list of lines)."""
+
+    id: str
+    name: str
+    region: str | None = None
+    address: tuple[str, ...] = ()
+    hours: tuple[str, ...] = ()
+
+
+def _lines(store: str, key: str, value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(line.strip() for line in value.splitlines() if line.strip())
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(v.strip() for v in value if v.strip())
+    raise SettingsError(f"STORYLOOP stores.{store}.{key}: expected text or a list of lines")
+
+
+def parse_store(store_id: str, raw: object) -> Store:
+    if not isinstance(raw, Mapping):
+        raise SettingsError(f"STORYLOOP stores.{store_id}: expected a dict with name, region, ...")
+    region = raw.get("region")
+    return Store(
+        id=store_id,
+        name=str(raw.get("name") or store_id),
+        region=str(region) if region else None,
+        address=_lines(store_id, "address", raw.get("address")),
+        hours=_lines(store_id, "hours", raw.get("hours")),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the engine needs, read once from ``pelicanconf.py``."""
 
@@ -145,6 +180,14 @@ class Settings:
         """Configured channels by name; each has a ``type`` (defaults to its name)."""
         raw = self.engine.get("channels") or {}
         return {name: {"type": name, **dict(conf)} for name, conf in raw.items()}
+
+    @property
+    def stores(self) -> dict[str, Store]:
+        """Configured stores by id, in the order the settings list them."""
+        raw = self.engine.get("stores") or {}
+        if not isinstance(raw, Mapping):
+            raise SettingsError("STORYLOOP stores: expected a dict of store id -> settings")
+        return {str(k): parse_store(str(k), v) for k, v in raw.items()}
 
     def channel_settings(self, name: str) -> dict[str, Any]:
         """One channel's settings with secrets resolved from the environment."""

@@ -19,7 +19,7 @@ from publisher.cli import Context
 from publisher.errors import NotFound, StoryloopError
 from publisher.model import load_manifest
 from publisher.tracking import ingest as ingest_mod
-from publisher.tracking import offers, poster, report
+from publisher.tracking import offers, report
 from publisher.tracking.journal import journal_dir
 
 pass_context = click.make_pass_decorator(Context)
@@ -206,21 +206,57 @@ def _print_table(result: report.Report) -> None:
 
 @click.command("poster")
 @click.argument("story")
+@click.option("--store", help="Store id from STORYLOOP stores (default: the story's store).")
+@click.option("--all-stores", is_flag=True, help="One poster for each store the offer is valid in.")
+@click.option("--size", default="a4", show_default=True, metavar="a4|a5|tent", help="Paper size.")
+@click.option("--format", "fmt", default="pdf", show_default=True, metavar="pdf|svg")
 @click.option(
     "--out", type=click.Path(path_type=Path), help="Folder for the files (default: var/posters)."
 )
 @pass_context
-def poster_command(ctx: Context, story: str, out: Path | None) -> None:
-    """Write a printable QR poster (SVG and PDF) with the story's offer and offer code."""
+def poster_command(
+    ctx: Context,
+    story: str,
+    store: str | None,
+    all_stores: bool,
+    size: str,
+    fmt: str,
+    out: Path | None,
+) -> None:
+    """Write a printable poster of STORY's offer with a tracked QR code, one per store."""
+    from publisher.tracking import poster  # WeasyPrint, Jinja and Babel: only for this command
+
     settings = ctx.settings
+    poster.parse_size(size)
+    poster.parse_format(fmt)
     stories = load_manifest(settings.manifest_path).by_slug()
     if story not in stories:
         known = ", ".join(sorted(stories)) or "none"
         raise NotFound(f'No story "{story}" in the manifest (stories: {known})')
+    entry = _manifest_entry(settings.manifest_path, story)
+    chosen = poster.choose_stores(
+        settings, stories[story], store=store, all_stores=all_stores, entry=entry
+    )
     engine = _database(ctx)
-    made = poster.make_poster(engine, settings, stories[story], out or settings.var_dir / "posters")
-    click.echo(f"{made.svg}\n{made.pdf}")
-    click.echo(f"QR -> {made.url}" + (f"  offer code {made.offer_code}" if made.offer_code else ""))
+    made = poster.make_posters(
+        engine,
+        settings,
+        stories[story],
+        out or settings.var_dir / "posters",
+        stores=chosen,
+        size=size,
+        fmt=fmt,
+        entry=entry,
+    )
+    for one in made:
+        code = f"  offer code {one.offer_code}" if one.offer_code else ""
+        click.echo(f"{one.path}\n  QR -> {one.url}{code}")
+
+
+def _manifest_entry(path: Path, slug: str) -> dict[str, object] | None:
+    """The story's raw manifest entry, for fields newer than this model (see poster.offer_until)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return next((s for s in data.get("stories", ()) if s.get("slug") == slug), None)
 
 
 # --------------------------------------------------------------------------- links

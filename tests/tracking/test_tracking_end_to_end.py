@@ -14,6 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from trackkit import API_TOKEN, ROOT_DIR, Site, Tracker, free_port, request, run_storyloop
 
+from tests.conftest import need
+
 pytestmark = pytest.mark.slow
 
 STORY = """Title: A tea room in Xiamen
@@ -53,6 +55,8 @@ def _site(root: Path, db_url: str) -> Site:
 
     port = free_port()
     (root / "content" / "stories").mkdir(parents=True)
+    (root / "content" / "images").mkdir()
+    shutil.copy(ROOT_DIR / "content" / "images" / "logo.svg", root / "content" / "images")
     now = datetime.now(UTC)
     (root / "content" / "stories" / "tea-room.md").write_text(
         STORY.format(
@@ -119,10 +123,14 @@ def test_a_published_story_s_click_sale_and_redemption_show_in_the_report(
         assert row["revenue"] == {"CNY": "498.50"}
         assert row["conversion_rate"] == 2.0 and row["flags"] == []
 
-        made = _ok(run_storyloop(site, "poster", "tea-room"))
-        svg = site.root / "var" / "posters" / "tea-room.svg"
-        assert str(svg) in made and (site.root / "var" / "posters" / "tea-room.pdf").is_file()
+        need(shutil.which("pdftocairo") is not None, "pdftocairo (poppler-utils) is missing")
+        made = _ok(run_storyloop(site, "poster", "tea-room", "--format", "svg"))
+        svg = site.root / "var" / "posters" / "tea-room-xiamen-1-a4.svg"
+        assert str(svg) in made
         assert re.search(r"CC-[2-9A-HJ-NP-Z]{5}-[2-9A-HJ-NP-Z]", svg.read_text(encoding="utf-8"))
+        again = _ok(run_storyloop(site, "poster", "tea-room"))
+        assert (site.root / "var" / "posters" / "tea-room-xiamen-1-a4.pdf").is_file()
+        assert made.splitlines()[1] == again.splitlines()[1]  # the same QR link and offer code
     finally:
         tracker.kill()
         site.engine.dispose()
