@@ -200,10 +200,17 @@ class Runner:
         self.publish_due()
 
     def publish_due(self) -> None:
-        outcomes = self.dispatcher.run_due()
+        """One pass, no longer than a sweep period: a slow channel or a long backlog must not
+        keep the sweep (re-plan, recovery, unknowns) from its turn. When the pass ended with
+        work still due, the loop goes round again at once."""
+        outcomes = self.dispatcher.run_due(budget=self.sweep_seconds)
         if outcomes:
             log.info("pass: %s", ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())))
         self._schedule_wakeups()
+        if outcomes and not self.stop.is_set():
+            with self.engine.connect() as conn:
+                if ledger.any_due(conn, now=self.clock()):
+                    self.kick.set()
 
     def _schedule_wakeups(self) -> None:
         now = self.clock()
