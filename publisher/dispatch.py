@@ -404,9 +404,15 @@ class Dispatcher:
         return self._sent(claim, sent)
 
     def _call(self, claim: Claim, adapter: Channel, post: Post) -> Receipt | str:
-        """The network call, with the same key on every attempt; a failure is dealt with here."""
+        """The network call, with the same key on every attempt; a failure is dealt with here.
+        An attempt that failed before may have posted all the same (a 5xx after the network
+        made the post): look first where the channel can."""
         key = DeliveryKey(claim.id, planned_at=claim.due_at)
         try:
+            if claim.attempts:
+                earlier = self._before_resend(claim, adapter, key)
+                if earlier is not None:
+                    return earlier
             return adapter.publish(post, key)
         except ChannelError as exc:
             return self._failure(claim, exc)
@@ -414,6 +420,34 @@ class Dispatcher:
             why = self._say(claim, f"unexpected error while sending: {exc!r}")
             log.error("delivery %s: %s", claim.id, why)
             return self._unknown(claim, why)
+
+    def _before_resend(
+        self, claim: Claim, adapter: Channel, key: DeliveryKey
+    ) -> Receipt | str | None:
+        """The earlier post if a lookup finds it; "held" when only a key could tell and the
+        network no longer keeps it; None when sending again is safe."""
+        if can_look_up(adapter):
+            found = adapter.lookup(key)
+            if found is not None:
+                log.info("delivery %s: already on %s, not sent again", claim.id, claim.channel)
+            return found
+        if self._key_expired(claim, adapter) and not adapter.resend_on_unknown:
+            return self._hold(claim)
+        return None
+
+    def _key_expired(self, claim: Claim, adapter: Channel) -> bool:
+        """Whether the network may have forgotten the key: measured from the planned time, which
+        is never later than the first attempt, so a key is never trusted too long."""
+        lifetime = adapter.key_lifetime
+        return lifetime is not None and self.clock() - claim.due_at >= lifetime
+
+    def _may_resend(self, claim: Claim, adapter: Channel) -> bool:
+        """After a lookup found nothing (or none was possible): may the post go out again?"""
+        if adapter.resend_on_unknown or can_look_up(adapter):
+            return True
+        if adapter.idempotency in (Idempotency.KEY, Idempotency.RECORD_KEY):
+            return not self._key_expired(claim, adapter)
+        return False
 
     def _prepare(self, claim: Claim, story: Story, adapter: Channel) -> Post | str:
         """Links stored, post rendered, delivery marked in flight: one transaction."""
@@ -593,14 +627,18 @@ class Dispatcher:
             return "unresolved"
         if found is not None:
             return self._sent(claim, found)
-        if adapter.idempotency in SAFE_TO_RESEND or adapter.resend_on_unknown:
+        if self._may_resend(claim, adapter):
             why = f"not found on {claim.channel}; sending again ({adapter.idempotency.name})"
             return self._retry(claim, why, counts=False, at=self.clock())
         return self._hold(claim)
 
     def _hold(self, claim: Claim) -> str:
+        adapter = self._adapters.get(claim.channel)
+        cannot = "offers no way to know"
+        if adapter is not None and adapter.idempotency is not Idempotency.NONE:
+            cannot = f"no longer keeps the idempotency key ({adapter.key_lifetime}), so cannot tell"
         why = (
-            f"{claim.channel} offers no way to know whether the post went out: check it, then "
+            f"{claim.channel} {cannot} whether the post went out: check it, then "
             f"`storyloop resolve {claim.id} --sent URL` or `--resend`"
         )
         with ledger.transaction(self.engine) as conn:
@@ -662,6 +700,14 @@ class Dispatcher:
             optouts=lambda: _tracking_optouts(self.engine),
         )
         return open_channel(name, self.settings, context)
+
+
+def can_look_up(adapter: Channel) -> bool:
+    """LOOKUP and RECORD_KEY channels find an earlier post by declaration; a KEY channel can
+    when it implements ``lookup`` (Mastodon searches its own recent statuses)."""
+    if adapter.idempotency in (Idempotency.LOOKUP, Idempotency.RECORD_KEY):
+        return True
+    return adapter.idempotency is Idempotency.KEY and type(adapter).lookup is not Channel.lookup
 
 
 def _tracking_prepare_links() -> PrepareLinks:

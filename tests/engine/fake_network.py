@@ -11,7 +11,7 @@ counted per delivery, and so is every post it created, so a double post always s
   the network ignores the header and every request creates a post;
 - ``--lookup`` answers ``GET /posts?ref=…`` with the posts made for that delivery;
 - ``--fail-after-create P`` answers HTTP 503 to a share P of the requests *after* creating the
-  post (the fault that posted twice when resent without a lookup);
+  post (the fault that posted twice when resent without a lookup), or the first N of them;
 - ``--rate-limit-first N`` answers the first N requests with HTTP 429 and ``Retry-After``
   (``auth_fail_first``, in a thread only: with HTTP 401, a revoked token);
 - ``--delay LO HI`` holds each answer that long, and ``--stall P`` holds a share P of them a
@@ -42,6 +42,7 @@ class Faults:
     keep_keys: float | None = None  # seconds a key is honoured; None: keys ignored
     lookup: bool = False
     fail_after_create: float = 0.0
+    fail_after_create_first: int = 0
     rate_limit_first: int = 0
     auth_fail_first: int = 0
     retry_after: float = 1.0
@@ -129,13 +130,14 @@ class FakeNetwork:
             s.inflight[worker] += 1
             wait = self.random.uniform(*f.delay) + (1.0 if self.random.random() < f.stall else 0)
             fail = self.random.random() < f.fail_after_create
+            fail = fail or s.failed_after_create < f.fail_after_create_first
+            if fail:
+                s.failed_after_create += 1
         try:
             time.sleep(wait)  # the answer takes a moment: a worker may die meanwhile
         finally:
             with self.lock:
                 s.inflight[worker] -= 1
-                if fail:
-                    s.failed_after_create += 1
         if fail:
             return 503, {"error": "Service Unavailable"}
         return 200, post
