@@ -14,8 +14,8 @@ counted per delivery, and so is every post it created, so a double post always s
   post (the fault that posted twice when resent without a lookup), or the first N of them;
 - ``--rate-limit-first N`` answers the first N requests with HTTP 429 and ``Retry-After``
   (``auth_fail_first``, in a thread only: with HTTP 401, a revoked token);
-- ``--delay LO HI`` holds each answer that long, and ``--stall P`` holds a share P of them a
-  second longer, so that a worker can be killed in the middle of a request.
+- ``--delay LO HI`` holds each answer that long, and ``--stall P`` holds a share P of them
+  ``--stall-seconds`` longer, so that a worker can be killed in the middle of a request.
 
 ``GET /inflight`` lists the worker processes (``X-Worker`` header) whose requests are being
 answered right now, ``GET /stats`` the counts.
@@ -48,6 +48,7 @@ class Faults:
     retry_after: float = 1.0
     delay: tuple[float, float] = (0.0, 0.0)
     stall: float = 0.0
+    stall_seconds: float = 1.0
     seed: int = 7
 
 
@@ -128,7 +129,9 @@ class FakeNetwork:
                 if key and f.keep_keys is not None:
                     s.keys[key] = (now, post)
             s.inflight[worker] += 1
-            wait = self.random.uniform(*f.delay) + (1.0 if self.random.random() < f.stall else 0)
+            wait = self.random.uniform(*f.delay) + (
+                f.stall_seconds if self.random.random() < f.stall else 0
+            )
             fail = self.random.random() < f.fail_after_create
             fail = fail or s.failed_after_create < f.fail_after_create_first
             if fail:
@@ -164,7 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
-        if status == 429:
+        if status in (429, 503):
             self.send_header("Retry-After", f"{self.net.faults.retry_after:g}")
         self.end_headers()
         self.wfile.write(data)
@@ -182,7 +185,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}")
+        data = self.rfile.read(length)
+        if len(data) < length or not length:  # the client died while sending: no post
+            self._answer(400, {"error": "incomplete request"})
+            return
+        body = json.loads(data)
         worker = int(self.headers.get("X-Worker") or 0)
         try:
             status, answer = self.net.create(body, self.headers.get("Idempotency-Key"), worker)
@@ -200,6 +207,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--rate-limit-first", type=int, default=0)
     parser.add_argument("--delay", type=float, nargs=2, default=(0.0, 0.0))
     parser.add_argument("--stall", type=float, default=0.0)
+    parser.add_argument("--stall-seconds", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=7)
     a = parser.parse_args(argv)
     keep = math.inf if a.keep_keys is not None and a.keep_keys <= 0 else a.keep_keys
@@ -210,6 +218,7 @@ def main(argv: list[str]) -> None:
         rate_limit_first=a.rate_limit_first,
         delay=tuple(a.delay),
         stall=a.stall,
+        stall_seconds=a.stall_seconds,
         seed=a.seed,
     )
     with FakeNetwork(faults, a.port) as net:
