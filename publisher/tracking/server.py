@@ -31,7 +31,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from publisher import db
+from publisher import db, processes
 from publisher import settings as settings_mod
 from publisher.settings import Secret, Settings
 from publisher.tracking import bots, codes, conversions, optout
@@ -453,6 +453,7 @@ async def send_json(
 
 def create_app(settings_path: str | None = None) -> Tracker:
     """The app granian serves (factory): settings from STORYLOOP_SETTINGS or ./pelicanconf.py."""
+    processes.die_with_parent()  # a worker of `storyloop serve` ends when serve is killed
     settings = settings_mod.load(settings_path or os.environ.get("STORYLOOP_SETTINGS"))
     engine = db.connect(settings.database_url)
     return Tracker(settings, engine)
