@@ -20,7 +20,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -192,6 +192,9 @@ class Channel(ABC):
     length: ClassVar[LengthRule]
     media: ClassVar[MediaLimits] = MediaLimits()
     idempotency: ClassVar[Idempotency]
+    # How long the network honours an idempotency key (Mastodon: one hour); None: for good.
+    # The engine never relies on a key older than this: it looks the post up, or holds it.
+    key_kept: ClassVar[timedelta | None] = None
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = ()
 
     def __init__(self, settings: Mapping[str, Any], context: ChannelContext) -> None:
@@ -248,6 +251,12 @@ class Channel(ABC):
     def resend_on_unknown(self) -> bool:
         """Whether an unknown outcome may simply be sent again (channel setting)."""
         return bool(self.settings.get("resend_on_unknown", False))
+
+    @property
+    def key_lifetime(self) -> timedelta | None:
+        """``key_kept``, unless the channel's ``idempotency_key_hours`` setting says otherwise."""
+        hours = self.settings.get("idempotency_key_hours")
+        return self.key_kept if hours is None else timedelta(hours=float(hours))
 
     @abstractmethod
     def render(

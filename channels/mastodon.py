@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from channels import http, images
@@ -34,6 +35,7 @@ class Mastodon(Channel):
     length: ClassVar[LengthRule] = LengthRule(limit=500, counting="graphemes", url_weight=23)
     media: ClassVar[MediaLimits] = MediaLimits(max_images=4, max_image_bytes=16 * 1024 * 1024)
     idempotency: ClassVar[Idempotency] = Idempotency.KEY
+    key_kept: ClassVar[timedelta | None] = timedelta(hours=1)  # Mastodon's Idempotency-Key
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
         SettingSpec("instance", "Your server's address, e.g. https://mastodon.social"),
         SettingSpec("token", "Access token with write:statuses and write:media", secret=True),

@@ -19,6 +19,7 @@ import queue
 import random
 import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -56,6 +57,7 @@ from publisher.settings import Settings
 log = logging.getLogger(__name__)
 
 SAFE_TO_RESEND = (Idempotency.KEY, Idempotency.RECORD_KEY, Idempotency.LOOKUP)
+RELEASED_PER_PASS = 1000  # a pass that gave back this many ends, so the sweep gets its turn
 
 
 @dataclass(frozen=True)
@@ -142,21 +144,30 @@ class Dispatcher:
         self.worker = worker or worker_name()
         self.stop = stop or threading.Event()
         self._claims = 0
-        self._held: dict[str, datetime] = {}  # channels paused or rate-limited in this pass
+        # Channels held in this pass: rate-limited until a time, or paused (None) for the rest
+        # of the pass. The ledger's channel_state holds them across passes and processes.
+        self._held: dict[str, datetime | None] = {}
+        self._released: set[str] = set()  # given back in this pass: not claimed again in it
         self._random = random.Random()
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ passes
 
-    def run_due(self, *, limit: int | None = None) -> Counter[str]:
-        """Publish everything due now, until none is left or we must stop.
+    def run_due(self, *, limit: int | None = None, budget: float | None = None) -> Counter[str]:
+        """Publish everything due now, until none is left, we must stop, or ``budget`` seconds
+        have passed (then what is in flight is finished and the pass ends, so the caller's
+        sweep gets its turn however busy or slow the channels are).
 
         A pipeline: a few threads send (network calls and outbox files wait on I/O) while this
         thread claims and prepares the next batch and stores the receipts that came back, all
         those waiting in one transaction (group commit). Each delivery's claim keeps two threads,
-        or two processes, from ever touching the same one."""
+        or two processes, from ever touching the same one. A pass never claims again what it
+        gave back (a held channel's deliveries, a closed window): that is for the next pass."""
         outcomes: Counter[str] = Counter()
-        self._held.clear()  # across passes the ledger's channel_state holds channels
+        self._held.clear()
+        with self._lock:
+            self._released.clear()
+        ends = None if budget is None else time.monotonic() + budget
         token = self._token()
         results: queue.SimpleQueue[Sent | str | BaseException] = queue.SimpleQueue()
         claimed = in_flight = 0
@@ -175,7 +186,7 @@ class Dispatcher:
                 self._heartbeat(token),
             ):
                 while True:
-                    more = more and not self.stop.is_set() and (limit is None or claimed < limit)
+                    more = more and self._go_on(ends) and (limit is None or claimed < limit)
                     if more and in_flight < self.options.batch:
                         batch = (
                             self.options.batch
@@ -212,6 +223,13 @@ class Dispatcher:
                     unstored.append(left)
             self._store_what_can_be(unstored)
             raise
+
+    def _go_on(self, ends: float | None) -> bool:
+        """Whether this pass may claim more."""
+        if self.stop.is_set() or (ends is not None and time.monotonic() >= ends):
+            return False
+        with self._lock:
+            return len(self._released) < RELEASED_PER_PASS
 
     def _store_what_can_be(self, sent: list[Sent]) -> None:
         """On the way out after an error: the receipts together, else one by one."""
@@ -386,9 +404,15 @@ class Dispatcher:
         return self._sent(claim, sent)
 
     def _call(self, claim: Claim, adapter: Channel, post: Post) -> Receipt | str:
-        """The network call, with the same key on every attempt; a failure is dealt with here."""
+        """The network call, with the same key on every attempt; a failure is dealt with here.
+        An attempt that failed before may have posted all the same (a 5xx after the network
+        made the post): look first where the channel can."""
         key = DeliveryKey(claim.id, planned_at=claim.due_at)
         try:
+            if claim.attempts:
+                earlier = self._before_resend(claim, adapter, key)
+                if earlier is not None:
+                    return earlier
             return adapter.publish(post, key)
         except ChannelError as exc:
             return self._failure(claim, exc)
@@ -396,6 +420,34 @@ class Dispatcher:
             why = self._say(claim, f"unexpected error while sending: {exc!r}")
             log.error("delivery %s: %s", claim.id, why)
             return self._unknown(claim, why)
+
+    def _before_resend(
+        self, claim: Claim, adapter: Channel, key: DeliveryKey
+    ) -> Receipt | str | None:
+        """The earlier post if a lookup finds it; "held" when only a key could tell and the
+        network no longer keeps it; None when sending again is safe."""
+        if can_look_up(adapter):
+            found = adapter.lookup(key)
+            if found is not None:
+                log.info("delivery %s: already on %s, not sent again", claim.id, claim.channel)
+            return found
+        if self._key_expired(claim, adapter) and not adapter.resend_on_unknown:
+            return self._hold(claim)
+        return None
+
+    def _key_expired(self, claim: Claim, adapter: Channel) -> bool:
+        """Whether the network may have forgotten the key: measured from the planned time, which
+        is never later than the first attempt, so a key is never trusted too long."""
+        lifetime = adapter.key_lifetime
+        return lifetime is not None and self.clock() - claim.due_at >= lifetime
+
+    def _may_resend(self, claim: Claim, adapter: Channel) -> bool:
+        """After a lookup found nothing (or none was possible): may the post go out again?"""
+        if adapter.resend_on_unknown or can_look_up(adapter):
+            return True
+        if adapter.idempotency in (Idempotency.KEY, Idempotency.RECORD_KEY):
+            return not self._key_expired(claim, adapter)
+        return False
 
     def _prepare(self, claim: Claim, story: Story, adapter: Channel) -> Post | str:
         """Links stored, post rendered, delivery marked in flight: one transaction."""
@@ -416,12 +468,22 @@ class Dispatcher:
             return self._retry(claim, why, counts=True)
 
     def _channel_held(self, claim: Claim) -> str | None:
-        """The rest of a batch waits when the channel got paused or rate-limited meanwhile."""
-        until = self._held.get(claim.channel)
-        if until is None:
+        """The rest of a batch waits when the channel got paused or rate-limited meanwhile; a
+        rate limit's hold ends when its time has come."""
+        if claim.channel not in self._held:
             return None
-        self._release(claim, at=max(until, claim.due_at), why="channel on hold")
+        now = self.clock()
+        until = self._held.get(claim.channel, now)
+        if until is not None and until <= now:
+            self._held.pop(claim.channel, None)
+            return None
+        self._release(claim, at=max(until or now, claim.due_at), why="channel on hold")
         return "held back"
+
+    def _held_channels(self) -> list[str]:
+        """Channels this pass must not claim for: paused, or rate-limited until later."""
+        now = self.clock()
+        return [c for c, until in list(self._held.items()) if until is None or until > now]
 
     def _hold_back(self, claim: Claim) -> str | None:
         """Posting window closed, or the channel's token bucket empty: give the claim back."""
@@ -502,7 +564,7 @@ class Dispatcher:
         now = self.clock()
         with ledger.transaction(self.engine) as conn:
             first = ledger.pause_channel(conn, claim.channel, reason=reason, now=now)
-        self._held[claim.channel] = now
+        self._held[claim.channel] = None
         if first:
             log.warning(
                 "channel %s paused: %s (fix its credentials, then `storyloop resume %s`)",
@@ -544,6 +606,8 @@ class Dispatcher:
         return ledger.CANCELLED
 
     def _release(self, claim: Claim, *, at: datetime, why: str) -> None:
+        with self._lock:
+            self._released.add(claim.id)
         with ledger.transaction(self.engine) as conn:
             ledger.release(conn, claim, at=at, now=self.clock(), why=why)
 
@@ -563,14 +627,18 @@ class Dispatcher:
             return "unresolved"
         if found is not None:
             return self._sent(claim, found)
-        if adapter.idempotency in SAFE_TO_RESEND or adapter.resend_on_unknown:
+        if self._may_resend(claim, adapter):
             why = f"not found on {claim.channel}; sending again ({adapter.idempotency.name})"
             return self._retry(claim, why, counts=False, at=self.clock())
         return self._hold(claim)
 
     def _hold(self, claim: Claim) -> str:
+        adapter = self._adapters.get(claim.channel)
+        cannot = "offers no way to know"
+        if adapter is not None and adapter.idempotency is not Idempotency.NONE:
+            cannot = f"no longer keeps the idempotency key ({adapter.key_lifetime}), so cannot tell"
         why = (
-            f"{claim.channel} offers no way to know whether the post went out: check it, then "
+            f"{claim.channel} {cannot} whether the post went out: check it, then "
             f"`storyloop resolve {claim.id} --sent URL` or `--resend`"
         )
         with ledger.transaction(self.engine) as conn:
@@ -602,9 +670,17 @@ class Dispatcher:
     # ------------------------------------------------------------------ helpers
 
     def _claim(self, token: str, batch: int) -> list[Claim]:
+        with self._lock:
+            released = list(self._released)
         with ledger.transaction(self.engine) as conn:
             return ledger.claim_due(
-                conn, token=token, now=self.clock(), lease=self.options.lease, limit=batch
+                conn,
+                token=token,
+                now=self.clock(),
+                lease=self.options.lease,
+                limit=batch,
+                skip_ids=released,
+                skip_channels=self._held_channels(),
             )
 
     def _token(self) -> str:
@@ -624,6 +700,14 @@ class Dispatcher:
             optouts=lambda: _tracking_optouts(self.engine),
         )
         return open_channel(name, self.settings, context)
+
+
+def can_look_up(adapter: Channel) -> bool:
+    """LOOKUP and RECORD_KEY channels find an earlier post by declaration; a KEY channel can
+    when it implements ``lookup`` (Mastodon searches its own recent statuses)."""
+    if adapter.idempotency in (Idempotency.LOOKUP, Idempotency.RECORD_KEY):
+        return True
+    return adapter.idempotency is Idempotency.KEY and type(adapter).lookup is not Channel.lookup
 
 
 def _tracking_prepare_links() -> PrepareLinks:

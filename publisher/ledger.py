@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -248,14 +248,34 @@ def _move(
 LET_GO = {"claimed_by": None, "lease_until": None}
 
 
-def claim_due(
-    conn: Connection, *, token: str, now: datetime, lease: timedelta, limit: int = 50
-) -> list[Claim]:
-    """Claim up to ``limit`` due deliveries in one conditional UPDATE (skipping paused channels)."""
+def _due(now: datetime, skip_ids: Collection[str] = (), skip_channels: Collection[str] = ()) -> Any:
+    """Pending, due, and on a channel that is neither paused nor blocked (nor skipped)."""
     held = select(channel_state.c.channel).where(
         or_(channel_state.c.paused_reason.is_not(None), channel_state.c.blocked_until > now)
     )
-    due = and_(d.state.in_(PENDING), d.next_attempt_at <= now, d.channel.not_in(held))
+    due = [d.state.in_(PENDING), d.next_attempt_at <= now, d.channel.not_in(held)]
+    if skip_ids:
+        due.append(d.id.not_in(list(skip_ids)))
+    if skip_channels:
+        due.append(d.channel.not_in(list(skip_channels)))
+    return and_(*due)
+
+
+def claim_due(
+    conn: Connection,
+    *,
+    token: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int = 50,
+    skip_ids: Collection[str] = (),
+    skip_channels: Collection[str] = (),
+) -> list[Claim]:
+    """Claim up to ``limit`` due deliveries in one conditional UPDATE (skipping paused channels).
+
+    ``skip_ids`` and ``skip_channels`` are what the caller's pass gave back or holds: a pass
+    never takes again what it released."""
+    due = _due(now, skip_ids, skip_channels)
     pick = (
         select(d.id)
         .where(due)
@@ -705,6 +725,11 @@ def upcoming(conn: Connection, *, limit: int = 10) -> list[Row[Any]]:
         .limit(limit)
     )
     return list(conn.execute(stmt).all())
+
+
+def any_due(conn: Connection, *, now: datetime) -> bool:
+    """Whether a pass started now would find something to claim."""
+    return conn.execute(select(d.id).where(_due(now)).limit(1)).first() is not None
 
 
 def next_wakeups(conn: Connection, *, after: datetime, limit: int = 100) -> list[datetime]:

@@ -10,7 +10,6 @@ run against one database because every claim is an atomic conditional UPDATE.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
-from publisher import db, ledger, plan
+from publisher import db, ledger, plan, processes
 from publisher.dispatch import Dispatcher, utcnow
 from publisher.errors import ManifestError
 from publisher.model import Manifest, Story, load_manifest
@@ -200,10 +199,17 @@ class Runner:
         self.publish_due()
 
     def publish_due(self) -> None:
-        outcomes = self.dispatcher.run_due()
+        """One pass, no longer than a sweep period: a slow channel or a long backlog must not
+        keep the sweep (re-plan, recovery, unknowns) from its turn. When the pass ended with
+        work still due, the loop goes round again at once."""
+        outcomes = self.dispatcher.run_due(budget=self.sweep_seconds)
         if outcomes:
             log.info("pass: %s", ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())))
         self._schedule_wakeups()
+        if outcomes and not self.stop.is_set():
+            with self.engine.connect() as conn:
+                if ledger.any_due(conn, now=self.clock()):
+                    self.kick.set()
 
     def _schedule_wakeups(self) -> None:
         now = self.clock()
@@ -224,17 +230,22 @@ class Runner:
             )
 
 
-def start_server(settings: Settings) -> subprocess.Popen[bytes]:
-    """The tracker and site server (``storyloop serve``) as a child process."""
-    argv = [sys.executable, "-c", "from publisher.cli import main; main()"]
-    argv += ["--config", str(settings.source), "serve"]
+def server_address(
+    settings: Settings, host: str | None = None, port: int | None = None
+) -> tuple[str, int]:
+    """Where the site and tracked links are served: the options, else ``STORYLOOP tracking``."""
     tracking = settings.engine.get("tracking") or {}
-    log.info(
-        "serving the site and tracked links on http://%s:%s/",
-        tracking.get("host", "127.0.0.1"),
-        tracking.get("port", 8000),
-    )
-    return subprocess.Popen(argv, cwd=settings.root, env=dict(os.environ))
+    return host or str(tracking.get("host", "127.0.0.1")), port or int(tracking.get("port", 8000))
+
+
+def start_server(settings: Settings, address: tuple[str, int]) -> subprocess.Popen[bytes]:
+    """The tracker and site server (``storyloop serve``) as a child process that dies with
+    this one, however this one ends (see :mod:`publisher.processes`)."""
+    host, port = address
+    argv = [sys.executable, "-c", "from publisher.cli import main; main()"]
+    argv += ["--config", str(settings.source), "serve", "--host", host, "--port", str(port)]
+    log.info("serving the site and tracked links on http://%s:%s/", host, port)
+    return subprocess.Popen(argv, cwd=settings.root, env=processes.child_env())
 
 
 def stop_server(child: subprocess.Popen[bytes]) -> None:
@@ -248,8 +259,11 @@ def stop_server(child: subprocess.Popen[bytes]) -> None:
         child.wait()
 
 
-def run(settings: Settings, *, serve: bool) -> None:
+def run(settings: Settings, *, serve: bool, address: tuple[str, int] | None = None) -> None:
     """Migrate, plan, and publish until SIGTERM or SIGINT; the server stops with us."""
+    address = address or server_address(settings)
+    if serve:
+        processes.ensure_port_free(*address)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -262,7 +276,7 @@ def run(settings: Settings, *, serve: bool) -> None:
     runner = Runner(settings, engine, stop=stop)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, runner.request_stop)
-    child = start_server(settings) if serve and not stop.is_set() else None
+    child = start_server(settings, address) if serve and not stop.is_set() else None
     try:
         if not stop.is_set():
             runner.run()

@@ -124,14 +124,20 @@ def _label(story: str, channel: str, variant: str | None) -> str:
 
 @click.command("run")
 @click.option("--serve/--no-serve", default=True, help="Also run the site and tracked-link server.")
+@click.option("--host", help="Address the server listens on (default: STORYLOOP tracking.host).")
+@click.option("--port", type=int, help="Port the server listens on (default: tracking.port).")
 @grace_option
 @pass_context
-def run_command(ctx: Context, serve: bool, grace_hours: float | None) -> None:
+def run_command(
+    ctx: Context, serve: bool, host: str | None, port: int | None, grace_hours: float | None
+) -> None:
     """Publish each delivery at its time until stopped (SIGTERM/SIGINT stop cleanly)."""
     engine_log = logging.getLogger("publisher")
     if engine_log.getEffectiveLevel() > logging.INFO:
         engine_log.setLevel(logging.INFO)  # a long-running service says what it does
-    scheduler.run(_with_grace(ctx.settings, grace_hours), serve=serve)
+    settings = _with_grace(ctx.settings, grace_hours)
+    address = scheduler.server_address(settings, host, port)
+    scheduler.run(settings, serve=serve, address=address)
 
 
 @click.command("publish")

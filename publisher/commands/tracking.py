@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 from sqlalchemy import Engine
 
-from publisher import db
+from publisher import db, processes
 from publisher.cli import Context
 from publisher.errors import NotFound, StoryloopError
 from publisher.model import load_manifest
@@ -60,8 +60,13 @@ def serve(
 
     settings = ctx.settings
     tracking = settings.engine.get("tracking") or {}
+    processes.die_with_parent()  # started by `storyloop run`: go when it goes
+    address = host or str(tracking.get("host", "127.0.0.1"))
+    port = port or int(tracking.get("port", 8000))
+    processes.ensure_port_free(address, port)
     engine = _database(ctx)
     os.environ["STORYLOOP_SETTINGS"] = str(settings.source)
+    os.environ.update(processes.child_env({}))  # granian's workers go when we go
     stop = threading.Event()
     directory = journal_dir(settings.var_dir)
     thread = threading.Thread(
@@ -75,8 +80,8 @@ def serve(
         "publisher.tracking.server:create_app",
         factory=True,
         interface=Interfaces.ASGI,
-        address=host or str(tracking.get("host", "127.0.0.1")),
-        port=port or int(tracking.get("port", 8000)),
+        address=address,
+        port=port,
         workers=workers,
         log_access=False,
     )

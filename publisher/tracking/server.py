@@ -31,7 +31,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from publisher import db
+from publisher import db, processes
 from publisher import settings as settings_mod
 from publisher.settings import Secret, Settings
 from publisher.tracking import bots, codes, conversions, optout
@@ -116,6 +116,7 @@ class Tracker:
         self.currency = conversions.default_currency(settings)
         self.stores = conversions.stores(settings)
         self.behind_proxy = bool(tracking.get("behind_proxy"))
+        self.min_free_bytes = int(float(tracking.get("journal_min_free_mb", 16)) * 1024 * 1024)
 
     # ------------------------------------------------------------------ ASGI entry
 
@@ -130,7 +131,7 @@ class Tracker:
         if path.startswith("/go/"):
             await self.go(scope, send, path[4:], method)
         elif path == "/healthz":
-            await respond(send, 200, b'{"status":"ok"}', JSON_TYPE)
+            await send_json(send, 200, self.health())
         elif path == "/api/conversions":
             await self.api(scope, receive, send, self._conversion)
         elif path == "/api/redemptions":
@@ -141,6 +142,16 @@ class Tracker:
             await self.static(send, path, method)
         else:
             await respond(send, 405, b"method not allowed", (b"allow", b"GET, HEAD"))
+
+    def health(self) -> dict[str, Any]:
+        """``ok``, or ``degraded`` while clicks cannot be journalled (this process's writes
+        failed, or the journal's disk is nearly full). Always HTTP 200: the links still
+        redirect, and a load balancer must not take the tracker away for it."""
+        journal = self.journal.health()
+        free = journal["free_bytes"]
+        low = free is not None and free < self.min_free_bytes
+        status = "ok" if journal["writing"] and not low else "degraded"
+        return {"status": status, "journal": journal}
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -442,6 +453,7 @@ async def send_json(
 
 def create_app(settings_path: str | None = None) -> Tracker:
     """The app granian serves (factory): settings from STORYLOOP_SETTINGS or ./pelicanconf.py."""
+    processes.die_with_parent()  # a worker of `storyloop serve` ends when serve is killed
     settings = settings_mod.load(settings_path or os.environ.get("STORYLOOP_SETTINGS"))
     engine = db.connect(settings.database_url)
     return Tracker(settings, engine)

@@ -1,31 +1,33 @@
-"""The adapter for ``fake_server.py``: a thin HTTP client mapping failures like a real adapter.
+"""Adapters for ``fake_network.py``: thin HTTP clients mapping failures through ``channels.http``
+exactly as the real adapters do, one per idempotency strategy.
 
-Configured in test settings as ``"type": "tests.engine.fake_channel:FakeChannel"``.
+Configured in test settings as ``"type": "tests.engine.fake_channel:KeyedChannel"`` (or
+``LookupChannel``, ``PlainChannel``) with ``"url"`` the network's address.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import requests
-
+from channels import http
 from channels.base import (
     Channel,
     DeliveryKey,
     Idempotency,
     LengthRule,
     Links,
-    OutcomeUnknown,
     Post,
     Receipt,
-    RetryLater,
     SettingSpec,
 )
 from publisher.model import Story
 
 
-class FakeChannel(Channel):
+class KeyedChannel(Channel):
+    """Sends an Idempotency-Key, kept by the network as long as ``idempotency_key_hours`` says."""
+
     name: ClassVar[str] = "fake"
     setup_url: ClassVar[str] = "http://127.0.0.1/"
     length: ClassVar[LengthRule] = LengthRule(limit=500, counting="chars")
@@ -39,18 +41,27 @@ class FakeChannel(Channel):
         return Post(self.instance_name, text, {"text": text})
 
     def publish(self, post: Post, key: DeliveryKey) -> Receipt:
-        try:
-            response = requests.post(
-                f"{self.settings['url']}/posts",
-                json=dict(post.payload),
-                headers={"Idempotency-Key": key.id},
-                timeout=(2, 5),
-            )
-        except requests.ConnectionError as exc:
-            raise RetryLater(f"cannot connect: {exc}", channel=self.instance_name) from exc
-        except requests.Timeout as exc:
-            raise OutcomeUnknown("no answer", channel=self.instance_name) from exc
-        if response.status_code >= 500:
-            raise RetryLater(f"HTTP {response.status_code}", channel=self.instance_name)
-        data = response.json()
+        headers = {"Idempotency-Key": key.id, "X-Worker": str(os.getpid())}
+        body = {**post.payload, "ref": key.id}
+        resp = http.request(
+            self, "POST", f"{self.settings['url']}/posts", json=body, headers=headers
+        )
+        data = http.check(self, resp, "post").json()
         return Receipt(remote_id=str(data["id"]), url=str(data["url"]))
+
+
+class LookupChannel(KeyedChannel):
+    """The network ignores keys, but lists the posts made for a delivery."""
+
+    idempotency: ClassVar[Idempotency] = Idempotency.LOOKUP
+
+    def lookup(self, key: DeliveryKey) -> Receipt | None:
+        resp = http.request(self, "GET", f"{self.settings['url']}/posts", params={"ref": key.id})
+        found = http.check(self, resp, "look up").json()
+        return Receipt(remote_id=str(found[0]["id"]), url=str(found[0]["url"])) if found else None
+
+
+class PlainChannel(KeyedChannel):
+    """No way to know: an unanswered request is held for a person."""
+
+    idempotency: ClassVar[Idempotency] = Idempotency.NONE
