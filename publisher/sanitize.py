@@ -42,7 +42,7 @@ STYLE_PROPERTIES = frozenset({"text-align"})  # Markdown's table alignment
 
 # Where a link or source can hide, as an editor may write it in Markdown or raw HTML
 _LINK_CONTEXT = re.compile(
-    r"(?:\]\(|\]:|<|\b(?:href|src|action|formaction|xlink:href|poster|srcset)=[\"']?)"
+    r"(?:\]\(|\]:|<|(?:href|src|action|formaction|xlink:href|poster|srcset)=[\"']?)"
     r"(?P<scheme>javascript|vbscript|data):",
     re.IGNORECASE,
 )
