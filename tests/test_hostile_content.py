@@ -63,7 +63,10 @@ def story_bytes(text: str) -> str:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (story_bytes("厨房翻新").encode("gbk"), "g.md:1: File: not UTF-8: byte 0xb3 (it reads as GBK"),
+        (
+            story_bytes("厨房翻新").encode("gbk"),
+            "g.md:1: File: not UTF-8: byte 0xb3 (it reads as GBK",
+        ),
         (story_bytes("Küche").encode("latin-1"), "g.md:1: File: not UTF-8: byte 0xfc"),
         (story_bytes("厨房").encode("utf-16"), "g.md:1: File: saved as UTF-16"),
         (story_bytes("k").encode("utf-16-le"), "g.md:1: File: holds NUL bytes: a binary file"),
@@ -142,7 +145,9 @@ def test_the_build_fails_when_pelican_skips_a_story(site: Site) -> None:
     site.write("away.md", GOOD_STORY | {"Slug": "away", "Save_as": "../../away.html"})
     done = build(site)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "content/stories/away.md:1: File: Pelican skipped this story" in done.stdout + done.stderr
+    assert (
+        "content/stories/away.md:1: File: Pelican skipped this story" in done.stdout + done.stderr
+    )
     assert "Traceback" not in done.stdout + done.stderr
 
 
@@ -180,7 +185,9 @@ def test_a_rating_is_one_ascii_digit(site: Site, rating: str) -> None:
 
 
 def test_script_urls_in_a_body_are_warned_about_and_removed(site: Site) -> None:
-    body = "[a](JaVa&#x09;ScRiPt:alert(1))\n\n<a href=' data:text/html,x'>b</a>\n\nplain data: words"
+    body = (
+        "[a](JaVa&#x09;ScRiPt:alert(1))\n\n<a href=' data:text/html,x'>b</a>\n\nplain data: words"
+    )
     site.write("kitchen.md", GOOD_STORY, body=body)
     checked = check(site, "--json")
     assert checked.returncode == 0, checked.stderr

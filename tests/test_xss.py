@@ -112,10 +112,16 @@ def active_content(markup: str) -> list[str]:
             flat = "".join(text.split()).lower()
             if name.lower().startswith("on"):
                 found.append(f"<{tag.name} {name}=>")
-            elif name in ("href", "src", "action", "formaction", "xlink:href", "data", "style"):
-                if "javascript:" in flat or "vbscript:" in flat or flat.startswith("data:"):
-                    found.append(f"<{tag.name} {name}={text[:40]}>")
+            elif name in URL_ATTRIBUTES and _script_url(flat):
+                found.append(f"<{tag.name} {name}={text[:40]}>")
     return found
+
+
+URL_ATTRIBUTES = ("href", "src", "action", "formaction", "xlink:href", "data", "style")
+
+
+def _script_url(flat: str) -> bool:
+    return "javascript:" in flat or "vbscript:" in flat or flat.startswith("data:")
 
 
 def _our_own(tag: Tag) -> bool:
@@ -166,7 +172,7 @@ def test_no_dialog_opens_and_no_handler_runs_in_chromium(
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    url, out = served
+    url, _ = served
     paths = ["", "stories/", "testimonials/"] + [f"stories/v{n}.html" for n in range(len(VECTORS))]
     paths += [f"testimonials/c{n}.html" for n in range(CUSTOMERS)]
     dialogs: list[str] = []
