@@ -109,7 +109,7 @@ class Story:
             url=data["url"],
             html=data["html"],
             text=data["text"],
-            images=tuple(Image(**i) for i in data.get("images", ())),
+            images=tuple(_image(i) for i in data.get("images", ())),
             channels=tuple(data.get("channels", ())),
             publish_at=datetime.fromisoformat(data["publish_at"].replace("Z", "+00:00")),
             timezone=data["timezone"],
@@ -122,6 +122,21 @@ class Story:
             content_hash=data["content_hash"],
             tags=tuple(data.get("tags", ())),
         )
+
+
+def _image(data: Mapping[str, Any]) -> Image:
+    """An image entry whose path stays inside content/: channels upload what it names."""
+    path = str(data["path"])
+    parts = path.replace("\\", "/").split("/")
+    if (
+        not path
+        or path.startswith(("/", "\\"))
+        or ".." in parts
+        or "\x00" in path
+        or ":" in parts[0]
+    ):
+        raise ValueError(f"image path {path[:80]!r} leaves the content folder")
+    return Image(**data)
 
 
 @dataclass(frozen=True)

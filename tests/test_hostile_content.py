@@ -199,3 +199,24 @@ def test_script_urls_in_a_body_are_warned_about_and_removed(site: Site) -> None:
     html = json.loads((site.root / "output/storyloop-manifest.json").read_text())["stories"][0]
     assert html["html"] == "<p><a>a</a></p>\n<p><a>b</a></p>\n<p>plain data: words</p>"
     assert build(site, "--fatal", "warnings").returncode != 0
+
+
+@pytest.mark.parametrize(
+    "path", ["../outside.jpg", "/etc/passwd", "images/../../x.jpg", "C:/x.jpg"]
+)
+def test_the_engine_refuses_a_manifest_whose_image_leaves_the_content_folder(
+    tmp_path: Path, path: str
+) -> None:
+    """The build never writes such a manifest; one written by hand must not make a channel
+    upload a file from elsewhere either."""
+    from publisher.errors import ManifestError
+    from publisher.model import load_manifest
+
+    golden = Path(__file__).with_name("golden") / "manifest.json"
+    data = json.loads(golden.read_text("utf-8"))
+    story = next(s for s in data["stories"] if s["images"])
+    story["images"][0]["path"] = path
+    manifest = tmp_path / "storyloop-manifest.json"
+    manifest.write_text(json.dumps(data), "utf-8")
+    with pytest.raises(ManifestError, match="leaves the content folder"):
+        load_manifest(manifest)
