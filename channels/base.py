@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 import requests
 
+from publisher.errors import SettingsError
 from publisher.model import Story
 from publisher.settings import Secret, Settings, is_secret_ref
 
@@ -351,6 +352,9 @@ def open_channel(name: str, settings: Settings, context: ChannelContext) -> Chan
     channel = cls(conf, context)
     missing = missing_for(name, settings, cls, conf)
     if not missing:
+        insecure = insecure_endpoints(conf)
+        if insecure:
+            raise SettingsError(f'channel "{name}": {insecure[0]}', hint=ALLOW_HTTP_HINT)
         return channel
     from channels.outbox import Outbox
 
@@ -364,6 +368,23 @@ def open_channel(name: str, settings: Settings, context: ChannelContext) -> Chan
             folder,
         )
     return Outbox(conf, context, inner=channel)
+
+
+ENDPOINT_SETTINGS = ("instance", "service", "api_base")  # where a network's API is reached
+ALLOW_HTTP_HINT = 'use https://, or set "allow_http": True on a development machine only'
+
+
+def insecure_endpoints(conf: Mapping[str, Any]) -> list[str]:
+    """Network addresses that are not https:// (tokens would cross the network in clear), unless
+    the channel's settings say ``"allow_http": True`` (a test server on this machine)."""
+    if conf.get("allow_http") is True:
+        return []
+    found = []
+    for key in ENDPOINT_SETTINGS:
+        value = conf.get(key)
+        if value and not str(value).lower().startswith("https://"):
+            found.append(f"{key} {str(value)[:80]!r} is not an https:// address")
+    return found
 
 
 def mask_secrets(text: str, settings: Mapping[str, Any]) -> str:

@@ -143,6 +143,10 @@ class Email(Channel):
             fh.write(recipient_hash(address) + "\n")
 
     def publish(self, post: Post, key: DeliveryKey) -> Receipt:
+        if not isinstance(self.settings.get("unsubscribe_key"), Secret):
+            from publisher.tracking.optout import KEY_HINT, KEY_MISSING
+
+            raise self.error(AuthProblem, f"{KEY_MISSING} ({KEY_HINT})")
         done = self._sent(key)
         todo = [a for a in self.subscribers() if recipient_hash(a) not in done]
         sent, refused = 0, 0

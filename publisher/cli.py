@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from publisher import settings as settings_mod
 from publisher.errors import StoryloopError
@@ -40,6 +41,24 @@ class Group(click.Group):
                 raise
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(exc.exit_code)
+        except OperationalError as exc:
+            if ctx.obj is not None and getattr(ctx.obj, "debug", False):
+                raise
+            click.secho(f"error: {database_problem(exc)}", fg="red", err=True)
+            sys.exit(1)
+
+
+def database_problem(exc: OperationalError) -> str:
+    """One line for a database that refused: locked by another writer, unreachable, ..."""
+    from publisher.db import busy_seconds
+
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+    if "database is locked" in reason:
+        return (
+            f"the database is locked by another process (waited {busy_seconds():g} s): nothing "
+            "was changed; try again when it is done (STORYLOOP_DB_BUSY_SECONDS sets the wait)"
+        )
+    return f"the database refused: {reason[:200]}"
 
 
 @click.group(cls=Group)

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dateutil.parser
 
+from publisher.sanitize import dangerous_urls
+
 CATEGORIES = ("stories", "testimonials")
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown")
 KNOWN_FIELDS = {
@@ -45,9 +47,19 @@ KNOWN_FIELDS = {
     "save_as",
     "url",
 }
-HEADLINE = re.compile(r"^headline-([a-z0-9]{1,8})$")
+HEADLINE = re.compile(r"^headline-([a-z])$")  # Headline-A ... Headline-Z
 CHANNEL_TEXT = re.compile(r"^(.+)-text$")
 LANG_TAG = re.compile(r"^[a-z]{2,3}(?:[-_][a-z0-9]{2,8})*$", re.IGNORECASE)
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+SLUG_MAX = 120
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # dates outside these are typing mistakes
+LATEST = datetime(2199, 12, 31, 23, 59, 59, tzinfo=UTC)
+SANE_RANGE = "a date from 1970 to 2199"
+# NUL, other C0/C1 controls (a tab is fine) and Unicode line/paragraph separators: each would
+# end or split a line in an email header, a post or a feed
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+NEWLINE = re.compile(r"\r\n|\r|\n")
 ZONE_SUFFIX = re.compile(r"^(?P<when>.+?)\s+(?P<zone>[A-Za-z_]+(?:/[A-Za-z0-9_+\-]+)+|UTC)$")
 
 
@@ -82,6 +94,9 @@ class Header:
     values: dict[str, str] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # as the editor spelled it
+    problems: list[Problem] = field(default_factory=list)  # found while reading the file
+    body: str = ""
+    body_line: int = 1  # the line the body starts on
 
     def line(self, key: str) -> int:
         return self.lines.get(key, 1)
@@ -95,25 +110,104 @@ def read_header(path: Path, display: str | None = None) -> Header:
     """Read the ``Key: value`` block at the top of a Markdown file (Pelican's syntax).
 
     Continuation lines (indented) join the field above, as in Python-Markdown's meta extension.
+    A file that is not UTF-8 text, a field given twice and a control character in a value are
+    recorded in ``problems`` (a file that cannot be decoded has no fields).
     """
     header = Header(path=display or str(path))
+    text = _decode(path, header)
+    if text is None:
+        return header
+    lines = NEWLINE.split(text)
     last: str | None = None
-    with path.open(encoding="utf-8-sig") as fh:
-        for number, raw in enumerate(fh, start=1):
-            line = raw.rstrip("\n")
-            if not line.strip():
-                break
-            if last and line[:1] in (" ", "\t"):
-                header.values[last] = f"{header.values[last]} {line.strip()}".strip()
-                continue
-            name, sep, value = line.partition(":")
-            if not sep or not name.strip() or " " in name.strip():
-                break
-            last = name.strip().lower()
-            header.values[last] = value.strip()
-            header.lines[last] = number
-            header.names[last] = name.strip()
+    number = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            break
+        if last and line[:1] in (" ", "\t"):
+            header.values[last] = f"{header.values[last]} {line.strip()}".strip()
+            _control(header, last, line, number)
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip() or " " in name.strip():
+            number -= 1
+            break
+        last = name.strip().lower()
+        if last in header.lines:
+            header.problems.append(
+                Problem(
+                    header.path,
+                    number,
+                    name.strip(),
+                    f"given twice (first on line {header.lines[last]})",
+                    "each field once",
+                )
+            )
+        header.values[last] = value.strip()
+        header.lines[last] = number
+        header.names[last] = name.strip()
+        _control(header, last, value, number)
+    header.body_line = number + 1
+    header.body = "\n".join(lines[number:])
     return header
+
+
+def _decode(path: Path, header: Header) -> str | None:
+    """The file as text, or None after recording why it cannot be read as UTF-8."""
+    expected = "a Markdown file saved as UTF-8"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        header.problems.append(
+            Problem(header.path, 1, "File", f"cannot be read: {exc.strerror}", "a readable file")
+        )
+        return None
+    line = 1
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        message = "saved as UTF-16"
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            if b"\x00" in data:
+                message = "holds NUL bytes: a binary file or UTF-16 without a byte-order mark"
+                line = 1
+            else:
+                message = f"not UTF-8: byte 0x{data[exc.start]:02x}"
+                if _reads_as(data, "gb18030"):
+                    message += " (it reads as GBK/GB18030)"
+            header.problems.append(Problem(header.path, line, "File", message, expected))
+            return None
+        if "\x00" not in text:
+            return text
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        message = "holds a NUL character"
+        if text.count("\x00") > 16:
+            message, line = "holds NUL bytes: a binary file or UTF-16 without a byte-order mark", 1
+    header.problems.append(Problem(header.path, line, "File", message, expected))
+    return None
+
+
+def _reads_as(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _control(header: Header, key: str, value: str, number: int) -> None:
+    found = CONTROL.search(value)
+    if found:
+        header.problems.append(
+            Problem(
+                header.path,
+                number,
+                header.names.get(key, key),
+                f"control character U+{ord(found.group()):04X} in the value",
+                "plain text without NUL or line separators",
+            )
+        )
 
 
 def parse_publish(value: str, default_zone: str) -> tuple[datetime, str]:
@@ -132,7 +226,7 @@ def parse_publish(value: str, default_zone: str) -> tuple[datetime, str]:
         raise ValueError(f"unknown time zone {zone_name!r}") from None
     try:
         parsed = dateutil.parser.isoparse(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         try:
             parsed = dateutil.parser.parse(text)
         except (ValueError, OverflowError):
@@ -143,7 +237,24 @@ def parse_publish(value: str, default_zone: str) -> tuple[datetime, str]:
         raise ValueError(f"{value!r} gives both an offset and a zone")
     else:
         zone_name = _offset_name(parsed)
-    return parsed.astimezone(UTC), zone_name
+    return in_range(parsed, value), zone_name
+
+
+class OutOfRange(ValueError):
+    """A date that reads, but is outside the years the engine accepts."""
+
+
+def in_range(when: datetime, value: str) -> datetime:
+    """``when`` in UTC, or ValueError when it is outside 1970 to 2199 (also when converting it
+    to UTC would leave the calendar, as ``9999-12-31T23:59:59-01:00`` does)."""
+    aware = when if when.tzinfo else when.replace(tzinfo=UTC)
+    try:
+        utc = aware.astimezone(UTC)
+    except OverflowError:
+        raise OutOfRange(f"{value!r} is outside the years 1970 to 2199") from None
+    if not EARLIEST <= utc <= LATEST:
+        raise OutOfRange(f"{value!r} is outside the years 1970 to 2199")
+    return utc
 
 
 def _offset_name(when: datetime) -> str:
@@ -159,12 +270,14 @@ def _offset_name(when: datetime) -> str:
 
 
 def _parse_date(value: str) -> datetime:
-    """ISO dates first (fast, and what editors write); anything dateutil reads after that."""
+    """ISO dates first (fast, and what editors write); anything dateutil reads after that.
+    Raises ValueError for a date outside 1970 to 2199."""
     try:
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
-        parsed: datetime = dateutil.parser.parse(value)
-        return parsed
+        parsed = dateutil.parser.parse(value)
+    in_range(parsed, value)
+    return parsed
 
 
 def parse_bool(value: str) -> bool | None:
@@ -221,10 +334,14 @@ class _Checker:
         )
 
     def run(self) -> list[Problem]:
+        self.problems += self.h.problems
+        if any(p.field == "File" for p in self.h.problems):
+            return self.problems  # nothing else can be read from it
         self.required()
         self.category()
         self.date_fields()
         self.lang()
+        self.slug()
         self.places()
         self.channels()
         self.variants()
@@ -232,6 +349,7 @@ class _Checker:
         if self.h.get("category") == "testimonials":
             self.testimonial()
         self.unknown_fields()
+        self.body()
         return self.problems
 
     def required(self) -> None:
@@ -252,6 +370,8 @@ class _Checker:
         else:
             try:
                 _parse_date(date_value)
+            except OutOfRange as exc:
+                self.add("date", str(exc), f"{SANE_RANGE}, e.g. 2026-11-24 09:30")
             except (ValueError, OverflowError):
                 self.add("date", f"cannot read {date_value!r} as a date", "e.g. 2026-11-24 09:30")
         publish = self.h.get("publish")
@@ -269,6 +389,15 @@ class _Checker:
         value = self.h.get("lang")
         if value is not None and not LANG_TAG.match(value):
             self.add("lang", f"{value!r} is not a language tag", "e.g. zh, en, de, zh-Hant")
+
+    def slug(self) -> None:
+        value = self.h.get("slug")
+        if value is not None and (len(value) > SLUG_MAX or not SLUG.match(value)):
+            self.add(
+                "slug",
+                f"{value[:60]!r} is not a slug",
+                f"lower-case letters, digits and single hyphens, at most {SLUG_MAX} characters",
+            )
 
     def places(self) -> None:
         region, store = self.h.get("region"), self.h.get("store")
@@ -307,10 +436,13 @@ class _Checker:
         image = self.h.get("image")
         if image is None:
             return
-        if not (self.rules.content_dir / image).is_file():
-            self.add(
-                "image", f"file not found: {image}", "a path under content/, e.g. images/x.jpg"
-            )
+        where = "a path under content/, e.g. images/x.jpg"
+        if not inside(self.rules.content_dir, image):
+            self.add("image", f"{image!r} is outside the content folder", where)
+        elif not (self.rules.content_dir / image).is_file():
+            self.add("image", f"file not found: {image}", where)
+        elif not image.lower().endswith(IMAGE_SUFFIXES):
+            self.add("image", f"{image!r} is not a picture", "a .jpg, .png, .gif or .webp file")
         if not self.h.get("image-alt"):
             self.add("image", "image without alt text", "add Image-Alt describing it", "warning")
 
@@ -324,8 +456,13 @@ class _Checker:
         if until is not None:
             try:
                 end = dateutil.parser.parse(until).date()
+                in_range(datetime(end.year, end.month, end.day, tzinfo=UTC), until)
             except (ValueError, OverflowError):
-                self.add("consent-until", f"cannot read {until!r} as a date", "e.g. 2030-12-31")
+                self.add(
+                    "consent-until",
+                    f"cannot read {until!r} as a date",
+                    f"{SANE_RANGE}, e.g. 2030-12-31",
+                )
             else:
                 if end < self.rules.today:
                     self.add(
@@ -335,7 +472,7 @@ class _Checker:
                         "warning",
                     )
         rating = self.h.get("rating")
-        if rating is not None and (not rating.isdigit() or not 1 <= int(rating) <= 5):
+        if rating is not None and not re.fullmatch(r"[1-5]", rating):
             self.add("rating", f"{rating!r} is not a rating", "a whole number from 1 to 5")
 
     def unknown_fields(self) -> None:
@@ -345,6 +482,28 @@ class _Checker:
             if key.startswith("headline"):
                 continue
             self.add(key, "unknown field", "see docs/CONTENT.md for the fields", "warning")
+
+    def body(self) -> None:
+        for offset, line in enumerate(self.h.body.split("\n")):
+            for scheme in dangerous_urls(line):
+                self.problems.append(
+                    Problem(
+                        self.h.path,
+                        self.h.body_line + offset,
+                        "Body",
+                        f"{scheme}: link or source removed from the page",
+                        "links to http(s), mailto or tel, or to a file of the site",
+                        "warning",
+                    )
+                )
+
+
+def inside(folder: Path, relative: str) -> bool:
+    """Whether ``relative`` names something inside ``folder`` (after symlinks and ``..``)."""
+    if not relative or relative.startswith(("/", "\\")) or "\x00" in relative:
+        return False
+    base = folder.resolve()
+    return (base / relative).resolve().is_relative_to(base)
 
 
 def _one_of(values: Iterable[str], word: str = "one of") -> str:

@@ -7,6 +7,8 @@ on :data:`metadata`; their shape in the database comes only from the Alembic mig
 
 from __future__ import annotations
 
+import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +26,22 @@ metadata = MetaData(
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+BUSY_SECONDS = 30.0  # how long a SQLite writer waits for another one before "database is locked"
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def busy_seconds() -> float:
+    """``STORYLOOP_DB_BUSY_SECONDS``, else :data:`BUSY_SECONDS`."""
+    try:
+        return max(0.0, float(os.environ.get("STORYLOOP_DB_BUSY_SECONDS", BUSY_SECONDS)))
+    except ValueError:
+        return BUSY_SECONDS
+
+
+def _sqlite_pragmas(busy_ms: int, dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={busy_ms:d}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
@@ -42,7 +53,7 @@ def connect(url: str, **kw: Any) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kw)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", partial(_sqlite_pragmas, int(busy_seconds() * 1000)))
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]

@@ -109,7 +109,7 @@ class Story:
             url=data["url"],
             html=data["html"],
             text=data["text"],
-            images=tuple(Image(**i) for i in data.get("images", ())),
+            images=tuple(_image(i) for i in data.get("images", ())),
             channels=tuple(data.get("channels", ())),
             publish_at=datetime.fromisoformat(data["publish_at"].replace("Z", "+00:00")),
             timezone=data["timezone"],
@@ -122,6 +122,21 @@ class Story:
             content_hash=data["content_hash"],
             tags=tuple(data.get("tags", ())),
         )
+
+
+def _image(data: Mapping[str, Any]) -> Image:
+    """An image entry whose path stays inside content/: channels upload what it names."""
+    path = str(data["path"])
+    parts = path.replace("\\", "/").split("/")
+    if (
+        not path
+        or path.startswith(("/", "\\"))
+        or ".." in parts
+        or "\x00" in path
+        or ":" in parts[0]
+    ):
+        raise ValueError(f"image path {path[:80]!r} leaves the content folder")
+    return Image(**data)
 
 
 @dataclass(frozen=True)
@@ -145,11 +160,22 @@ def load_manifest(path: str | Path) -> Manifest:
     """Read a manifest written by the Pelican plugin."""
     p = Path(path)
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        raw = p.read_bytes()
     except FileNotFoundError as exc:
         raise ManifestError(f"{p}: no manifest", hint="run `storyloop build` first") from exc
+    except OSError as exc:
+        raise ManifestError(f"{p}: cannot be read: {exc.strerror}") from exc
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:  # e.g. cut short in the middle of a character
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ManifestError(f"{p}:{line}: not UTF-8 at byte {exc.start} (cut short?)") from exc
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{p}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise ManifestError(f"{p}: not a manifest: JSON nested too deeply") from exc
+    if not isinstance(data, dict):
+        raise ManifestError(f"{p}: not a manifest: the JSON is not an object")
     if data.get("version") != MANIFEST_VERSION:
         raise ManifestError(
             f"{p}: manifest version {data.get('version')!r} (expected {MANIFEST_VERSION})",
@@ -157,6 +183,6 @@ def load_manifest(path: str | Path) -> Manifest:
         )
     try:
         stories = tuple(Story.from_json(s) for s in data["stories"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ManifestError(f"{p}: malformed story entry: {exc}") from exc
-    return Manifest(version=data["version"], site_url=data["site_url"], stories=stories)
+        return Manifest(version=data["version"], site_url=str(data["site_url"]), stories=stories)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise ManifestError(f"{p}: malformed story entry: {exc!r}") from exc

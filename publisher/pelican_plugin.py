@@ -29,6 +29,7 @@ from PIL import Image as PILImage
 
 from publisher import qrcodes
 from publisher.content import (
+    MARKDOWN_SUFFIXES,
     Header,
     Problem,
     Rules,
@@ -43,6 +44,7 @@ from publisher.content import (
 from publisher.files import write_atomically
 from publisher.model import MANIFEST_VERSION, Image, Story, Testimonial
 from publisher.reader import use_reader
+from publisher.sanitize import clean_html
 from publisher.settings import engine_settings
 
 log = logging.getLogger(__name__)
@@ -221,7 +223,9 @@ def json_ld(story: Story, settings: dict[str, Any]) -> str:
             "author": site,
             "mainEntityOfPage": story.url,
         }
-    return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    # as Jinja's tojson does: no "<", ">" or "&" of an editor's text can end the script element
+    text = json.dumps(data, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
@@ -280,10 +284,24 @@ def start_build(settings: dict[str, Any]) -> None:
         stale.unlink(missing_ok=True)
 
 
+def sanitise(content: Any) -> None:
+    """Pass a story's or page's body and summary through the one allow-list, once (Pelican
+    caches the cleaned object; one cached by an older version is cleaned when it is used)."""
+    if getattr(content, "_storyloop_clean", False):
+        return
+    content._content = clean_html(getattr(content, "_content", "") or "")
+    if getattr(content, "_summary", None):
+        content._summary = clean_html(content._summary)
+    if isinstance(content.metadata.get("summary"), str):
+        content.metadata["summary"] = clean_html(content.metadata["summary"])
+    content._storyloop_clean = True
+
+
 def on_content_init(content: Any) -> None:
-    """Start drawing the QR code of a story with an offer (the offer box shows it) as soon as
-    it is read, so the drawing runs beside the rest of the build (a story excluded later just
-    leaves its code unused)."""
+    """Clean the HTML; start drawing the QR code of a story with an offer (the offer box shows
+    it) as soon as it is read, so the drawing runs beside the rest of the build (a story
+    excluded later just leaves its code unused)."""
+    sanitise(content)
     if STATE.qr is not None and isinstance(content, Article) and content.metadata.get("offer"):
         STATE.qr.add(f"{STATE.site_url}/{content.url}")
 
@@ -311,7 +329,10 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     }
     problems = [p for h in headers.values() for p in validate(h, rules)]
     problems += duplicate_slugs(headers.values(), rules)
+    problems += skipped_by_pelican(generator, rules)
     report(problems)
+    for article in articles:
+        sanitise(article)  # read from Pelican's cache: cleaned already, unless cached before
     drop = excluded(problems)
     keep = [a for a in articles if headers[a.source_path].path not in drop]
     generator.articles = [a for a in generator.articles if a in keep]
@@ -326,6 +347,29 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
             STATE.qr.add(story.url)
     if hasattr(os, "fork") and len(STATE.stories) >= FORK_THRESHOLD:
         STATE.manifest_child = fork_manifest_writer()
+
+
+def skipped_by_pelican(generator: ArticlesGenerator, rules: Rules) -> list[Problem]:
+    """The stories Pelican could not read or would not write (it logs its reason and goes on):
+    what our own reading finds wrong with each, or one error saying it was skipped, so that a
+    story never vanishes from a build that passes."""
+    problems: list[Problem] = []
+    for relative, content in generator.context.get("generated_content", {}).items():
+        if content is not None or not relative.endswith(MARKDOWN_SUFFIXES):
+            continue
+        path = Path(generator.path) / relative
+        header = read_header(path, display_path(path, STATE.root))
+        found = [p for p in validate(header, rules) if p.severity == "error"]
+        problems += found or [
+            Problem(
+                header.path,
+                1,
+                "File",
+                "Pelican skipped this story (its reason is above)",
+                "a story Pelican can build",
+            )
+        ]
+    return problems
 
 
 def fork_manifest_writer() -> int:

@@ -122,6 +122,20 @@ def _label(story: str, channel: str, variant: str | None) -> str:
 # --------------------------------------------------------------------------- run / publish
 
 
+def refuse_unsafe_channels(settings: Settings) -> None:
+    """What `storyloop check` reports as an error stops the engine before it sends anything:
+    live email without a signing key, a network reached over plain http://."""
+    from channels.base import ALLOW_HTTP_HINT, insecure_endpoints
+    from publisher.errors import SettingsError
+    from publisher.tracking.optout import require_signing_key
+
+    require_signing_key(settings)
+    for name, conf in settings.channels.items():
+        insecure = insecure_endpoints(conf)
+        if insecure:
+            raise SettingsError(f'channel "{name}": {insecure[0]}', hint=ALLOW_HTTP_HINT)
+
+
 @click.command("run")
 @click.option("--serve/--no-serve", default=True, help="Also run the site and tracked-link server.")
 @click.option("--host", help="Address the server listens on (default: STORYLOOP tracking.host).")
@@ -132,6 +146,7 @@ def run_command(
     ctx: Context, serve: bool, host: str | None, port: int | None, grace_hours: float | None
 ) -> None:
     """Publish each delivery at its time until stopped (SIGTERM/SIGINT stop cleanly)."""
+    refuse_unsafe_channels(ctx.settings)
     engine_log = logging.getLogger("publisher")
     if engine_log.getEffectiveLevel() > logging.INFO:
         engine_log.setLevel(logging.INFO)  # a long-running service says what it does
@@ -149,6 +164,8 @@ def publish_command(ctx: Context, due: bool, dry_run: bool, grace_hours: float |
     """One pass for people who prefer cron: plan, then publish what is due."""
     if not due:
         raise StoryloopError("say which deliveries to publish", hint="storyloop publish --due")
+    if not dry_run:
+        refuse_unsafe_channels(ctx.settings)
     settings = _with_grace(ctx.settings, grace_hours)
     engine = _database(ctx)
     watch = scheduler.ManifestWatch(settings.manifest_path)

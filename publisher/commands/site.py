@@ -17,7 +17,8 @@ from publisher.settings import Settings
 def settings_problems(settings: Settings) -> list[Problem]:
     """Channel settings that cannot work: unknown channel types, a Weibo safe domain that the
     tracked links do not use, and what each adapter's own ``check_settings`` finds."""
-    from channels.base import ChannelNotFound, load_class
+    from channels.base import ALLOW_HTTP_HINT, ChannelNotFound, insecure_endpoints, load_class
+    from publisher.tracking.optout import KEY_HINT, signing_key_problems
 
     source = str(settings.source.relative_to(settings.root))
     lines = settings.source.read_text(encoding="utf-8").splitlines()
@@ -38,6 +39,12 @@ def settings_problems(settings: Settings) -> list[Problem]:
         check = getattr(cls, "check_settings", None)
         for message in check(conf, base_url) if check else []:
             problems.append(Problem(source, line, field, message, "see docs/CHANNELS.md"))
+        for message in insecure_endpoints(conf):
+            problems.append(Problem(source, line, field, message, ALLOW_HTTP_HINT))
+    for name, message in signing_key_problems(settings).items():
+        line = next((i for i, text in enumerate(lines, 1) if f'"{name}"' in text), 1)
+        field = f"STORYLOOP.channels.{name}"
+        problems.append(Problem(source, line, field, message, KEY_HINT))
     return problems
 
 

@@ -142,11 +142,16 @@ def redeem(
 
 @click.command("import-sales")
 @click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--encoding", help="The file's encoding (e.g. gbk, utf-16, latin-1); detected when not given."
+)
 @pass_context
-def import_sales(ctx: Context, file: Path) -> None:
+def import_sales(ctx: Context, file: Path, encoding: str | None) -> None:
     """Import a till export (CSV: date,code,order_id,value,currency,store)."""
     engine = _database(ctx)
-    result = offers.import_sales(engine, ctx.settings, file)
+    result = offers.import_sales(engine, ctx.settings, file, encoding)
+    how = "detected; --encoding overrides" if result.detected else "as given"
+    click.echo(f"{file}: read as {result.encoding} ({how})")
     for line in result.errors:
         click.secho(line, fg="red", err=True)
     click.echo(

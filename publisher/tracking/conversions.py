@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -25,6 +26,9 @@ from publisher.tracking.schema import conversions, links, offer_codes
 
 KINDS = ("lead", "sale")
 CURRENCY_RE = re.compile(r"[A-Z]{3}")
+NUMBER_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # no 1_000, 1e3, ١٢٣, +5 or " 5 "
+EARLIEST_SALE = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)  # a till whose clock runs a little ahead
 CLICK_ID_RE = re.compile(r"[0-9A-Za-z]{6,32}\.[0-9a-f]{1,31}")
 MAX_TEXT = 200
 MAX_VALUE = Decimal("1000000000")
@@ -82,10 +86,17 @@ def parse_value(raw: object) -> tuple[int | None, str | None]:
     """(minor units, None) or (None, what is wrong)."""
     if isinstance(raw, bool) or raw is None or raw == "":
         return None, "a number is required (e.g. 299 or 299.50)"
+    text = str(raw).strip()
+    if isinstance(raw, float) and raw.is_integer() and abs(raw) < 1e15:
+        text = str(int(raw))
+    if not NUMBER_RE.fullmatch(text):
+        if text.startswith("-") and NUMBER_RE.fullmatch(text[1:]):
+            return None, "must be a number from 0 to 1000000000"
+        return None, f"{text[:40]!r} is not a number (digits, and a point for decimals)"
     try:
-        value = Decimal(str(raw).strip())
+        value = Decimal(text)
     except InvalidOperation:
-        return None, f"{str(raw)[:40]!r} is not a number"
+        return None, f"{text[:40]!r} is not a number"
     if not value.is_finite() or value < 0 or value > MAX_VALUE:
         return None, "must be a number from 0 to 1000000000"
     if value != value.quantize(Decimal("0.01")):
@@ -97,9 +108,17 @@ def parse_currency(raw: object, default: str) -> tuple[str | None, str | None]:
     if raw is None or raw == "":
         return default, None
     text = str(raw).strip().upper()
-    if not CURRENCY_RE.fullmatch(text):
-        return None, f"{str(raw)[:40]!r} is not a three-letter currency code (e.g. CNY, EUR)"
+    if not CURRENCY_RE.fullmatch(text) or text not in iso_currencies():
+        return None, f"{str(raw)[:40]!r} is not an ISO 4217 currency code (e.g. CNY, EUR)"
     return text, None
+
+
+@cache
+def iso_currencies() -> frozenset[str]:
+    """ISO 4217 codes, from Babel's copy of the Unicode CLDR."""
+    from babel.numbers import list_currencies
+
+    return frozenset(list_currencies())
 
 
 def _text(raw: object, field: str, errors: dict[str, str], *, required: bool) -> str | None:
@@ -205,10 +224,14 @@ def _parse_date(raw: object, errors: dict[str, str]) -> datetime:
         return datetime.now(UTC)
     try:
         parsed = datetime.fromisoformat(str(raw).strip().replace("Z", "+00:00"))
-    except ValueError:
+        aware = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        in_utc = aware.astimezone(UTC)
+    except (ValueError, OverflowError):
         errors["date"] = f"{str(raw)[:40]!r} is not a date (YYYY-MM-DD or ISO 8601 date-time)"
         return datetime.now(UTC)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if not EARLIEST_SALE <= in_utc <= datetime.now(UTC) + FUTURE_SLACK:
+        errors["date"] = f"{str(raw)[:40]!r} is not a sale's date (from 2000 until today)"
+    return aware
 
 
 def record_redemption(conn: Connection, redemption: Redemption, source: str, key: str) -> bool:

@@ -7,13 +7,15 @@ order id, or a hash of the row when the till gives none).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
+import io
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from publisher.errors import StoryloopError
 from publisher.settings import Settings
@@ -23,11 +25,30 @@ CSV_COLUMNS = ("date", "code", "order_id", "value", "currency", "store")
 REQUIRED_COLUMNS = ("code", "value")
 
 
+# Tills export in the shop's own encoding: detection chooses among these (Windows-1252 is
+# Latin-1 with printable characters where Latin-1 has controls)
+DETECTABLE = ("utf_8", "gb18030", "cp1252")
+NAMES = {
+    "utf_8": "UTF-8",
+    "utf_8_sig": "UTF-8",
+    "utf_16": "UTF-16",
+    "utf_16_le": "UTF-16LE",
+    "utf_16_be": "UTF-16BE",
+    "gb18030": "GB18030 (GBK)",
+    "gbk": "GBK",
+    "cp1252": "Windows-1252 (Latin-1)",
+    "latin_1": "Latin-1",
+    "iso8859_1": "Latin-1",
+}
+
+
 @dataclass
 class ImportResult:
     imported: int = 0
     duplicates: int = 0
     errors: list[str] = field(default_factory=list)
+    encoding: str = "UTF-8"  # what the file was read as
+    detected: bool = True  # False when given with --encoding
 
 
 def redemption_key(order_id: str | None, row: tuple[str, ...] | None = None) -> str:
@@ -60,38 +81,110 @@ def redeem(
         )
 
 
-def import_sales(engine: Engine, settings: Settings, path: Path) -> ImportResult:
+def read_export(path: Path, encoding: str | None = None) -> tuple[str, str]:
+    """The file's text and the name of the encoding it was read in: ``encoding`` when given,
+    else a byte-order mark, else UTF-8, UTF-16 without a mark, GB18030 or Windows-1252, as
+    charset-normalizer judges the bytes."""
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+        data = path.read_bytes()
     except OSError as exc:
         raise StoryloopError(f"{path}: cannot be read: {exc.strerror}") from exc
-    result = ImportResult()
-    with handle, engine.begin() as conn:
-        reader = csv.DictReader(handle)
-        header = [h.strip().lower() for h in reader.fieldnames or []]
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if missing:
+    name = _codec(encoding) if encoding else _detect(path, data)
+    try:
+        text = data.decode(name)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise StoryloopError(
+            f"{path}:{line}: byte 0x{data[exc.start]:02x} cannot be read as {_label(name)}",
+            hint="name the till's encoding with --encoding, e.g. gbk, utf-16, latin-1",
+        ) from None
+    return text.removeprefix("\ufeff"), _label(name)
+
+
+def _codec(encoding: str) -> str:
+    try:
+        return codecs.lookup(encoding).name.replace("-", "_")
+    except LookupError:
+        raise StoryloopError(
+            f"--encoding {encoding!r}: no such encoding", hint="e.g. utf-8, gbk, utf-16, latin-1"
+        ) from None
+
+
+def _detect(path: Path, data: bytes) -> str:
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf_8_sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf_16"
+    if data[1:200:2].count(0) > len(data[1:200:2]) // 2:
+        return "utf_16_le"
+    if data[0:200:2].count(0) > len(data[0:200:2]) // 2:
+        return "utf_16_be"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return "utf_8"
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data, cp_isolation=list(DETECTABLE)).best()
+    if best is None:
+        raise StoryloopError(
+            f"{path}: cannot tell which encoding the file is in",
+            hint="name it with --encoding, e.g. gbk, utf-16, latin-1",
+        )
+    return str(best.encoding)
+
+
+def _label(codec: str) -> str:
+    return NAMES.get(codec, codec.upper().replace("_", "-"))
+
+
+def import_sales(
+    engine: Engine, settings: Settings, path: Path, encoding: str | None = None
+) -> ImportResult:
+    text, used = read_export(path, encoding)
+    result = ImportResult(encoding=used, detected=encoding is None)
+    with engine.begin() as conn:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        try:
+            _import_rows(conn, reader, settings, path, result)
+        except csv.Error as exc:  # a field over csv's limit, a NUL: not a till export
             raise StoryloopError(
-                f"{path}:1: header: missing column(s) {', '.join(missing)} "
-                f"(expected {','.join(CSV_COLUMNS)})"
-            )
-        reader.fieldnames = header
-        for row in reader:
-            line = reader.line_num
-            values = {k: (v or "").strip() for k, v in row.items() if k in CSV_COLUMNS}
-            try:
-                redemption = conversions.parse_redemption(
-                    values, conversions.default_currency(settings), conversions.stores(settings)
-                )
-                key = redemption_key(
-                    redemption.order_id, tuple(values.get(c, "") for c in CSV_COLUMNS)
-                )
-                fresh = conversions.record_redemption(conn, redemption, "csv", key)
-            except conversions.InvalidConversion as exc:
-                result.errors.append(f"{path}:{line}: {exc}")
-                continue
-            if fresh:
-                result.imported += 1
-            else:
-                result.duplicates += 1
+                f"{path}:{reader.line_num + 1}: {exc} (nothing was imported)",
+                hint=f"a till export with the columns {','.join(CSV_COLUMNS)}",
+            ) from None
     return result
+
+
+def _import_rows(
+    conn: Connection,
+    reader: csv.DictReader[str],
+    settings: Settings,
+    path: Path,
+    result: ImportResult,
+) -> None:
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise StoryloopError(
+            f"{path}:1: header: missing column(s) {', '.join(missing)} "
+            f"(expected {','.join(CSV_COLUMNS)})"
+        )
+    reader.fieldnames = header
+    for row in reader:
+        line = reader.line_num
+        values = {k: (v or "").strip() for k, v in row.items() if k in CSV_COLUMNS}
+        try:
+            redemption = conversions.parse_redemption(
+                values, conversions.default_currency(settings), conversions.stores(settings)
+            )
+            key = redemption_key(redemption.order_id, tuple(values.get(c, "") for c in CSV_COLUMNS))
+            fresh = conversions.record_redemption(conn, redemption, "csv", key)
+        except conversions.InvalidConversion as exc:
+            result.errors.append(f"{path}:{line}: {exc}")
+            continue
+        if fresh:
+            result.imported += 1
+        else:
+            result.duplicates += 1

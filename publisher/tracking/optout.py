@@ -2,6 +2,11 @@
 
 The token is the address plus an HMAC over it, so the tracker can honour a one-click
 unsubscribe without storing tokens, and nobody can unsubscribe an address they cannot sign.
+
+The key is ``STORYLOOP_SIGNING_KEY``. Without it, tokens are signed with a development key that
+is printed right here, so anyone could forge them: such tokens serve previews (the outbox) only.
+Live email refuses to start without a real key (:func:`require_signing_key`, `storyloop check`
+reports it), the email adapter refuses to send, and a tracker without the key honours no token.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hmac
 import logging
 import os
 
+from publisher.errors import SettingsError
 from publisher.settings import Secret, Settings
 
 log = logging.getLogger(__name__)
@@ -74,3 +80,42 @@ def signing_key(settings: Settings) -> Secret | None:
         return configured
     raw = os.environ.get("STORYLOOP_SIGNING_KEY")
     return Secret(raw, "STORYLOOP_SIGNING_KEY") if raw else None
+
+
+KEY_MISSING = (
+    "live email without STORYLOOP_SIGNING_KEY: its unsubscribe links would be signed with the "
+    "public development key, so anyone could forge them"
+)
+KEY_HINT = "set STORYLOOP_SIGNING_KEY to a long random secret (e.g. `openssl rand -hex 32`)"
+
+
+def live_email_channels(settings: Settings) -> list[str]:
+    """Configured email channels that would send for real (not write to the outbox)."""
+    from channels.base import ChannelNotFound, engine_settings, load_class, missing_for
+
+    live = []
+    for name, conf in settings.channels.items():
+        if str(conf.get("type", name)).split(":")[-1].lower() != "email":
+            continue
+        try:
+            cls = load_class(str(conf["type"]))
+        except ChannelNotFound:
+            continue  # `check` reports it on its own
+        if not missing_for(name, settings, cls, engine_settings(name, settings)):
+            live.append(name)
+    return live
+
+
+def signing_key_problems(settings: Settings) -> dict[str, str]:
+    """channel name -> why it cannot start, for each live email channel without a real key."""
+    if signing_key(settings) is not None:
+        return {}
+    return {name: KEY_MISSING for name in live_email_channels(settings)}
+
+
+def require_signing_key(settings: Settings) -> None:
+    """Refuse to start the engine while live email has no signing key."""
+    problems = signing_key_problems(settings)
+    if problems:
+        names = ", ".join(f'"{name}"' for name in problems)
+        raise SettingsError(f"channel {names}: {KEY_MISSING}", hint=KEY_HINT)

@@ -51,6 +51,7 @@ MISS_LIMIT = 50_000
 FAILURE_WINDOW = 600.0
 FAILURES_BEFORE_429 = 5
 MAX_CLIENTS_TRACKED = 10_000
+PRIVATE_FILES = frozenset({"storyloop-manifest.json"})
 SAFE_URL_CHARS = "!#$%&'()*+,-./:;=?@[]~_"
 
 NOT_FOUND_PAGE = (
@@ -113,6 +114,8 @@ class Tracker:
         self.site_root = settings.output_path.resolve()
         self.api_token: Secret | None = settings.secret("tracking", "api_token")
         self.signing_key = optout.signing_key(settings)
+        if self.signing_key is None:
+            log.warning("no STORYLOOP_SIGNING_KEY: unsubscribe links are refused until it is set")
         self.currency = conversions.default_currency(settings)
         self.stores = conversions.stores(settings)
         self.behind_proxy = bool(tracking.get("behind_proxy"))
@@ -258,9 +261,15 @@ class Tracker:
         if not self._authorised(scope):
             await send_json(send, 401, {"error": "missing or wrong bearer token"})
             return
-        body = await read_body(receive)
+        body = None if _declared_length(scope) > MAX_BODY else await read_body(receive)
+        if body is None:
+            await send_json(send, 413, {"error": "the body is larger than 64 KiB"})
+            return
         try:
-            payload = json.loads(body) if body is not None else None
+            payload = json.loads(body)
+        except RecursionError:
+            await send_json(send, 400, {"error": "the JSON is nested too deeply"})
+            return
         except (json.JSONDecodeError, UnicodeDecodeError):
             payload = None
         if payload is None:
@@ -335,7 +344,8 @@ class Tracker:
     async def unsubscribe(self, scope: Scope, receive: Receive, send: Send) -> None:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         token = (query.get("t") or [""])[0]
-        email = optout.read_token(token, self.signing_key)
+        # without a real key, a token proves nothing: anyone can sign with the development key
+        email = optout.read_token(token, self.signing_key) if self.signing_key else None
         if email is None:
             page = page_html("Link not valid", "This unsubscribe link is not valid.")
             await respond(send, 400, page, HTML_TYPE)
@@ -388,7 +398,16 @@ def static_file(root: Path, path: str) -> Path | None:
         return None
     if candidate.is_dir():
         candidate = candidate / "index.html"
-    return candidate if candidate.is_file() else None
+    if not candidate.is_file() or _private(candidate.relative_to(root)):
+        return None
+    return candidate
+
+
+def _private(relative: Path) -> bool:
+    """The manifest (schedules, channels, texts not yet public) and dot files (the build's own
+    temporary files) are never served, whatever the site folder holds (``.well-known/`` is)."""
+    hidden = [p for p in relative.parts if p.startswith(".") and p != ".well-known"]
+    return relative.name in PRIVATE_FILES or bool(hidden)
 
 
 HOST_RE = re.compile(r"[a-z0-9.\-]{1,255}")
@@ -409,6 +428,14 @@ def page_html(title: str, text: str, *, raw: bool = False) -> bytes:
         "<!doctype html><html><meta charset=utf-8>"
         f"<title>{html.escape(title)}</title><h1>{html.escape(title)}</h1><p>{body}</p></html>"
     ).encode()
+
+
+def _declared_length(scope: Scope) -> int:
+    """The Content-Length the client announced (0 when absent or unreadable)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
 
 
 async def read_body(receive: Receive) -> bytes | None:

@@ -635,6 +635,7 @@ def email(server: SmtpServer, subscribers: Path) -> Network:
         "username": "news",
         "password": Secret(SECRETS["email"]),
         "tracking_base_url": "https://t.cedarandclay.example",
+        "unsubscribe_key": Secret("contract-suite-signing-key", "STORYLOOP_SIGNING_KEY"),
         "timeout": 5,
     }
     expected: dict[str, type[ChannelError]] = {
