@@ -19,7 +19,8 @@ from channels.text import (
 )
 
 FAMILY = "👩‍👩‍👧‍👦"
-URL = "https://t.cedarandclay.example/go/" + "x" * 80
+URL = "https://t.cedarandclay.com/go/" + "x" * 80
+UNKNOWN_TLD_URL = "https://t.cedarandclay.example/go/abc"
 
 
 def test_a_zwj_family_is_one_grapheme() -> None:
@@ -130,3 +131,9 @@ def test_rewriting_replaces_known_urls_only() -> None:
     assert rewrite_html_links(html, links) == (
         '<a href="https://t.example/1">x</a> <a class="y" href=\'https://c.example\'>c</a>'
     )
+
+
+def test_a_url_twitter_text_does_not_recognise_counts_at_its_own_length() -> None:
+    assert count_weighted(f"hi {UNKNOWN_TLD_URL}") == 3 + len(UNKNOWN_TLD_URL)
+    assert count_weighted("http://127.0.0.1:8000/stories/x.html") == 36
+    assert count_graphemes(f"hi {UNKNOWN_TLD_URL}", url_weight=23) == 3 + len(UNKNOWN_TLD_URL)
