@@ -430,6 +430,7 @@ def compose(
     limit: int | None,
     count: Counter,
     sep: str = "\n\n",
+    protect: Callable[[str], Sequence[Span]] | None = None,
 ) -> str:
     """``body`` then the ``tail`` parts (offer, link), cutting only the body to fit ``limit``."""
     kept = [t for t in tail if t]
@@ -437,7 +438,8 @@ def compose(
         return sep.join([body, *kept]) if body else sep.join(kept)
     tail_text = sep.join(kept)
     room = limit - count(tail_text) - (count(sep) if kept else 0)
-    cut = truncate(body, room, count) if room > 0 else ""
+    spans = protect(body) if protect else ()
+    cut = truncate(body, room, count, protected=spans) if room > 0 else ""
     if cut:
         return sep.join([cut, *kept])
     return tail_text
@@ -459,6 +461,7 @@ def standard_text(
     limit: int | None,
     count: Counter,
     override: str | None = None,
+    protect: Callable[[str], Sequence[Span]] | None = None,
 ) -> str:
     """The usual short post: headline and summary (or override), the offer, the tracked link."""
     link = links.get(story.url, story.url)
@@ -471,7 +474,7 @@ def standard_text(
     if limit is not None:
         room = limit - (count(link) if link in tail else 0) - count("\n\n") * 2
         tail[0] = fit_offer(tail[0], offer_code, max(room, 1), count)
-    return compose(body, tail, limit, count)
+    return compose(body, tail, limit, count, protect=protect)
 
 
 def _keep_link_in_tail(body: str, link: str, tail: list[str]) -> tuple[str, list[str]]:
