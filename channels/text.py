@@ -19,14 +19,11 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from functools import cache
+from typing import Any
+
 import regex
-import twitter_text
 from markdown_it import MarkdownIt
-from twitter_text.regexp.valid_domain import valid_domain
-from twitter_text.regexp.valid_url_path import valid_url_path
-from twitter_text.regexp.valid_url_preceding_chars import valid_url_preceding_chars
-from twitter_text.regexp.valid_url_query_chars import valid_url_query_chars
-from twitter_text.regexp.valid_url_query_ending_chars import valid_url_query_ending_chars
 
 from publisher.model import Story
 
@@ -47,13 +44,34 @@ OFFER_LABELS = {"zh": "优惠码", "de": "Code", "ja": "クーポン", "fr": "Co
 # or address: twitter-text only knows public TLDs, but a site on 127.0.0.1 or a staging domain
 # still has links to track. Path, query and ending rules are twitter-text's own.
 _ASCII_HOST = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*"
-URL_RE = re.compile(
-    f"({valid_url_preceding_chars.pattern})"
-    f"(https?://(?:{_ASCII_HOST}(?![a-z0-9-])|{valid_domain.pattern})"
-    f"(?::[0-9]+)?(?:/{valid_url_path.pattern}*)?"
-    f"(?:\\?{valid_url_query_chars.pattern}*{valid_url_query_ending_chars.pattern})?)",
-    re.IGNORECASE,
-)
+
+
+@cache
+def twitter() -> Any:
+    """The twitter-text port, imported on first use: it builds its emoji pattern from the
+    Unicode emoji list at import (most of a second), which a build that never meets a URL or
+    counts for X should not pay."""
+    import twitter_text
+
+    return twitter_text
+
+
+@cache
+def url_re() -> re.Pattern[str]:
+    twitter()
+    from twitter_text.regexp.valid_domain import valid_domain
+    from twitter_text.regexp.valid_url_path import valid_url_path
+    from twitter_text.regexp.valid_url_preceding_chars import valid_url_preceding_chars
+    from twitter_text.regexp.valid_url_query_chars import valid_url_query_chars
+    from twitter_text.regexp.valid_url_query_ending_chars import valid_url_query_ending_chars
+
+    return re.compile(
+        f"({valid_url_preceding_chars.pattern})"
+        f"(https?://(?:{_ASCII_HOST}(?![a-z0-9-])|{valid_domain.pattern})"
+        f"(?::[0-9]+)?(?:/{valid_url_path.pattern}*)?"
+        f"(?:\\?{valid_url_query_chars.pattern}*{valid_url_query_ending_chars.pattern})?)",
+        re.IGNORECASE,
+    )
 # Mastodon's server ends a URL before these (its valid_url_path_ending_chars), where
 # twitter-text may keep some of them: counted as text after the 23, the safe side.
 _MASTODON_URL_END_EXCLUDED = "()?!*\"'「」<>;:=,.$%[]~&|"
@@ -67,7 +85,7 @@ def find_urls(text: str) -> list[Span]:
     """Spans (start, end) of the http(s) URLs in ``text``, by twitter-text's rules."""
     if "://" not in text:
         return []
-    return [m.span(2) for m in URL_RE.finditer(text)]
+    return [m.span(2) for m in url_re().finditer(text)]
 
 
 def _separated(text: str, end: int) -> bool:
@@ -136,7 +154,7 @@ def _mastodon_url_tail(url: str) -> str:
 
 
 def _twitter_urls(text: str, with_protocol_only: bool = False) -> list[Span]:
-    found = twitter_text.extract_urls_with_indices(text, not with_protocol_only)
+    found = twitter().extract_urls_with_indices(text, not with_protocol_only)
     return [(int(u["indices"][0]), int(u["indices"][1])) for u in found]
 
 
@@ -144,14 +162,14 @@ def count_weighted(text: str, url_weight: int = 23) -> int:
     """X's weighted length: twitter-text's v3 algorithm itself (NFC, code point ranges, its
     emoji regex, every URL it recognises 23; one it does not counts at its own length)."""
     if url_weight == 23:
-        return int(twitter_text.parse_tweet(text).weightedLength)
-    options = {**twitter_text.config.config["defaults"], "transformed_url_length": url_weight}
-    return int(twitter_text.parse_tweet(text, options).weightedLength)
+        return int(twitter().parse_tweet(text).weightedLength)
+    options = {**twitter().config.config["defaults"], "transformed_url_length": url_weight}
+    return int(twitter().parse_tweet(text, options).weightedLength)
 
 
 def x_valid(text: str) -> bool:
     """twitter-text's ``valid``: within 280 weighted, not empty, no invalid characters."""
-    return bool(twitter_text.parse_tweet(text).valid)
+    return bool(twitter().parse_tweet(text).valid)
 
 
 WEIBO_LINK_HALVES = 20  # Weibo's composer: a link up to 140 bytes costs 10 汉字

@@ -69,7 +69,10 @@ def test_channels_prints_a_table(site: Path) -> None:
 
 
 def test_preview_prints_exactly_the_render_with_untracked_links(site: Path) -> None:
-    code, out = run(site, "preview", "berlin-loft-bed", "--channel", "mastodon", "--variant", "B")
+    code, out = run(
+        site, "preview", "berlin-loft-bed", "--channel", "mastodon", "--variant", "B",
+        "--links", "original",
+    )  # fmt: skip
     assert code == 0, out
     story = load_manifest(site / "output" / "storyloop-manifest.json").by_slug()["berlin-loft-bed"]
     adapter = installed()["mastodon"]({"name": "mastodon"}, None)  # type: ignore[arg-type]
