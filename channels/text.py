@@ -51,9 +51,32 @@ def twitter() -> Any:
     """The twitter-text port, imported on first use: it builds its emoji pattern from the
     Unicode emoji list at import (most of a second), which a build that never meets a URL or
     counts for X should not pay."""
+    import sys
+
     import twitter_text
 
+    # The port checks a domain with Python's IDNA 2003 codec, which refuses labels the official
+    # package accepts (mixed scripts, "。" as a separator); use the official package's check.
+    sys.modules["twitter_text.extract_urls"].is_valid_url = _official_is_valid_url
     return twitter_text
+
+
+_LABEL_SEPARATORS = re.compile("[\u3002\uff0e\uff61]")
+
+
+def _official_is_valid_url(url: str, protocol: str, domain: str) -> bool:
+    """twitter-text's isValidUrl (its idna.toAscii): every label, punycode-encoded the way
+    punycode.js does it, is 1 to 63 characters; the whole URL at most 4096."""
+    from twitter_text.regexp.valid_ascii_domain import valid_ascii_domain
+
+    if domain.startswith("xn--") and not valid_ascii_domain.search(domain):
+        return False
+    for label in domain.split("."):
+        parts = _LABEL_SEPARATORS.sub(".", label).split(".")
+        encoded = ".".join(p if p.isascii() else "xn--" + p.encode("punycode").decode() for p in parts)
+        if not 1 <= len(encoded) <= 63:
+            return False
+    return len(protocol) + len(url) <= 4096
 
 
 @cache
@@ -158,18 +181,87 @@ def _twitter_urls(text: str, with_protocol_only: bool = False) -> list[Span]:
     return [(int(u["indices"][0]), int(u["indices"][1])) for u in found]
 
 
+@cache
+def _x_emoji() -> re.Pattern[str]:
+    from channels.twemoji import UTF16_PATTERN
+
+    return re.compile(UTF16_PATTERN)
+
+
+def _x_config() -> Mapping[str, Any]:
+    return twitter().config.config["version3"]  # type: ignore[no-any-return]
+
+
+def _utf16_units(text: str) -> str:
+    """``text`` as a string of UTF-16 code units (surrogates as characters), as JavaScript sees
+    it: the official twitter-text and its emoji pattern index and match on these."""
+    raw = text.encode("utf-16-le", "surrogatepass")
+    return "".join(chr(raw[i] | raw[i + 1] << 8) for i in range(0, len(raw), 2))
+
+
+def parse_tweet(text: str, url_weight: int = 23) -> tuple[int, bool]:
+    """twitter-text v3's parseTweet (weightedLength, valid), step for step as the official
+    package computes it: NFC, then over UTF-16 units each URL twitter-text recognises weighs
+    ``url_weight``, each emoji its pattern matches weighs 2, every other character by the code
+    point ranges (1 for Latin, general punctuation; 2 for the rest)."""
+    config = _x_config()
+    scale, default = int(config["scale"]), int(config["default_weight"])
+    normalized = unicodedata.normalize("NFC", text)
+    units = _utf16_units(normalized)
+    offsets = _unit_offsets(normalized)
+    urls = {offsets[s]: offsets[e] for s, e in _twitter_urls(normalized)}
+    emoji = {m.start(): m.end() for m in _x_emoji().finditer(units)}
+    invalid = twitter().has_invalid_characters.has_invalid_characters
+    weighted, valid, i = 0, True, 0
+    while i < len(units):
+        if i in urls:
+            weighted += url_weight * scale
+            i = urls[i] - 1
+        elif i in emoji:
+            weighted += default
+            i = emoji[i] - 1
+        else:
+            if 0xD800 <= ord(units[i]) <= 0xDBFF and i + 1 < len(units):
+                if 0xDC00 <= ord(units[i + 1]) <= 0xDFFF:
+                    i += 1
+            weighted += _x_char_weight(ord(units[i]), config)
+        if valid and not _unit_is_surrogate(units[i]):
+            valid = not invalid(units[i])
+        i += 1
+    length = weighted // scale
+    return length, valid and 0 < length <= int(config["max_weighted_tweet_length"])
+
+
+def _unit_is_surrogate(unit: str) -> bool:
+    return 0xD800 <= ord(unit) <= 0xDFFF
+
+
+def _unit_offsets(text: str) -> list[int]:
+    """UTF-16 offset of each code point index of ``text`` (and of its end)."""
+    out, at = [], 0
+    for ch in text:
+        out.append(at)
+        at += 2 if ord(ch) > 0xFFFF else 1
+    out.append(at)
+    return out
+
+
+def _x_char_weight(unit: int, config: Mapping[str, Any]) -> int:
+    for r in config["ranges"]:
+        if int(r["start"]) <= unit <= int(r["end"]):
+            return int(r["weight"])
+    return int(config["default_weight"])
+
+
 def count_weighted(text: str, url_weight: int = 23) -> int:
-    """X's weighted length: twitter-text's v3 algorithm itself (NFC, code point ranges, its
-    emoji regex, every URL it recognises 23; one it does not counts at its own length)."""
-    if url_weight == 23:
-        return int(twitter().parse_tweet(text).weightedLength)
-    options = {**twitter().config.config["defaults"], "transformed_url_length": url_weight}
-    return int(twitter().parse_tweet(text, options).weightedLength)
+    """X's weighted length by twitter-text v3 (see :func:`parse_tweet`); a URL twitter-text does
+    not recognise (``http://127.0.0.1:8000/…``) counts at its own length."""
+    return parse_tweet(text, url_weight)[0]
 
 
 def x_valid(text: str) -> bool:
     """twitter-text's ``valid``: within 280 weighted, not empty, no invalid characters."""
-    return bool(twitter().parse_tweet(text).valid)
+    return parse_tweet(text)[1]
 
 
 WEIBO_LINK_HALVES = 20  # Weibo's composer: a link up to 140 bytes costs 10 汉字
@@ -329,6 +421,8 @@ def _last_fitting(cuts: list[_Cut], fits: Callable[[_Cut], bool]) -> _Cut | None
 # --------------------------------------------------------------------------- Markdown to text
 
 _md: MarkdownIt | None = None
+# a byte-order mark and the non-characters twitter-text refuses: never wanted in a post
+_NOT_TEXT = regex.compile("[\ufeff\ufffe\uffff]")
 _LEFTOVER_EMPHASIS = regex.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 
 
@@ -337,6 +431,7 @@ def plain(text: str) -> str:
     text a post shows: ``**bold**`` -> bold, ``[words](url)`` -> ``words url`` (so the URL is
     tracked like any other), ``&amp;`` -> ``&``, tags dropped, lines kept."""
     global _md
+    text = _NOT_TEXT.sub("", text)
     if not any(ch in text for ch in "*_`[]<>&\\!"):
         return text
     if _md is None:
@@ -423,12 +518,13 @@ def one_line(text: str) -> str:
 
 def offer_line(story: Story, offer_code: str | None) -> str:
     """The offer text with its code, in the story's language; "" when there is neither."""
-    label = OFFER_LABELS.get(story.lang.split("-")[0], "Code")
-    if story.offer and offer_code:
-        return f"{story.offer} · {label}: {offer_code}"
+    label = OFFER_LABELS.get(bcp47(story.lang).split("-")[0], "Code")
+    offer = one_line(plain(story.offer)) if story.offer else ""
+    if offer and offer_code:
+        return f"{offer} · {label}: {offer_code}"
     if offer_code:
         return f"{label}: {offer_code}"
-    return story.offer or ""
+    return offer
 
 
 def story_body(story: Story, variant: str | None, override: str | None) -> str:
