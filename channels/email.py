@@ -35,8 +35,8 @@ from channels.base import (
     SettingSpec,
 )
 from channels.http import CONNECT_ERROR_DELAY, SERVER_ERROR_DELAY
-from channels.outbox import safe_filename
 from channels.markup import clean_html, text_with_links
+from channels.outbox import safe_filename
 from channels.text import bcp47, offer_line, one_line, plain, rewrite_html_links, rewrite_urls
 from publisher.model import Story
 from publisher.settings import Secret
@@ -247,7 +247,6 @@ class Email(Channel):
         msg["From"] = sender
         msg["To"] = address
         msg["Subject"] = subject_header(str(post.payload["subject"]))
-        msg["Content-Language"] = str(post.payload.get("lang") or "en")
         msg["Date"] = format_datetime(self.context.now())
         msg["Message-ID"] = f"<{safe_filename(key.id)}.{recipient_hash(address)}@{domain}>"
         link = self._unsubscribe_link(address)
@@ -260,6 +259,7 @@ class Email(Channel):
         msg.add_alternative(
             str(post.payload["html"]).replace("</body>", footer + "</body>"), subtype="html"
         )
+        msg["Content-Language"] = str(post.payload.get("lang") or "en")  # set_content drops it
         return msg
 
     def _unsubscribe_link(self, address: str) -> str:

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from urllib.parse import urljoin
 
 import nh3
-from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4 import BeautifulSoup, Tag
+from bs4.element import NavigableString
 
 from publisher.model import Story
 
@@ -78,7 +79,7 @@ def text_with_links(markup: str, links: Mapping[str, str]) -> str:
         href = str(a.get("href") or "")
         url = links.get(href, href)
         words = " ".join(a.get_text(" ").split())
-        label = url if not words or words == href or words == url else f"{words} ({url})"
+        label = url if not words or words in (href, url) else f"{words} ({url})"
         a.replace_with(NavigableString(label))
     for img in soup.find_all("img"):
         if isinstance(img, Tag):

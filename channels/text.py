@@ -18,7 +18,6 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-
 from functools import cache
 from typing import Any
 
@@ -73,7 +72,9 @@ def _official_is_valid_url(url: str, protocol: str, domain: str) -> bool:
         return False
     for label in domain.split("."):
         parts = _LABEL_SEPARATORS.sub(".", label).split(".")
-        encoded = ".".join(p if p.isascii() else "xn--" + p.encode("punycode").decode() for p in parts)
+        encoded = ".".join(
+            p if p.isascii() else "xn--" + p.encode("punycode").decode() for p in parts
+        )
         if not 1 <= len(encoded) <= 63:
             return False
     return len(protocol) + len(url) <= 4096
@@ -95,6 +96,8 @@ def url_re() -> re.Pattern[str]:
         f"(?:\\?{valid_url_query_chars.pattern}*{valid_url_query_ending_chars.pattern})?)",
         re.IGNORECASE,
     )
+
+
 # Mastodon's server ends a URL before these (its valid_url_path_ending_chars), where
 # twitter-text may keep some of them: counted as text after the 23, the safe side.
 _MASTODON_URL_END_EXCLUDED = "()?!*\"'「」<>;:=,.$%[]~&|"
@@ -108,7 +111,23 @@ def find_urls(text: str) -> list[Span]:
     """Spans (start, end) of the http(s) URLs in ``text``, by twitter-text's rules."""
     if "://" not in text:
         return []
-    return [m.span(2) for m in url_re().finditer(text)]
+    return [_whole_graphemes(text, *m.span(2)) for m in url_re().finditer(text)]
+
+
+_GRAPHEME = regex.compile(r"\X")
+
+
+def _whole_graphemes(text: str, start: int, end: int) -> Span:
+    """A URL ending inside a grapheme cluster (``…/x.html1️⃣``: the keycap's digit) ends before
+    that cluster instead, so rewriting the link never splits it."""
+    if end >= len(text) or not unicodedata.category(text[end]).startswith(("M", "Cf")):
+        return start, end
+    at = start
+    for m in _GRAPHEME.finditer(text, start, end + 1):
+        if m.end() > end:
+            return start, max(m.start(), at)
+        at = m.end()
+    return start, end
 
 
 def _separated(text: str, end: int) -> bool:
@@ -221,9 +240,9 @@ def parse_tweet(text: str, url_weight: int = 23) -> tuple[int, bool]:
             weighted += default
             i = emoji[i] - 1
         else:
-            if 0xD800 <= ord(units[i]) <= 0xDBFF and i + 1 < len(units):
-                if 0xDC00 <= ord(units[i + 1]) <= 0xDFFF:
-                    i += 1
+            high = 0xD800 <= ord(units[i]) <= 0xDBFF
+            if high and i + 1 < len(units) and 0xDC00 <= ord(units[i + 1]) <= 0xDFFF:
+                i += 1
             weighted += _x_char_weight(ord(units[i]), config)
         if valid and not _unit_is_surrogate(units[i]):
             valid = not invalid(units[i])
@@ -441,9 +460,7 @@ def plain(text: str) -> str:
     for line in text.split("\n"):
         tokens = _md.parseInline(line)[0].children or []
         for tok in tokens:
-            if tok.type in ("text", "code_inline"):
-                out.append(tok.content)
-            elif tok.type == "image":
+            if tok.type in ("text", "code_inline") or tok.type == "image":
                 out.append(tok.content)
             elif tok.type == "html_inline" and not _INLINE_TAG.match(tok.content):
                 out.append(tok.content)  # "<restored>" is words in angle brackets, not a tag
@@ -492,7 +509,8 @@ def auto_summary(markup: str, limit: int = 280) -> str:
 
 
 def bcp47(lang: str) -> str:
-    """A language tag as BCP 47 writes it: ``zh_CN`` -> ``zh-CN``, ``zh_hant_tw`` -> ``zh-Hant-TW``."""
+    """A language tag as BCP 47 writes it: ``zh_CN`` -> ``zh-CN``, ``zh_hant_tw`` ->
+    ``zh-Hant-TW``."""
     parts = [p for p in lang.replace("_", "-").split("-") if p]
     if not parts:
         return "und"
@@ -500,7 +518,7 @@ def bcp47(lang: str) -> str:
     for part in parts[1:]:
         if len(part) == 4 and part.isalpha():
             out.append(part.title())
-        elif len(part) == 2 and part.isalpha() or len(part) == 3 and part.isdigit():
+        elif (len(part) == 2 and part.isalpha()) or (len(part) == 3 and part.isdigit()):
             out.append(part.upper())
         else:
             out.append(part.lower())
@@ -510,7 +528,7 @@ def bcp47(lang: str) -> str:
 def one_line(text: str) -> str:
     """Line breaks of any kind (CR, LF, U+2028, U+2029, NEL, …) as single spaces: for subjects
     and titles, where a line break would end the header or the field."""
-    return " ".join(text.splitlines()).strip() if text else text
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 # --------------------------------------------------------------------------- composing a post

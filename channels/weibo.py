@@ -9,13 +9,12 @@ truncation keeps a topic whole or drops it whole.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
-
-import dataclasses
-import re
 
 import requests
 

@@ -147,7 +147,10 @@ def test_every_render_fits_keeps_link_and_code_and_graphemes(name: str, tmp_path
 
     @FAST
     @given(
-        title=words, summary=summaries, lang=st.sampled_from(["zh", "en", "de"]), offer=st.booleans()
+        title=words,
+        summary=summaries,
+        lang=st.sampled_from(["zh", "en", "de"]),
+        offer=st.booleans(),
     )
     def run(title: str, summary: str, lang: str, offer: bool) -> None:
         check_render(name, channel, story_of(title, summary, lang, offer))
