@@ -23,7 +23,7 @@ ALLOWED_TAGS = {
 }  # fmt: skip
 ALLOWED_ATTRIBUTES = {"img": {"src", "alt"}, "a": {"href"}, "td": {"colspan"}, "th": {"colspan"}}
 BLOCKS = (
-    "p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "figcaption", "tr", "hr",
+    "p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "figcaption", "table", "hr",
 )  # fmt: skip
 
 
@@ -84,6 +84,10 @@ def text_with_links(markup: str, links: Mapping[str, str]) -> str:
     for img in soup.find_all("img"):
         if isinstance(img, Tag):
             img.replace_with(NavigableString(str(img.get("alt") or "")))
+    for tr in soup.find_all("tr"):
+        if isinstance(tr, Tag):
+            cells = [" ".join(c.get_text(" ").split()) for c in tr.find_all(["td", "th"])]
+            tr.replace_with(NavigableString(" | ".join(cells) + "\n"))
     for br in soup.find_all("br"):
         br.replace_with(NavigableString("\n"))
     for block in soup.find_all(BLOCKS):
