@@ -111,7 +111,14 @@ def find_urls(text: str) -> list[Span]:
     """Spans (start, end) of the http(s) URLs in ``text``, by twitter-text's rules."""
     if "://" not in text:
         return []
-    return [_whole_graphemes(text, *m.span(2)) for m in url_re().finditer(text)]
+    return [_whole_graphemes(text, *_no_empty_fragment(m)) for m in url_re().finditer(text)]
+
+
+def _no_empty_fragment(m: re.Match[str]) -> Span:
+    """A URL's span without a final bare ``#`` (an empty fragment): twitter-text keeps it, but
+    in ``…/x.html#话题#`` it opens the editor's Weibo topic."""
+    start, end = m.span(2)
+    return (start, end - 1) if m.group(2).endswith("#") else (start, end)
 
 
 _GRAPHEME = regex.compile(r"\X")
@@ -344,6 +351,16 @@ def rule_counter(
 # --------------------------------------------------------------------------- truncation
 
 
+_PICTOGRAPHIC = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
+
+
+def _wordlike_pair(prev: str, nxt: str) -> bool:
+    """Two CJK characters, or two emoji, may be parted like words."""
+    if is_cjk(prev) and is_cjk(nxt):
+        return True
+    return bool(_PICTOGRAPHIC.match(prev)) and bool(_PICTOGRAPHIC.match(nxt))
+
+
 def is_cjk(cluster: str) -> bool:
     return bool(cluster) and bool(_CJK_RE.match(cluster))
 
@@ -368,7 +385,7 @@ def _cuts(
         hard.append(_Cut(i, False))
         if prev in SENTENCE_END and (nxt.isspace() or prev in CJK_BREAK_AFTER):
             soft.append(_Cut(i, True))
-        elif nxt.isspace() or prev in CJK_BREAK_AFTER or (is_cjk(prev) and is_cjk(nxt)):
+        elif nxt.isspace() or prev in CJK_BREAK_AFTER or _wordlike_pair(prev, nxt):
             soft.append(_Cut(i, False))
     return soft, hard
 

@@ -35,9 +35,10 @@ FAST = settings(
 pieces = st.sampled_from([*CJK, *EMOJI, *RTL, *MARKS, *LATIN, *PUNCT, " ", "\n", "#话题#", "#"])
 words = st.lists(pieces, min_size=0, max_size=40).map("".join)
 glued = st.builds(lambda a, b: f"{a}{GLUED_URL}{b}", st.sampled_from(CJK + LATIN), words)
+emoji_run = st.lists(st.sampled_from(EMOJI), min_size=1, max_size=8).map("".join)
 summaries = st.builds(
     lambda parts, times: "".join(parts) * times,
-    st.lists(st.one_of(words, glued), min_size=1, max_size=4),
+    st.lists(st.one_of(words, glued, emoji_run), min_size=1, max_size=4),
     st.integers(min_value=1, max_value=30),
 )
 
@@ -118,8 +119,9 @@ def check_render(name: str, channel: Channel, story: Story) -> Post:
     if name != "wechat":  # WeChat carries the tracked link as content_source_url
         assert TRACKED in text, text
     assert CODE in text or CODE in str(post.payload), text
-    allowed = set(clusters(story.title + story.summary + (story.offer or "") + " ")) | {
-        *clusters(text[-200:]),
+    labels = " · 优惠码: Code: 阅读全文 Ganze Geschichte lesen Read the whole story" + CODE
+    shown = story.title + story.summary + (story.offer or "") + story.html + labels
+    allowed = set(clusters(shown)) | {
         "…",
         "\n",
         " ",
