@@ -56,7 +56,7 @@ def twitter() -> Any:
 
     # The port checks a domain with Python's IDNA 2003 codec, which refuses labels the official
     # package accepts (mixed scripts, "。" as a separator); use the official package's check.
-    sys.modules["twitter_text.extract_urls"].is_valid_url = _official_is_valid_url
+    vars(sys.modules["twitter_text.extract_urls"])["is_valid_url"] = _official_is_valid_url
     return twitter_text
 
 

@@ -52,7 +52,8 @@ def story_links(story: Story) -> dict[str, str]:
     """Every link a post may contain, as written -> absolute; the story's own URL first, then
     the body's links, then URLs written in the title, summary, headlines and channel texts
     (found by the channels' own link extractor, the one that rewrites them)."""
-    texts = (story.title, story.summary, *story.variants.values(), *story.overrides.values())
+    texts = (story.title, story.summary, story.offer or "", *story.variants.values())
+    texts += tuple(story.overrides.values())
     return dict(_links_in(story.url, story.html or "", texts))
 
 
