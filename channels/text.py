@@ -615,7 +615,7 @@ def standard_text(
     """The usual short post: headline and summary (or override), the offer, the tracked link."""
     link = links.get(story.url, story.url)
     body = rewrite_urls(story_body(story, variant, override), links)
-    tail = [offer_line(story, offer_code)]
+    tail = [rewrite_urls(offer_line(story, offer_code), links)]
     if link not in body:
         tail.append(link)
     else:

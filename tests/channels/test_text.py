@@ -225,3 +225,13 @@ def test_a_url_never_ends_inside_a_grapheme_cluster() -> None:
     assert [text[s:e] for s, e in find_urls(text)] == ["https://a.example/glued.html"]
     rewritten = rewrite_urls(text, {"https://a.example/glued.html": "https://t.example/go/g"})
     assert rewritten == "x https://t.example/go/g 1️⃣厦门"
+
+
+def test_a_link_in_the_offer_is_tracked_and_the_code_stays_last() -> None:
+    story = make_story(offer="Book at https://shop.example.com/book now")
+    links = {
+        story.url: "https://t.example/go/s",
+        "https://shop.example.com/book": "https://t.example/go/b",
+    }
+    text = standard_text(story, None, links, "XM-7K2Q", 500, len)
+    assert "Book at https://t.example/go/b now · Code: XM-7K2Q" in text
