@@ -215,6 +215,19 @@ class Channel(ABC):
         """Problems with these settings that would make every post fail (for `storyloop check`)."""
         return []
 
+    @classmethod
+    def check_story(
+        cls, header: Mapping[str, str], settings: Mapping[str, Any]
+    ) -> list[tuple[str, str, str]]:
+        """Problems in a story routed to this channel that would fail or spoil its post, as
+        (field, what is wrong, what was expected), for `storyloop check`. ``header`` is the
+        story file's metadata with lower-case field names."""
+        return []
+
+    def protected_spans(self, text: str) -> list[tuple[int, int]]:
+        """Spans of a post's body that truncation must keep whole or drop whole (besides URLs)."""
+        return []
+
     def override_for(self, story: Story) -> str | None:
         """The editor's own text for this channel (by configured name, then by network)."""
         return story.overrides.get(self.instance_name) or story.overrides.get(self.name)
@@ -235,6 +248,7 @@ class Channel(ABC):
             limit or rule.limit or None,
             count,
             self.override_for(story),
+            self.protected_spans,
         )
 
     def secret(self, name: str) -> str:

@@ -31,7 +31,7 @@ from channels.base import (
     SettingSpec,
 )
 from channels.outbox import safe_filename
-from channels.text import byte_span, find_urls, graphemes, truncate
+from channels.text import bcp47, byte_span, find_urls, graphemes, one_line, plain, truncate
 from publisher.files import write_atomically
 from publisher.model import Story
 
@@ -105,14 +105,14 @@ class Bluesky(Channel):
         card: dict[str, Any] = {
             "$type": "app.bsky.embed.external#external",
             "uri": links.get(story.url),
-            "title": story.headline(variant),
-            "description": truncate(story.summary, 300, lambda t: len(graphemes(t))),
+            "title": one_line(plain(story.headline(variant))),
+            "description": truncate(plain(story.summary), 300, lambda t: len(graphemes(t))),
         }
         record: dict[str, Any] = {
             "$type": "app.bsky.feed.post",
             "text": text,
             "createdAt": iso_z(story.publish_at),
-            "langs": [story.lang],
+            "langs": [bcp47(story.lang)],
             "facets": link_facets(text),
             "embed": {"$type": "app.bsky.embed.external", "external": card},
         }

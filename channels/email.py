@@ -14,7 +14,9 @@ import logging
 import smtplib
 import ssl
 from collections.abc import Iterator, Mapping
+from email.header import Header
 from email.message import EmailMessage
+from email.policy import Policy
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,15 +35,39 @@ from channels.base import (
     SettingSpec,
 )
 from channels.http import CONNECT_ERROR_DELAY, SERVER_ERROR_DELAY
+from channels.markup import clean_html, text_with_links
 from channels.outbox import safe_filename
-from channels.text import offer_line, rewrite_html_links, rewrite_urls
+from channels.text import bcp47, offer_line, one_line, plain, rewrite_html_links, rewrite_urls
 from publisher.model import Story
 from publisher.settings import Secret
 
 log = logging.getLogger(__name__)
 
-READ_MORE = {"zh": "阅读全文", "de": "Ganze Geschichte lesen"}
-UNSUBSCRIBE = {"zh": "退订", "de": "Abbestellen"}
+READ_MORE = {"zh": "阅读全文", "en": "Read the whole story", "de": "Ganze Geschichte lesen"}
+UNSUBSCRIBE = {"zh": "退订", "en": "Unsubscribe", "de": "Abbestellen"}
+
+
+def words_for(lang: str, table: Mapping[str, str]) -> str:
+    """The email's own words in the story's language (by its primary subtag), else English."""
+    return table.get(bcp47(lang).split("-")[0], table["en"])
+
+
+class _EncodedSubject(str):
+    """A subject the email package must not read as encoded words: a literal ``=?`` would be
+    decoded by the header parser (and written back as is, for readers to decode); this one is
+    written as RFC 2047 encoded words of its own text, so what the reader sees is the title."""
+
+    name = "Subject"
+
+    def fold(self, *, policy: Policy) -> str:
+        encoded = Header(str(self), "utf-8", header_name=self.name).encode(linesep=policy.linesep)
+        return f"{self.name}: {encoded}{policy.linesep}"
+
+
+def subject_header(subject: str) -> str:
+    """The Subject header's value: one line, and encoded whole when it holds a literal ``=?``."""
+    line = one_line(subject)
+    return _EncodedSubject(line) if "=?" in line else line
 
 
 def recipient_hash(address: str) -> str:
@@ -72,19 +98,20 @@ class Email(Channel):
     def render(
         self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
     ) -> Post:
-        lang = story.lang.split("-")[0]
+        lang = bcp47(story.lang)
         link = links.get(story.url)
-        headline = story.headline(variant)
+        headline = one_line(plain(story.headline(variant)))
         offer = offer_line(story, links.offer_code)
-        more = READ_MORE.get(lang, "Read the whole story")
-        body = self.override_for(story) or story.text
-        text = "\n\n".join(
-            p for p in (headline, rewrite_urls(body, links.urls), offer, f"{more}: {link}") if p
-        )
+        more = words_for(lang, READ_MORE)
+        override = self.override_for(story)
+        tracked_html = rewrite_html_links(clean_html(story.html, story.url), links.urls)
+        body = rewrite_urls(plain(override), links.urls) if override else ""
+        body = body or text_with_links(tracked_html, links.urls)
+        text = "\n\n".join(p for p in (headline, body, offer, f"{more}: {link}") if p)
         offer_html = f'<p style="font-weight:bold">{html.escape(offer)}</p>' if offer else ""
         markup = (
-            f'<html lang="{html.escape(story.lang)}"><body>'
-            f"<h1>{html.escape(headline)}</h1>\n{rewrite_html_links(story.html, links.urls)}\n"
+            f'<html lang="{html.escape(lang)}"><body>'
+            f"<h1>{html.escape(headline)}</h1>\n{tracked_html}\n"
             f'{offer_html}<p><a href="{html.escape(link)}">{html.escape(more)}</a></p>'
             "</body></html>"
         )
@@ -223,19 +250,20 @@ class Email(Channel):
         msg = EmailMessage()
         msg["From"] = sender
         msg["To"] = address
-        msg["Subject"] = str(post.payload["subject"])
+        msg["Subject"] = subject_header(str(post.payload["subject"]))
         msg["Date"] = format_datetime(self.context.now())
         msg["Message-ID"] = f"<{safe_filename(key.id)}.{recipient_hash(address)}@{domain}>"
         link = self._unsubscribe_link(address)
         mailbox = str(self.settings.get("unsubscribe_mailto") or parseaddr(sender)[1])
         msg["List-Unsubscribe"] = f"<{link}>, <mailto:{mailbox}?subject=unsubscribe>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        label = UNSUBSCRIBE.get(str(post.payload.get("lang")), "Unsubscribe")
+        label = words_for(str(post.payload.get("lang") or "en"), UNSUBSCRIBE)
         msg.set_content(f"{post.payload['text']}\n\n-- \n{label}: {link}\n")
         footer = f'<p style="font-size:small"><a href="{html.escape(link)}">{label}</a></p>'
         msg.add_alternative(
             str(post.payload["html"]).replace("</body>", footer + "</body>"), subtype="html"
         )
+        msg["Content-Language"] = str(post.payload.get("lang") or "en")  # set_content drops it
         return msg
 
     def _unsubscribe_link(self, address: str) -> str:

@@ -23,7 +23,7 @@ from channels.base import (
     RetryLater,
     SettingSpec,
 )
-from channels.text import counter_for, find_urls
+from channels.text import bcp47, counter_for, find_urls
 from publisher.model import Story
 
 MEDIA_POLLS = 30
@@ -32,7 +32,7 @@ MEDIA_POLLS = 30
 class Mastodon(Channel):
     name: ClassVar[str] = "mastodon"
     setup_url: ClassVar[str] = "https://docs.joinmastodon.org/client/token/"
-    length: ClassVar[LengthRule] = LengthRule(limit=500, counting="graphemes", url_weight=23)
+    length: ClassVar[LengthRule] = LengthRule(limit=500, counting="mastodon", url_weight=23)
     media: ClassVar[MediaLimits] = MediaLimits(max_images=4, max_image_bytes=16 * 1024 * 1024)
     idempotency: ClassVar[Idempotency] = Idempotency.KEY
     key_kept: ClassVar[timedelta | None] = timedelta(hours=1)  # Mastodon's Idempotency-Key
@@ -61,7 +61,7 @@ class Mastodon(Channel):
         payload = {
             "status": text,
             "visibility": str(conf.get("visibility", "public")),
-            "language": story.lang.split("-")[0],
+            "language": bcp47(story.lang).split("-")[0],
             "media": media,
         }
         return Post(self.instance_name, text, payload, tuple(m["path"] for m in media))
@@ -74,7 +74,7 @@ class Mastodon(Channel):
     def publish(self, post: Post, key: DeliveryKey) -> Receipt:
         status = str(post.payload["status"])
         limit = self.instance_limit()
-        if counter_for("graphemes", 23)(status) > limit:
+        if counter_for("mastodon", 23)(status) > limit:
             raise self.error(
                 ContentRejected,
                 f"the server allows {limit} characters per post",

@@ -23,7 +23,7 @@ from channels.base import (
     Receipt,
     SettingSpec,
 )
-from channels.text import escape_html
+from channels.text import escape_html, one_line, plain
 from publisher.model import Story
 
 DEFAULT_API = "https://api.telegram.org"
@@ -60,7 +60,8 @@ class Telegram(Channel):
         photo = story.images[0] if story.images and conf.get("photos", True) else None
         limit = CAPTION_LIMIT if photo else self.length.limit
         text = self.short_text(story, variant, links, limit)
-        markup = _bold_headline(text, story.headline(variant), self.override_for(story))
+        headline = one_line(plain(story.headline(variant))).strip()
+        markup = _bold_headline(text, headline, self.override_for(story))
         base: dict[str, Any] = {"chat_id": self.chat_id, "parse_mode": "HTML"}
         if photo:
             payload = {"method": "sendPhoto", **base, "caption": markup, "photo": photo.path}

@@ -24,7 +24,8 @@ from channels.base import (
     Receipt,
     SettingSpec,
 )
-from channels.text import offer_line, rewrite_html_links
+from channels.markup import clean_html
+from channels.text import bcp47, offer_line, one_line, plain, rewrite_html_links
 from publisher.model import Story
 
 SIGNATURE_HEADER = "X-Storyloop-Signature"
@@ -58,15 +59,15 @@ class Webhook(Channel):
             "text": text,
             "story": {
                 "slug": story.slug,
-                "headline": story.headline(variant),
-                "title": story.title,
-                "summary": story.summary,
-                "lang": story.lang,
+                "headline": one_line(plain(story.headline(variant))),
+                "title": one_line(plain(story.title)),
+                "summary": plain(story.summary),
+                "lang": bcp47(story.lang),
                 "region": story.region,
                 "category": story.category,
                 "url": links.get(story.url),
                 "canonical_url": story.url,
-                "html": rewrite_html_links(story.html, links.urls),
+                "html": rewrite_html_links(clean_html(story.html, story.url), links.urls),
                 "images": [{"url": i.url, "alt": i.alt} for i in story.images],
                 "tags": list(story.tags),
                 "store": story.store,

@@ -14,6 +14,7 @@ later gives ``metrics()`` only the remote id.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
@@ -22,7 +23,6 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-import nh3
 import requests
 from bs4 import BeautifulSoup, Tag
 
@@ -44,12 +44,14 @@ from channels.base import (
     RetryLater,
     SettingSpec,
 )
+from channels.markup import clean_html, image_paths, site_root
 from channels.outbox import safe_filename
-from channels.text import offer_line, rewrite_html_links, truncate
+from channels.text import offer_line, one_line, plain, rewrite_html_links, truncate
 from publisher.files import write_atomically
 from publisher.model import Story
 
 DEFAULT_API = "https://api.weixin.qq.com"
+log = logging.getLogger(__name__)
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 AUTH_ERRORS = frozenset({40013, 40125, 40164, 41001, 41002, 41004, 48001, 61024})
 REJECT_ERRORS = frozenset({45002, 45003, 40007, 45004, 45166, 53404})
@@ -66,12 +68,6 @@ PUBLISH_FAILURES = {
     6: "banned",
 }
 
-ALLOWED_TAGS = {
-    "p", "br", "strong", "b", "em", "i", "u", "span", "section", "h1", "h2", "h3", "h4",
-    "blockquote", "ul", "ol", "li", "img", "a", "table", "thead", "tbody", "tr", "th", "td",
-    "pre", "code", "hr", "figure", "figcaption",
-}  # fmt: skip
-ALLOWED_ATTRIBUTES = {"img": {"src", "alt"}, "a": {"href"}, "td": {"colspan"}, "th": {"colspan"}}
 INLINE_STYLES = {
     "p": "margin:0 0 1em;line-height:1.75;",
     "h1": "font-size:22px;margin:1em 0 .5em;",
@@ -88,17 +84,10 @@ INLINE_STYLES = {
 }
 
 
-def sanitize(markup: str) -> str:
-    """HTML reduced to what WeChat keeps, with inline styles (no scripts, classes, or CSS files)."""
-    clean = nh3.clean(
-        markup,
-        tags=ALLOWED_TAGS,
-        clean_content_tags={"script", "style"},
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https"},
-        link_rel=None,
-    )
-    soup = BeautifulSoup(clean, "html.parser")
+def sanitize(markup: str, base_url: str = "") -> str:
+    """HTML reduced to what WeChat keeps (the channels' one allow-list), with inline styles
+    (no scripts, classes, or CSS files) and absolute image URLs."""
+    soup = BeautifulSoup(clean_html(markup, base_url), "html.parser")
     for tag in soup.find_all(True):
         if isinstance(tag, Tag) and tag.name in INLINE_STYLES:
             tag["style"] = INLINE_STYLES[tag.name]
@@ -141,6 +130,20 @@ class WeChat(Channel):
         super().__init__(settings, context)
         self._token: str | None = None
 
+    @classmethod
+    def check_story(
+        cls, header: Mapping[str, str], settings: Mapping[str, Any]
+    ) -> list[tuple[str, str, str]]:
+        if header.get("image") or settings.get("cover"):
+            return []
+        return [
+            (
+                "channels",
+                "routed to WeChat without a cover image: WeChat refuses an article without one",
+                "an Image header on the story, or a cover setting for this channel",
+            )
+        ]
+
     @property
     def api(self) -> str:
         return str(self.settings.get("api_base", DEFAULT_API)).rstrip("/")
@@ -154,10 +157,10 @@ class WeChat(Channel):
         offer = offer_line(story, links.offer_code)
         offer_html = f'<p style="{INLINE_STYLES["p"]}font-weight:bold;">{_esc(offer)}</p>'
         tail = offer_html if offer else ""
-        body = sanitize(rewrite_html_links(story.html, links.urls))
+        body = sanitize(rewrite_html_links(story.html, links.urls), story.url)
         content = fit_content(body, tail)
-        title = truncate(story.headline(variant), 32, len)
-        digest = truncate(self.override_for(story) or story.summary, 128, len)
+        title = truncate(one_line(plain(story.headline(variant))), 32, len)
+        digest = truncate(plain(self.override_for(story) or story.summary), 128, len)
         article: dict[str, Any] = {
             "title": title,
             "author": truncate(str(self.settings.get("author", "")), 16, len),
@@ -168,7 +171,8 @@ class WeChat(Channel):
             "only_fans_can_comment": 0,
         }
         cover = story.images[0].path if story.images else self.settings.get("cover")
-        body_images = [{"url": i.url, "path": i.path} for i in story.images if i.url in content]
+        root = site_root(story, self.settings.get("site_url"))
+        body_images = [{"url": u, "path": p} for u, p in image_paths(content, root).items()]
         payload = {"article": article, "cover": cover, "body_images": body_images}
         text = "\n\n".join(p for p in (title, digest, offer, link) if p)
         paths = tuple(p for p in [cover, *(i["path"] for i in body_images)] if p)
@@ -329,7 +333,11 @@ class WeChat(Channel):
         """Body images uploaded to WeChat (it drops external ones), others removed."""
         hosted: dict[str, str] = {}
         for image in payload.get("body_images", []):
-            up = images.prepare(self.context.content_dir / str(image["path"]), BODY_IMAGE_BYTES)
+            path = self.context.content_dir / str(image["path"])
+            if not path.is_file():
+                log.warning("%s: %s is not under content/, left out", self.instance_name, path)
+                continue
+            up = images.prepare(path, BODY_IMAGE_BYTES)
             files = {"media": (up.filename, up.data, up.mime)}
             hosted[str(image["url"])] = str(
                 self._call("cgi-bin/media/uploadimg", "image", files=files)["url"]

@@ -1,10 +1,16 @@
-"""Weibo: statuses/share.json, 140 汉字 (two ASCII characters count as one), and the text must
+"""Weibo: statuses/share.json, 140 汉字 counted in halves of UTF-16 units, and the text must
 carry a URL on the app's registered safe domain. A tracked-link domain that differs is a settings
 error reported by ``storyloop check``, not a post that fails every day.
+
+Weibo reads ``#话题#`` as a topic and a lone ``#`` as the start of one that runs to the next
+``#``: a lone one is posted as the full-width ``＃`` (and reported by ``storyloop check``), and
+truncation keeps a topic whole or drops it whole.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -29,12 +35,43 @@ from channels.base import (
     RetryLater,
     SettingSpec,
 )
+from channels.text import find_urls
 from publisher.model import Story
 
 DEFAULT_API = "https://api.weibo.com"
 AUTH_CODES = frozenset({21301, 21314, 21315, 21316, 21317, 21319, 21325, 21327, 21332})
 RATE_CODES = frozenset({10022, 10023, 10024})
 RETRY_CODES = frozenset({10001, 10003, 10009, 10010, 10011})
+
+
+TOPIC_RE = re.compile(r"#([^#\n]{1,64})#")
+LONE_HASH = "＃"
+TOPIC_FIELDS = ("title", "summary", "offer")
+
+
+def topic_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of the ``#话题#`` pairs in ``text``, left to right, ``#`` inside URLs ignored."""
+    masked = _mask_urls(text)
+    return [m.span() for m in TOPIC_RE.finditer(masked) if m.group(1).strip()]
+
+
+def lone_hashes(text: str) -> list[int]:
+    """Offsets of the ``#`` that pair with nothing (Weibo would open a topic there)."""
+    paired = {i for s, e in topic_spans(text) for i in (s, e - 1)}
+    masked = _mask_urls(text)
+    return [i for i, ch in enumerate(masked) if ch == "#" and i not in paired]
+
+
+def pair_topics(text: str) -> str:
+    """``text`` with every lone ``#`` as the full-width ``＃``, which Weibo shows as is."""
+    lone = set(lone_hashes(text))
+    return "".join(LONE_HASH if i in lone else ch for i, ch in enumerate(text))
+
+
+def _mask_urls(text: str) -> str:
+    for start, end in find_urls(text):
+        text = text[:start] + "u" * (end - start) + text[end:]
+    return text
 
 
 def on_domain(url: str, domain: str) -> bool:
@@ -46,7 +83,7 @@ def on_domain(url: str, domain: str) -> bool:
 class Weibo(Channel):
     name: ClassVar[str] = "weibo"
     setup_url: ClassVar[str] = "https://open.weibo.com/apps"
-    length: ClassVar[LengthRule] = LengthRule(limit=140, counting="hanzi")
+    length: ClassVar[LengthRule] = LengthRule(limit=140, counting="weibo")
     media: ClassVar[MediaLimits] = MediaLimits(max_images=1, max_image_bytes=5 * 1024 * 1024 - 1)
     idempotency: ClassVar[Idempotency] = Idempotency.NONE
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
@@ -68,10 +105,32 @@ class Weibo(Channel):
             f"{host} as the safe domain at {cls.setup_url}"
         ]
 
+    @classmethod
+    def check_story(
+        cls, header: Mapping[str, str], settings: Mapping[str, Any]
+    ) -> list[tuple[str, str, str]]:
+        problems = []
+        names = [*TOPIC_FIELDS, *(k for k in header if k.startswith("headline-"))]
+        names += [f"{n}-text" for n in ("weibo", str(settings.get("name") or "weibo"))]
+        for name in dict.fromkeys(names):
+            value = header.get(name) or ""
+            if lone_hashes(value):
+                problems.append(
+                    (
+                        name,
+                        f"unpaired '#' in {value!r}: Weibo reads '#' as the start of a #topic#",
+                        "topics written as #话题# pairs; a lone # is posted as ＃",
+                    )
+                )
+        return problems
+
+    def protected_spans(self, text: str) -> list[tuple[int, int]]:
+        return topic_spans(text)
+
     def render(
         self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
     ) -> Post:
-        text = self.short_text(story, variant, links)
+        text = self.short_text(_paired(story), variant, links)
         pic = story.images[0].path if story.images else None
         return Post(self.instance_name, text, {"status": text, "pic": pic}, (pic,) if pic else ())
 
@@ -121,6 +180,18 @@ class Weibo(Channel):
         return Metrics(
             likes=row.get("attitudes"), reposts=row.get("reposts"), replies=row.get("comments")
         )
+
+
+def _paired(story: Story) -> Story:
+    """The story with lone '#' made full-width in everything a post shows."""
+    return dataclasses.replace(
+        story,
+        title=pair_topics(story.title),
+        summary=pair_topics(story.summary),
+        offer=pair_topics(story.offer) if story.offer else story.offer,
+        variants={k: pair_topics(v) for k, v in story.variants.items()},
+        overrides={k: pair_topics(v) for k, v in story.overrides.items()},
+    )
 
 
 def _code(data: Any) -> int | None:

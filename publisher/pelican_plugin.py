@@ -27,6 +27,7 @@ from pelican.contents import Article
 from pelican.generators import ArticlesGenerator, Generator, PelicanTemplateNotFound
 from PIL import Image as PILImage
 
+from channels.text import auto_summary
 from publisher import qrcodes
 from publisher.content import (
     MARKDOWN_SUFFIXES,
@@ -146,7 +147,7 @@ def story_from(article: Article, header: Header, rules: Rules, site_url: str, ro
     return Story(
         slug=article.slug,
         title=meta.get("title") or article.title,
-        summary=meta.get("summary") or plain_text(article.content).split("\n\n", 1)[0][:280],
+        summary=meta.get("summary") or auto_summary(article.content),
         lang=article.lang,
         region=meta.get("region"),
         category=meta.get("category", "stories"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -94,12 +95,80 @@ def preview_channels(settings: Settings, story: Story, channel: str | None) -> l
     return list(story.channels) or list(settings.channels)
 
 
+def preview_links(
+    settings: Settings, story: Story, channel: str, variant: str | None, offer_code: str | None
+) -> Links:
+    """Stand-ins for the tracked links and offer code a delivery would get: the tracker's
+    address, codes of the real alphabet and length, derived from the delivery's identity so
+    a preview is the same every time (and counts exactly like the post that will go out)."""
+    from publisher.tracking import codes
+    from publisher.tracking.links import offer_prefix, story_links
+
+    def digest(*parts: str) -> int:
+        seed = "\x1f".join([story.slug, channel, variant or "", *parts]).encode()
+        return int.from_bytes(hashlib.blake2b(seed, digest_size=16).digest(), "big")
+
+    def link_code(url: str) -> str:
+        n, out = digest(url), []
+        for _ in range(codes.LINK_CODE_LENGTH):
+            n, d = divmod(n, len(codes.LINK_ALPHABET))
+            out.append(codes.LINK_ALPHABET[d])
+        return "".join(out)
+
+    base = settings.tracking_base_url
+    urls = {text: f"{base}/go/{link_code(url)}" for text, url in story_links(story).items()}
+    if offer_code is None and story.offer:
+        n = digest("offer")
+        body = "".join(
+            codes.OFFER_ALPHABET[(n >> (5 * i)) % len(codes.OFFER_ALPHABET)]
+            for i in range(codes.OFFER_BODY_LENGTH)
+        )
+        offer_code = f"{offer_prefix(settings)}-{body}-{codes.check_character(body)}"
+    return Links(urls=urls, offer_code=offer_code)
+
+
+def preview_document(
+    settings: Settings, story: Story, name: str, variant: str | None, links: Links
+) -> dict[str, Any]:
+    """One channel's preview as ``storyloop preview --json`` prints it (docs/CHANNELS.md)."""
+    from channels.outbox import _jsonable
+    from channels.text import rule_counter
+
+    adapter = _class_for(name, settings)(engine_settings(name, settings), _context(settings))
+    post = adapter.render(story, variant, links, {})
+    rule = adapter.length
+    count = rule_counter(rule.counting, rule.url_weight, rule.limit, rule.max_bytes)
+    return {
+        "channel": name,
+        "adapter": adapter.name,
+        "variant": variant,
+        "text": post.text,
+        "length": {
+            "counting": rule.counting,
+            "limit": rule.limit or None,
+            "count": count(post.text) if rule.limit else None,
+        },
+        "images": list(post.images),
+        "links": dict(links.urls),
+        "offer_code": links.offer_code,
+        "payload": _jsonable(post.payload),
+    }
+
+
 @click.command("preview")
 @click.argument("story")
 @click.option("--channel", "-C", "channel", help="One channel (configured name or type).")
 @click.option("--variant", "-V", help="Headline variant, e.g. A.")
 @click.option("--offer-code", help="Show this offer code where the real one will go.")
+@click.option(
+    "--links",
+    "link_mode",
+    type=click.Choice(["tracked", "original"]),
+    default="tracked",
+    help="Links as tracked links of the real length (default) or as the story wrote them.",
+)
 @click.option("--payload/--no-payload", default=True, help="Also print the network payload.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document (see docs/CHANNELS.md).")
 @click.pass_obj
 def preview_cmd(
     obj: Any,
@@ -107,22 +176,32 @@ def preview_cmd(
     channel: str | None,
     variant: str | None,
     offer_code: str | None,
+    link_mode: str,
     payload: bool,
+    as_json: bool,
 ) -> None:
-    """Print exactly what would be posted for STORY (a slug): the pure render, links untracked."""
+    """Print exactly what would be posted for STORY (a slug): each adapter's pure render."""
     settings: Settings = obj.settings
     found = find_story(settings, story)
     if variant and variant not in found.variants:
         known = ", ".join(sorted(found.variants)) or "none"
         raise NotFound(f'Story "{story}" has no variant "{variant}" (variants: {known})')
-    links = Links(offer_code=offer_code)
+    documents = []
     for name in preview_channels(settings, found, channel):
-        adapter = _class_for(name, settings)(engine_settings(name, settings), _context(settings))
-        post = adapter.render(found, variant, links, {})
-        click.secho(f"── {name} ({adapter.name}) ──", bold=True)
-        click.echo(post.text)
+        if link_mode == "tracked":
+            links = preview_links(settings, found, name, variant, offer_code)
+        else:
+            links = Links(offer_code=offer_code)
+        documents.append(preview_document(settings, found, name, variant, links))
+    if as_json:
+        out = {"story": found.slug, "source": found.source, "posts": documents}
+        click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    for doc in documents:
+        click.secho(f"── {doc['channel']} ({doc['adapter']}) ──", bold=True)
+        click.echo(doc["text"])
         if payload:
-            click.echo(json.dumps(post.payload, ensure_ascii=False, indent=2, default=str))
+            click.echo(json.dumps(doc["payload"], ensure_ascii=False, indent=2, default=str))
         click.echo()
 
 

@@ -10,7 +10,15 @@ from typing import Any
 
 import click
 
-from publisher.content import Problem, Rules, content_files, read_header, validate_all
+from publisher.content import (
+    Header,
+    Problem,
+    Rules,
+    content_files,
+    read_header,
+    split_list,
+    validate_all,
+)
 from publisher.settings import Settings
 
 
@@ -48,12 +56,34 @@ def settings_problems(settings: Settings) -> list[Problem]:
     return problems
 
 
+def story_channel_problems(settings: Settings, headers: list[Header]) -> list[Problem]:
+    """What each channel a story is routed to finds in it (its adapter's ``check_story``)."""
+    from channels.base import ChannelNotFound, engine_settings, load_class
+
+    problems = []
+    for header in headers:
+        for name in split_list(header.get("channels")):
+            if name not in settings.channels:
+                continue  # an unknown channel name is the content validator's to report
+            try:
+                cls = load_class(str(settings.channels[name].get("type") or name))
+            except (ChannelNotFound, ImportError):
+                continue  # reported by settings_problems
+            conf = engine_settings(name, settings)
+            for key, message, expected in cls.check_story(header.values, conf):
+                field = header.names.get(key, key.title())
+                line = header.line(key if key in header.lines else "channels")
+                problems.append(Problem(header.path, line, field, f"{name}: {message}", expected))
+    return problems
+
+
 def check_all(settings: Settings) -> list[Problem]:
     rules = Rules.from_pelican(settings.pelican, settings.engine, settings.root)
     paths = settings.pelican.get("ARTICLE_PATHS") or [""]
     files = content_files(settings.content_path, paths)
     headers = [read_header(f, os.path.relpath(f, settings.root)) for f in files]
-    return settings_problems(settings) + validate_all(headers, rules)
+    problems = settings_problems(settings) + validate_all(headers, rules)
+    return problems + story_channel_problems(settings, headers)
 
 
 @click.command("check")

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from channels.base import Links
+from channels.text import find_urls, plain
 from publisher.model import Story
 from publisher.settings import Settings
 from publisher.tracking import codes
@@ -48,8 +49,12 @@ def utm_medium(settings: Settings, channel: str) -> str:
 
 
 def story_links(story: Story) -> dict[str, str]:
-    """Every link a post may contain, as written -> absolute; the story's own URL first."""
-    return dict(_links_in(story.url, story.html or ""))
+    """Every link a post may contain, as written -> absolute; the story's own URL first, then
+    the body's links, then URLs written in the title, summary, headlines and channel texts
+    (found by the channels' own link extractor, the one that rewrites them)."""
+    texts = (story.title, story.summary, story.offer or "", *story.variants.values())
+    texts += tuple(story.overrides.values())
+    return dict(_links_in(story.url, story.html or "", texts))
 
 
 class _Anchors(HTMLParser):
@@ -68,7 +73,7 @@ class _Anchors(HTMLParser):
 
 
 @lru_cache(maxsize=1024)
-def _links_in(url: str, html: str) -> tuple[tuple[str, str], ...]:
+def _links_in(url: str, html: str, texts: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
     """Parsed once per story text: a story is published on many channels and variants."""
     found: dict[str, str] = {url: url}
     parser = _Anchors()
@@ -81,6 +86,10 @@ def _links_in(url: str, html: str) -> tuple[tuple[str, str], ...]:
         absolute = urljoin(url, href)
         if urlsplit(absolute).scheme in ("http", "https"):
             found.setdefault(href, absolute)
+    for text in texts:
+        shown = plain(text)
+        for start, end in find_urls(shown):
+            found.setdefault(shown[start:end], shown[start:end])
     return tuple(found.items())
 
 

@@ -177,3 +177,30 @@ def test_metrics_read_likes_reposts_and_replies(ctx: ChannelContext) -> None:
         rsps.get(f"{BSKY}/app.bsky.feed.getPosts", json={"posts": [post]})
         m = ch.metrics(ch._receipt(tid_for(key())))
     assert m is not None and (m.likes, m.reposts, m.replies) == (7, 3, 3)
+
+
+def test_a_link_glued_to_chinese_gets_a_facet_covering_exactly_the_url(
+    ctx: ChannelContext,
+) -> None:
+    story = make_story(
+        lang="zh_CN",
+        title="厦门的厨房",
+        summary="看这里https://cedarandclay.example/offer了解更多细节",
+    )
+    links = links_for(story)
+    links = type(links)(
+        urls={
+            **links.urls,
+            "https://cedarandclay.example/offer": "https://t.cedarandclay.example/go/o1",
+        },
+        offer_code=links.offer_code,
+    )
+    record = channel(ctx).render(story, None, links, {}).payload["record"]
+    raw = record["text"].encode("utf-8")
+    uris = [f["features"][0]["uri"] for f in record["facets"]]
+    assert uris == ["https://t.cedarandclay.example/go/o1", "https://t.cedarandclay.example/go/s1"]
+    for facet in record["facets"]:
+        start, end = facet["index"]["byteStart"], facet["index"]["byteEnd"]
+        assert raw[start:end].decode("utf-8") == facet["features"][0]["uri"]
+    assert record["langs"] == ["zh-CN"]
+    validate(dict(record))

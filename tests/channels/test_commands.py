@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from channels.base import Links, installed
 from publisher.cli import main
 from publisher.model import load_manifest
+from publisher.tracking.codes import normalise_offer_code
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = """
@@ -69,7 +71,10 @@ def test_channels_prints_a_table(site: Path) -> None:
 
 
 def test_preview_prints_exactly_the_render_with_untracked_links(site: Path) -> None:
-    code, out = run(site, "preview", "berlin-loft-bed", "--channel", "mastodon", "--variant", "B")
+    code, out = run(
+        site, "preview", "berlin-loft-bed", "--channel", "mastodon", "--variant", "B",
+        "--links", "original",
+    )  # fmt: skip
     assert code == 0, out
     story = load_manifest(site / "output" / "storyloop-manifest.json").by_slug()["berlin-loft-bed"]
     adapter = installed()["mastodon"]({"name": "mastodon"}, None)  # type: ignore[arg-type]
@@ -105,3 +110,79 @@ def test_unknown_variant_is_reported(site: Path) -> None:
     code, out = run(site, "preview", "berlin-sabine-bathroom", "--variant", "Z")
     assert code == 1
     assert 'no variant "Z"' in out
+
+
+CHECK_CONF = """
+SITEURL = "https://cedarandclay.example"
+PATH = "content"
+TIMEZONE = "Asia/Shanghai"
+STORYLOOP = {
+    "tracking": {"base_url": "https://t.cedarandclay.example"},
+    "channels": {
+        "weibo": {"safe_domain": "cedarandclay.example", "access_token": {"env": "SL_NO"}},
+        "wechat": {"appid": "wx0", "secret": {"env": "SL_NO"}},
+    },
+}
+"""
+STORY = """Title: #老房子 防潮，趁冬天就该做
+Date: 2026-11-14 09:00
+Slug: plum-rain
+Lang: zh
+Category: stories
+Summary: 厦门的回南天。
+Channels: weibo, wechat
+
+正文。
+"""
+
+
+def test_check_reports_a_lone_hash_for_weibo_and_a_missing_cover_for_wechat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STORYLOOP_SETTINGS", raising=False)
+    (tmp_path / "pelicanconf.py").write_text(CHECK_CONF, encoding="utf-8")
+    (tmp_path / "content" / "stories").mkdir(parents=True)
+    (tmp_path / "content" / "stories" / "plum-rain.md").write_text(STORY, encoding="utf-8")
+    code, out = run(tmp_path, "check")
+    assert code == 1, out
+    lines = [line for line in out.splitlines() if "plum-rain.md" in line]
+    assert any(
+        line.startswith("content/stories/plum-rain.md:1: Title: weibo: unpaired '#'")
+        for line in lines
+    ), out
+    assert any(
+        line.startswith("content/stories/plum-rain.md:7: Channels: wechat: routed to WeChat")
+        for line in lines
+    ), out
+    assert "Traceback" not in out
+
+
+def test_preview_json_prints_each_payload_with_tracked_links_of_the_real_shape(
+    site: Path,
+) -> None:
+    code, out = run(site, "preview", "berlin-loft-bed", "--json")
+    assert code == 0, out
+    again = run(site, "preview", "berlin-loft-bed", "--json")[1]
+    assert out == again  # stable: the same stand-in codes every time
+    doc = json.loads(out)
+    assert doc["story"] == "berlin-loft-bed"
+    story = load_manifest(site / "output" / "storyloop-manifest.json").by_slug()["berlin-loft-bed"]
+    posts = {p["channel"]: p for p in doc["posts"]}
+    assert set(posts) == set(story.channels)
+    masto = posts["mastodon"]
+    tracked = masto["links"][story.url]
+    assert re.fullmatch(r"http://127\.0\.0\.1:8000/go/[0-9A-Za-z]{10}", tracked)
+    assert masto["payload"]["status"] == masto["text"]
+    assert masto["text"].endswith(tracked)
+    assert story.url not in masto["text"]
+    assert normalise_offer_code(masto["offer_code"]) == masto["offer_code"]
+    assert masto["offer_code"] in masto["text"]
+    assert masto["length"] == {
+        "counting": "mastodon",
+        "limit": 500,
+        "count": masto["length"]["count"],
+    }
+    assert masto["length"]["count"] <= 500
+    adapter = installed()["mastodon"]({"name": "mastodon"}, None)  # type: ignore[arg-type]
+    links = Links(urls=masto["links"], offer_code=masto["offer_code"])
+    assert adapter.render(story, None, links, {}).payload["status"] == masto["text"]

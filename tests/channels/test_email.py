@@ -164,3 +164,62 @@ def test_open_channel_gives_email_the_tracker_signing_key(
     assert ch.settings["unsubscribe_key"] == Secret("k-123")
     assert ch.settings["tracking_base_url"] == "https://t.cedarandclay.example"
     assert "k-123" not in repr(ch) and "pw" not in repr(ch.settings["password"])
+
+
+def test_subject_with_line_breaks_and_a_literal_encoded_word_survives(
+    ch: Email, smtp: SmtpServer
+) -> None:
+    title = "Save =?utf-8?q?x?= on **tiles**\r\nand\u2028more &amp; less"
+    story = make_story(title=title, variants={})
+    ch.publish(ch.render(story, None, links_for(story), {}), key("d-1"))
+    msg = received(smtp)[0]
+    assert msg["Subject"] == "Save =?utf-8?q?x?= on tiles and more & less"
+
+
+def test_html_is_sanitised_with_absolute_images_and_the_text_keeps_link_urls(
+    ch: Email, smtp: SmtpServer
+) -> None:
+    story = make_story(
+        html='<p onclick="x()">See <a href="/offer">the offer</a> and '
+        '<a href="https://elsewhere.example/a">this</a>.<script>alert(1)</script></p>'
+        '<p><img src="../images/kitchen.jpg" alt="The kitchen"></p>'
+    )
+    links = links_for(story)
+    links = type(links)(
+        urls={
+            **links.urls,
+            "https://cedarandclay.example/offer": "https://t.cedarandclay.example/go/o1",
+        },
+        offer_code=links.offer_code,
+    )
+    ch.publish(ch.render(story, None, links, {}), key("d-1"))
+    msg = received(smtp)[0]
+    html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "script" not in html and "onclick" not in html
+    assert 'src="https://cedarandclay.example/images/kitchen.jpg"' in html
+    assert 'href="https://t.cedarandclay.example/go/o1"' in html
+    assert "the offer (https://t.cedarandclay.example/go/o1)" in text
+    assert "this (https://elsewhere.example/a)" in text
+
+
+@pytest.mark.parametrize(
+    ("lang", "more", "unsubscribe", "tag"),
+    [
+        ("zh_CN", "阅读全文", "退订", "zh-CN"),
+        ("de", "Ganze Geschichte lesen", "Abbestellen", "de"),
+        ("en-GB", "Read the whole story", "Unsubscribe", "en-GB"),
+    ],
+)
+def test_the_email_speaks_the_story_language_and_tags_it_in_bcp_47(
+    ch: Email, smtp: SmtpServer, lang: str, more: str, unsubscribe: str, tag: str
+) -> None:
+    story = make_story(lang=lang)
+    ch.publish(ch.render(story, None, links_for(story), {}), key("d-1"))
+    msg = received(smtp)[0]
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert msg["Content-Language"] == tag
+    assert f"{more}: https://t.cedarandclay.example/go/s1" in text
+    assert f"{unsubscribe}: https://t.cedarandclay.example/unsubscribe?t=" in text
+    assert f'<html lang="{tag}">' in html

@@ -398,3 +398,36 @@ def test_statistics_msgid_is_the_msg_data_id_and_position_or_the_long_url() -> N
     long_url = "http://mp.weixin.qq.com/s?__biz=MzA4&mid=2247483650&idx=2&sn=3c&chksm=a1#rd"
     assert statistics_msgid(None, {"idx": 2, "article_url": long_url}) == "2247483650_2"
     assert statistics_msgid(None, PUBLISHED["article_detail"]["item"][0]) is None
+
+
+def test_every_inline_image_of_the_site_is_uploaded_and_kept(ctx: ChannelContext) -> None:
+    write_jpeg(ctx.content_dir / "images" / "inline.png")
+    story = make_story(
+        html='<p>Before</p><p><img src="/images/inline.png" alt="Inline"></p>'
+        f'<p><img src="{SITE}/images/kitchen.jpg" alt="The kitchen"></p>'
+        '<p><img src="https://elsewhere.example/x.jpg" alt="External"></p>'
+    )
+    ch = channel(ctx)
+    post = ch.render(story, None, links_for(story), {})
+    paths = {i["path"] for i in post.payload["body_images"]}
+    assert paths == {"images/inline.png", "images/kitchen.jpg"}
+    with responses.RequestsMock() as rsps:
+        rsps.post(f"{WX}/stable_token", json=TOKEN)
+        rsps.post(f"{WX}/material/add_material", json={"media_id": "THUMB"})
+        img = rsps.post(f"{WX}/media/uploadimg", json={"url": "http://mmbiz.qpic.cn/img/0"})
+        draft = rsps.post(f"{WX}/draft/add", json={"media_id": "DRAFT"})
+        rsps.post(f"{WX}/freepublish/submit", json=SUBMITTED)
+        rsps.post(f"{WX}/freepublish/get", json=PUBLISHED)
+        ch.publish(post, key())
+    content = json.loads(draft.calls[0].request.body)["articles"][0]["content"]
+    assert img.call_count == 2
+    assert content.count('src="http://mmbiz.qpic.cn/img/0"') == 2
+    assert "elsewhere.example" not in content  # WeChat drops external images itself
+
+
+def test_a_story_without_a_cover_is_reported_by_check() -> None:
+    problems = WeChat.check_story({"title": "T", "channels": "wechat"}, {})
+    assert problems and problems[0][0] == "channels"
+    assert "cover" in problems[0][1]
+    assert WeChat.check_story({"image": "images/x.jpg"}, {}) == []
+    assert WeChat.check_story({"title": "T"}, {"cover": "images/cover.jpg"}) == []

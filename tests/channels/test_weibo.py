@@ -10,7 +10,7 @@ from networks import SECRETS, WEIBO
 from storybook import key, links_for, make_settings, make_story
 
 from channels.base import ChannelContext, open_channel
-from channels.text import count_hanzi
+from channels.text import count_hanzi, count_weibo
 from channels.weibo import Weibo
 from publisher.settings import Secret
 
@@ -84,3 +84,28 @@ def test_open_channel_gives_weibo_the_tracking_base_url(
     settings = make_settings(tmp_path, {"weibo": {"safe_domain": "cedarandclay.example"}})
     ch = open_channel("weibo", settings, ctx)
     assert ch.settings["tracking_base_url"] == "https://t.cedarandclay.example"
+
+
+def test_topics_stay_in_pairs_and_a_lone_hash_is_made_full_width(ctx: ChannelContext) -> None:
+    story = make_story(
+        lang="zh",
+        title="#老房子# 防潮",
+        summary="回南天 #厦门 的墙会出汗。" + "林女士想要光，我们拆掉了两面墙。" * 5 + "#装修灵感#",
+        images=(),
+    )
+    text = (
+        Weibo({"safe_domain": "cedarandclay.example"}, ctx)
+        .render(story, None, links_for(story), {})
+        .text
+    )
+    assert text.startswith("#老房子# 防潮")
+    assert "＃厦门" in text
+    assert text.count("#") % 2 == 0  # the cut dropped the last topic whole, not half of it
+    assert count_weibo(text) <= 140
+
+
+def test_check_reports_an_unpaired_hash() -> None:
+    problems = Weibo.check_story({"title": "#老房子 防潮", "summary": "#a# ok"}, {"name": "weibo"})
+    assert [p[0] for p in problems] == ["title"]
+    assert "unpaired '#'" in problems[0][1]
+    assert Weibo.check_story({"weibo-text": "#话题# 好"}, {"name": "weibo"}) == []

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import func, select
@@ -7,6 +8,7 @@ from trackkit import Site, make_story
 
 from publisher.tracking import prepare_links
 from publisher.tracking.codes import LINK_CODE_RE
+from publisher.tracking.links import story_links
 from publisher.tracking.schema import links, offer_codes
 
 SOFA = "http://127.0.0.1:8000/shop/sofa.html?utm_source=editor"
@@ -151,3 +153,16 @@ def test_storyloop_links_lists_a_story_s_tracked_links_and_offer_codes(sqlite_si
     assert done.stdout.startswith("mastodon A  http://127.0.0.1:")
     missing = run_storyloop(sqlite_site, "links", "nothing")
     assert missing.returncode == 1 and 'No tracked links for story "nothing"' in missing.stderr
+
+
+def test_links_written_in_the_summary_and_headlines_are_tracked_too() -> None:
+    story = dataclasses.replace(
+        make_story(),
+        summary="看这里https://shop.example.com/sale.html了解更多 and [the map](https://maps.example.com/x)",
+        variants={"A": "New: https://shop.example.com/new"},
+    )
+    found = story_links(story)
+    assert found["https://shop.example.com/sale.html"] == "https://shop.example.com/sale.html"
+    assert "https://maps.example.com/x" in found
+    assert "https://shop.example.com/new" in found
+    assert next(iter(found)) == story.url
