@@ -77,6 +77,7 @@ def test_a_worker_killed_after_create_record_leaves_one_record_and_a_sent_delive
         "handle": account.handle,
         "app_password": {"env": PASSWORD_ENV},
         "service": pds.service,
+        "allow_http": True,  # the PDS listens on loopback over plain http
     }
     settings = write_settings(
         root,
