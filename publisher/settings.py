@@ -33,6 +33,13 @@ DEFAULTS: dict[str, Any] = {
         "port": 8000,
     },
     "channels": {},
+    # which posts are testimonials: these categories, and any post with a Customer field
+    "testimonial_categories": ["testimonials"],
+    # where a post that names no Channels goes: by category (name or slug), else the default
+    "category_channels": {},
+    "default_channels": [],
+    # the site's own header fields: not reported as unknown
+    "fields": [],
 }
 
 
