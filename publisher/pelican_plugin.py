@@ -27,7 +27,7 @@ from pelican.contents import Article
 from pelican.generators import ArticlesGenerator, Generator, PelicanTemplateNotFound
 from PIL import Image as PILImage
 
-from publisher import qrcodes
+from publisher import pelican_theme, qrcodes
 from publisher.content import (
     MARKDOWN_SUFFIXES,
     Header,
@@ -424,7 +424,8 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
         for a, h in ((a, headers[a.source_path]) for a in originals)
     }
     problems = STATE.unread + [p for h in headers.values() for p in validate(h, rules)]
-    problems += duplicate_slugs(sorted((headers[a.source_path] for a in originals), key=_path), rules)
+    in_order = sorted((headers[a.source_path] for a in originals), key=_path)
+    problems += duplicate_slugs(in_order, rules)
     report(problems)
     drop = excluded(problems)
 
@@ -545,8 +546,8 @@ def on_finalized(pelican: Any) -> None:
         if written.exists():
             os.replace(written, path)
     if codes is not None:
-        urls = [u for s in STATE.stories if s.offer for u in (s.url, *(t.url for t in s.translations))]
-        codes.finish(urls)
+        offers = [s for s in STATE.stories if s.offer]
+        codes.finish([u for s in offers for u in (s.url, *(t.url for t in s.translations))])
 
 
 def write_manifest(name: str) -> None:
@@ -609,6 +610,7 @@ def get_generators(pelican: Any) -> type[Generator]:
 
 
 def register() -> None:
+    pelican_theme.register()  # the theme's labels in each page's language
     signals.readers_init.connect(use_reader)
     signals.initialized.connect(on_initialized)
     signals.content_object_init.connect(on_content_init)

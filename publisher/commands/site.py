@@ -48,7 +48,7 @@ def settings_problems(settings: Settings) -> list[Problem]:
                 _line_of(lines, r"^\s*SITEURL\s*="),
                 "SITEURL",
                 f"{settings.site_url or 'empty'}: posts need the site's absolute address",
-                "e.g. SITEURL = \"https://www.example.com\" (in publishconf.py: "
+                'e.g. SITEURL = "https://www.example.com" (in publishconf.py: '
                 "storyloop -c publishconf.py check)",
             )
         )
@@ -58,7 +58,8 @@ def settings_problems(settings: Settings) -> list[Problem]:
         try:
             cls = load_class(str(conf["type"]))
         except ChannelNotFound as exc:
-            problems.append(Problem(source, line, field_name, str(exc), "an installed channel type"))
+            expected = "an installed channel type"
+            problems.append(Problem(source, line, field_name, str(exc), expected))
             continue
         except ImportError as exc:
             message = f"channel type {conf['type']!r} cannot be loaded: {exc}"
