@@ -99,6 +99,7 @@ class SiteRead:
     problems: list[Problem] = field(default_factory=list)
     posts: list[Header] = field(default_factory=list)  # articles and translations validated
     channels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # path -> where it goes
+    notes: list[str] = field(default_factory=list)  # Pelican's warnings that name no post
 
 
 class PelicanLog(logging.Handler):
@@ -109,6 +110,7 @@ class PelicanLog(logging.Handler):
         super().__init__(logging.WARNING)
         self.root, self.fallback = root, fallback
         self.problems: list[Problem] = []
+        self.notes: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.name.startswith("publisher") or getattr(record, "storyloop", False):
@@ -118,6 +120,9 @@ class PelicanLog(logging.Handler):
             (str(a) for a in record.args or () if isinstance(a, str | os.PathLike) and _a_file(a)),
             None,
         )
+        if path is None and record.levelno < logging.ERROR:
+            self.notes.append(message)  # about the installation, not a post: not counted
+            return
         display = os.path.relpath(os.path.abspath(path), self.root) if path else self.fallback
         severity = "error" if record.levelno >= logging.ERROR else "warning"
         self.problems.append(
@@ -188,6 +193,7 @@ def read_site(settings: Settings) -> SiteRead:
         problems=handler.problems + list(plugin.STATE.problems),
         posts=list(plugin.STATE.checked),
         channels=dict(plugin.STATE.routes),
+        notes=handler.notes,
     )
 
 
@@ -229,6 +235,8 @@ def check_cmd(obj: Any, as_json: bool, fatal: str, listing: bool) -> None:
                 where = ", ".join(found.channels.get(post.path, ())) or "not posted"
                 lang = post.get("lang") or "-"
                 click.echo(f"{post.path}  [{post.get('category')}, {lang}]  -> {where}")
+        for note in found.notes:
+            click.echo(f"note: pelican: {note}", err=True)
         for problem in problems:
             label = "error" if problem.severity == "error" else "warning"
             click.echo(f"{problem}  [{label}]", err=problem.severity == "error")
@@ -323,7 +331,8 @@ def build_progress() -> Iterator[None]:
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--name", default="My Shop", show_default=True, help="The site's name.")
 @click.option("--lang", default="en", show_default=True, help="The site's language: en, zh, de.")
-def init_cmd(directory: Path, name: str, lang: str) -> None:
+@click.option("--copy-theme", is_flag=True, help="Copy the theme into themes/ to change it.")
+def init_cmd(directory: Path, name: str, lang: str, copy_theme: bool) -> None:
     """Write a small new site: settings, one story, one testimonial, the theme.
 
     \b
@@ -332,7 +341,7 @@ def init_cmd(directory: Path, name: str, lang: str) -> None:
     """
     from publisher.starter import write_site
 
-    written = write_site(directory, name=name, lang=lang)
+    written = write_site(directory, name=name, lang=lang, copy_theme=copy_theme)
     for path in written:
         click.echo(f"  wrote {path}")
     click.echo(f"next: cd {directory} && storyloop check && storyloop build && storyloop run")

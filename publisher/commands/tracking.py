@@ -15,7 +15,7 @@ import click
 from sqlalchemy import Engine
 
 from publisher import db
-from publisher.cli import Context
+from publisher.cli import Context, busy
 from publisher.errors import NotFound, StoryloopError
 from publisher.model import load_manifest
 from publisher.tracking import ingest as ingest_mod
@@ -96,7 +96,8 @@ def serve(
 def ingest(ctx: Context) -> None:
     """Move journalled clicks into the database (also done every few seconds by serve)."""
     engine = _database(ctx)
-    result = ingest_mod.ingest(engine, journal_dir(ctx.settings.var_dir))
+    with busy("ingesting clicks…"):
+        result = ingest_mod.ingest(engine, journal_dir(ctx.settings.var_dir))
     click.echo(
         f"{result.read} click(s) read from {result.files} journal file(s), "
         f"{result.inserted} new, {result.skipped} skipped"
@@ -141,7 +142,8 @@ def redeem(
 def import_sales(ctx: Context, file: Path) -> None:
     """Import a till export (CSV: date,code,order_id,value,currency,store)."""
     engine = _database(ctx)
-    result = offers.import_sales(engine, ctx.settings, file)
+    with busy(f"importing {file}…"):
+        result = offers.import_sales(engine, ctx.settings, file)
     for line in result.errors:
         click.secho(line, fg="red", err=True)
     click.echo(
