@@ -81,6 +81,7 @@ def main(ctx: click.Context, config: str | None, debug: bool, verbose: bool) -> 
 EXAMPLES = {
     "cancel": "storyloop cancel 3f9c2a7e01",
     "channels": "storyloop channels",
+    "db": "storyloop db upgrade",
     "db upgrade": "storyloop db upgrade",
     "import-sales": "storyloop import-sales till-2026-11.csv",
     "ingest": "storyloop ingest",
