@@ -364,3 +364,30 @@ def test_every_command_help_shows_an_example() -> None:
     for path, command in walk(main, "storyloop"):
         with click.Context(command, info_name=path) as ctx:
             assert "Example:" in command.get_help(ctx), path
+
+
+def test_each_channel_posts_the_language_its_settings_ask_for(tmp_path: Path) -> None:
+    site = translations(tmp_path)
+    unset = '{"env": "STORYLOOP_TEST_UNSET"}'
+    with (tmp_path / "pelicanconf.py").open("a") as fh:
+        fh.write(
+            'STORYLOOP = {"channels": {'
+            f'"mastodon": {{"instance": "https://m.test", "token": {unset}, "lang": "zh"}},'
+            f'"telegram": {{"chat_id": "@notes", "bot_token": {unset}}}}}}}\n'
+        )
+    text = (
+        (tmp_path / "content/kitchen.md")
+        .read_text()
+        .replace("Slug:", "Channels: mastodon, telegram\nSlug:")
+    )
+    (tmp_path / "content/kitchen.md").write_text(text)
+    site.build()
+    done = site.run("publish", "--due", "--grace-hours", "1000000")
+    assert done.returncode == 0 and "2 sent" in done.stdout, done.stderr
+    (zh,) = (tmp_path / "var/outbox/mastodon").glob("*.txt")
+    (en,) = (tmp_path / "var/outbox/telegram").glob("*.txt")
+    assert zh.read_text(encoding="utf-8").startswith("六周翻新一间厨房")
+    assert en.read_text(encoding="utf-8").startswith("A kitchen in six weeks")  # the story's own
+    links = site.run("links", "kitchen").stdout
+    assert re.search(r"^mastodon .* -> http://site.test/kitchen-zh.html$", links, re.M), links
+    assert re.search(r"^telegram .* -> http://site.test/kitchen.html$", links, re.M), links
