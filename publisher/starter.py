@@ -26,6 +26,7 @@ SITESUBTITLE = {subtitle!r}
 SITEURL = "http://127.0.0.1:8000"  # the public address in production (posts link to it)
 TIMEZONE = "UTC"
 DEFAULT_LANG = {lang!r}
+DEFAULT_DATE_FORMAT = "%Y-%m-%d"
 
 PATH = "content"
 OUTPUT_PATH = "output"
