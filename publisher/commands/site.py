@@ -231,7 +231,7 @@ def check_cmd(obj: Any, as_json: bool, fatal: str, listing: bool) -> None:
         click.echo(json.dumps([p.to_json() for p in problems], ensure_ascii=False, indent=2))
     else:
         if listing:
-            for post in found.posts:
+            for post in sorted(found.posts, key=lambda h: h.path):
                 where = ", ".join(found.channels.get(post.path, ())) or "not posted"
                 lang = post.get("lang") or "-"
                 click.echo(f"{post.path}  [{post.get('category')}, {lang}]  -> {where}")
