@@ -54,7 +54,7 @@ AUTHOR_FEED_ATOM = None
 AUTHOR_FEED_RSS = None
 FEED_MAX_ITEMS = 50
 
-# The theme's menu: the categories, the regions, and of the pages only About (the footer lists them all).
+# The theme's menu: categories, regions, and of the pages only About (the footer lists them all)
 DISPLAY_PAGES_ON_MENU = False
 CATEGORY_LABELS = {
     "stories": {"zh": "故事", "en": "Stories", "de": "Geschichten"},

@@ -11,7 +11,7 @@ the theme lists ``PLUGINS = ["publisher.pelican_theme"]``. Catalogues live in th
 from __future__ import annotations
 
 import gettext as gettext_mod
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +49,16 @@ def wordbreaks(text: Any, lang: str | None) -> Markup:
     """``text`` escaped, with ``<wbr>`` between the words of a Chinese text (BudouX finds
     them): with the theme's ``word-break: keep-all`` a headline then wraps between words, not
     inside one. Other languages come back escaped and unchanged."""
-    plain = str(text)
-    tag = (lang or "").replace("-", "_").lower()
+    return Markup(_wordbreaks(str(text), (lang or "").replace("-", "_").lower()))
+
+
+@lru_cache(maxsize=4096)
+def _wordbreaks(text: str, tag: str) -> str:
+    """Cached: a headline is shown on its page and on every list page that has its card."""
     if not tag.startswith("zh"):
-        return escape(plain)
-    phrases = _parser(tag.startswith(TRADITIONAL)).parse(plain)
-    return Markup("<wbr>").join(escape(p) for p in phrases)
+        return str(escape(text))
+    phrases = _parser(tag.startswith(TRADITIONAL)).parse(text)
+    return str(Markup("<wbr>").join(escape(p) for p in phrases))
 
 
 class Labels:

@@ -217,7 +217,9 @@ def test_each_site_builds_and_check_finds_exactly_what_the_build_finds(
 
 def test_folder_categories_keep_pages_and_drafts_out(tmp_path: Path) -> None:
     site = folder_categories(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
     listed = site.listed()
+    assert sorted(tmp_path.rglob("*")) == before  # check reads with Pelican, writes nothing
     assert {v["category"] for v in listed.values()} == {"python", "travel"}
     assert not any("pages/" in p or "drafts/" in p for p in listed)
     assert all(v["to"] == "not posted" for v in listed.values())
