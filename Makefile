@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 test: lint
-	$(VENV)/bin/pytest -n 2 -q
+	$(VENV)/bin/pytest -n 2 -q -rs  # -rs: the reason of every skipped test
 
 clean:
 	rm -rf output var .pytest_cache

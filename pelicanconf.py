@@ -54,6 +54,13 @@ AUTHOR_FEED_ATOM = None
 AUTHOR_FEED_RSS = None
 FEED_MAX_ITEMS = 50
 
+# The theme's menu: categories, regions, and of the pages only About (the footer lists them all)
+DISPLAY_PAGES_ON_MENU = False
+CATEGORY_LABELS = {
+    "stories": {"zh": "故事", "en": "Stories", "de": "Geschichten"},
+    "testimonials": {"zh": "客户评价", "en": "Testimonials", "de": "Kundenstimmen"},
+}
+
 DEFAULT_PAGINATION = 12
 SUMMARY_MAX_LENGTH = 40
 

@@ -401,6 +401,22 @@ def insecure_endpoints(conf: Mapping[str, Any]) -> list[str]:
     return found
 
 
+def announce_outboxes(settings: Settings, var_dir: Path) -> list[str]:
+    """The configured channels that will write to their outbox for want of credentials, each
+    then not warned about again when opened: a caller says it once, for all of them."""
+    names = []
+    for name in settings.channels:
+        conf = engine_settings(name, settings)
+        try:
+            cls = load_class(str(conf.get("type") or name))
+        except (ChannelNotFound, ImportError):
+            continue  # reported when the channel is opened, and by `storyloop check`
+        if missing_for(name, settings, cls, conf):
+            names.append(name)
+            _announced.add((name, str(var_dir / "outbox" / name)))
+    return names
+
+
 def mask_secrets(text: str, settings: Mapping[str, Any]) -> str:
     """Replace every secret value found in ``settings`` by ``***``."""
     for value in settings.values():

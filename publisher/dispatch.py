@@ -395,7 +395,9 @@ class Dispatcher:
         except Exception as exc:  # a channel that cannot even be opened is a settings problem
             return self._pause(claim, f"cannot open channel: {exc}")
         held = self._channel_held(claim) or self._hold_back(claim)
-        return held if held is not None else Ready(claim, story, adapter)
+        if held is not None:
+            return held
+        return Ready(claim, story.in_lang(adapter.settings.get("lang")), adapter)
 
     def _send(self, claim: Claim, adapter: Channel, post: Post) -> str:
         sent = self._call(claim, adapter, post)
@@ -665,6 +667,7 @@ class Dispatcher:
                 yield row.id, row.channel, "story no longer in the manifest"
                 continue
             adapter = self._adapter(row.channel)
+            story = story.in_lang(adapter.settings.get("lang"))  # the language it posts
             yield row.id, row.channel, adapter.render(story, row.variant, Links(), adapter.settings)
 
     # ------------------------------------------------------------------ helpers

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -39,13 +39,49 @@ class Testimonial:
 
 
 @dataclass(frozen=True)
+class Translation:
+    """The same story in another language (Pelican: same slug, another ``Lang``): what a
+    channel posting that language needs. Time, channels, offer and variants' letters stay the
+    story's."""
+
+    lang: str
+    title: str
+    summary: str
+    url: str
+    html: str
+    text: str
+    images: tuple[Image, ...]
+    variants: Mapping[str, str]
+    overrides: Mapping[str, str]
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["images"] = [asdict(i) for i in self.images]
+        data["variants"] = dict(self.variants)
+        data["overrides"] = dict(self.overrides)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Translation:
+        return cls(
+            **{
+                **data,
+                "images": tuple(Image(**i) for i in data.get("images", ())),
+                "variants": dict(data.get("variants", {})),
+                "overrides": dict(data.get("overrides", {})),
+            }
+        )
+
+
+@dataclass(frozen=True)
 class Story:
     slug: str
     title: str
     summary: str  # plain text
     lang: str
     region: str | None
-    category: str  # "stories" | "testimonials"
+    category: str  # the site's category name; a testimonial is a story with ``testimonial``
     url: str  # canonical absolute URL
     html: str  # rendered article body
     text: str  # plain text of the body, paragraphs separated by blank lines
@@ -61,6 +97,31 @@ class Story:
     source: str  # content file, relative to the site root
     content_hash: str
     tags: tuple[str, ...] = field(default=())
+    translations: tuple[Translation, ...] = field(default=())
+
+    def in_lang(self, lang: str | None) -> Story:
+        """The story as a channel set to post ``lang`` sees it: its translation into that
+        language when there is one, else the story itself (``None``: the story's language)."""
+        if not lang or lang == self.lang:
+            return self
+        wanted = [t for t in self.translations if t.lang == lang]
+        wanted = wanted or [t for t in self.translations if t.lang.split("_")[0] == lang]
+        if not wanted:
+            return self
+        t = wanted[0]
+        return replace(
+            self,
+            lang=t.lang,
+            title=t.title,
+            summary=t.summary,
+            url=t.url,
+            html=t.html,
+            text=t.text,
+            images=t.images or self.images,
+            variants=t.variants or self.variants,
+            overrides=t.overrides,
+            source=t.source,
+        )
 
     def headline(self, variant: str | None) -> str:
         """The headline for a variant ("A", "B", ...); the title when there is none."""
@@ -76,6 +137,10 @@ class Story:
         data["tags"] = list(self.tags)
         data["variants"] = dict(self.variants)
         data["overrides"] = dict(self.overrides)
+        if self.translations:  # only then: a story in one language reads as before
+            data["translations"] = [t.to_json() for t in self.translations]
+        else:
+            del data["translations"]
         if self.testimonial:
             t = asdict(self.testimonial)
             t["consent_until"] = (
@@ -121,6 +186,7 @@ class Story:
             source=data["source"],
             content_hash=data["content_hash"],
             tags=tuple(data.get("tags", ())),
+            translations=tuple(Translation.from_json(t) for t in data.get("translations", ())),
         )
 
 

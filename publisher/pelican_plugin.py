@@ -16,7 +16,7 @@ import os
 import re
 import traceback
 from dataclasses import dataclass, field, replace
-from datetime import UTC
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from pelican.generators import ArticlesGenerator, Generator, PelicanTemplateNotF
 from PIL import Image as PILImage
 
 from channels.text import auto_summary
-from publisher import qrcodes
+from publisher import pelican_theme, qrcodes
 from publisher.content import (
     MARKDOWN_SUFFIXES,
     Header,
@@ -43,7 +43,7 @@ from publisher.content import (
     validate,
 )
 from publisher.files import write_atomically
-from publisher.model import MANIFEST_VERSION, Image, Story, Testimonial
+from publisher.model import MANIFEST_VERSION, Image, Story, Testimonial, Translation
 from publisher.reader import use_reader
 from publisher.sanitize import clean_html
 from publisher.settings import engine_settings
@@ -76,6 +76,11 @@ class BuildState:
     manifest_child: int | None = None  # pid of the process writing the manifest
     engine: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    check_only: bool = False  # `storyloop check`: read and validate, draw and write nothing
+    checked: list[Header] = field(default_factory=list)  # what check validated, in order
+    routes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # path -> its channels
+    unread: list[Problem] = field(default_factory=list)  # posts Pelican skipped, and why
+    content_path: Path = Path("content")
 
 
 STATE = BuildState()
@@ -112,8 +117,78 @@ def image_info(path: Path) -> tuple[int, int, int]:
 
 # --------------------------------------------------------------------------- per article
 
+RST_FIELD = re.compile(r"^\s*:([^:\s][^:]*):")
+PELICAN_FIELDS = frozenset(
+    {"title", "date", "modified", "slug", "lang", "summary", "category", "tags", "author",
+     "authors", "status", "template", "save_as", "url", "translation", "reader"}
+)  # fmt: skip
+
+
+def header_of(content: Any, root: Path) -> Header:
+    """The metadata Pelican read for ``content`` (whatever its reader) as the validator's
+    :class:`Header`, with the line of each field where the source shows it (Markdown, rST)."""
+    display = display_path(content.source_path, root)
+    source = Path(content.source_path)
+    lines: dict[str, int] = {}
+    names: dict[str, str] = {}
+    if source.suffix in MARKDOWN_SUFFIXES:
+        read = read_header(source, display)
+        lines, names = read.lines, read.names
+    elif source.suffix in (".rst", ".rest"):
+        lines, names = rst_field_lines(source)
+    values = {key: metadata_text(value) for key, value in content.metadata.items()}
+    return Header(path=display, values=values, lines=lines, names=names)
+
+
+def rst_field_lines(path: Path) -> tuple[dict[str, int], dict[str, str]]:
+    lines: dict[str, int] = {}
+    names: dict[str, str] = {}
+    with path.open(encoding="utf-8-sig") as fh:
+        for number, text in enumerate(fh, start=1):
+            match = RST_FIELD.match(text)
+            if match and match.group(1).lower() not in lines:
+                lines[match.group(1).lower()] = number
+                names[match.group(1).lower()] = match.group(1)
+            if number > 200:
+                break
+    return lines, names
+
+
+def metadata_text(value: Any) -> str:
+    """A metadata value as the editor wrote it: dates in ISO form, lists joined."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):  # tags, authors; or a Markdown field on several lines
+        text = all(isinstance(v, str) for v in value)
+        return " ".join(value) if text else ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def pelican_fields(settings: dict[str, Any]) -> frozenset[str]:
+    """Fields Pelican itself fills in or that the settings give every post, which never warn."""
+    names = set(PELICAN_FIELDS) | {k.lower() for k in settings.get("DEFAULT_METADATA") or {}}
+    for key in ("FILENAME_METADATA", "PATH_METADATA"):
+        if settings.get(key):
+            names |= {g.lower() for g in re.compile(settings[key]).groupindex}
+    for meta in (settings.get("EXTRA_PATH_METADATA") or {}).values():
+        names |= {k.lower() for k in meta}
+    return frozenset(names)
+
+
+def story_channels(header: Header, engine: dict[str, Any], category: Any) -> tuple[str, ...]:
+    """Where a story goes: the Channels it names (none when empty), else its category's rule,
+    else ``default_channels``. An archive turned on without rules goes nowhere."""
+    if "channels" in header.values:
+        return tuple(split_list(header.get("channels")))
+    rules = engine.get("category_channels") or {}
+    for key in (getattr(category, "name", None), getattr(category, "slug", None)):
+        if key is not None and key in rules:
+            return tuple(rules[key])
+    return tuple(engine.get("default_channels") or ())
+
 
 def story_from(article: Article, header: Header, rules: Rules, site_url: str, root: Path) -> Story:
+    """One article as the manifest's story (its translations are added by the caller)."""
     meta = header.values
     publish = meta.get("publish")
     if publish:
@@ -134,7 +209,7 @@ def story_from(article: Article, header: Header, rules: Rules, site_url: str, ro
             ),
         )
     testimonial = None
-    if meta.get("category") == "testimonials":
+    if rules.is_testimonial(header):
         until = meta.get("consent-until")
         testimonial = Testimonial(
             customer=meta.get("customer", ""),
@@ -144,18 +219,19 @@ def story_from(article: Article, header: Header, rules: Rules, site_url: str, ro
             store=meta.get("store"),
         )
     url = f"{site_url}/{article.url}"
+    summary = plain_text(meta["summary"]) if meta.get("summary") else ""
     return Story(
         slug=article.slug,
-        title=meta.get("title") or article.title,
-        summary=meta.get("summary") or auto_summary(article.content),
+        title=str(article.title),
+        summary=summary or auto_summary(article.content),
         lang=article.lang,
         region=meta.get("region"),
-        category=meta.get("category", "stories"),
+        category=str(article.category),
         url=url,
         html=article.content,
         text="",  # filled in by completed(), off the build's critical path
         images=images,
-        channels=tuple(split_list(meta.get("channels"))),
+        channels=story_channels(header, STATE.engine, article.category),
         publish_at=publish_at,
         timezone=zone,
         variants={
@@ -171,10 +247,34 @@ def story_from(article: Article, header: Header, rules: Rules, site_url: str, ro
     )
 
 
+def translation_of(story: Story) -> Translation:
+    return Translation(
+        lang=story.lang,
+        title=story.title,
+        summary=story.summary,
+        url=story.url,
+        html=story.html,
+        text="",  # filled in by completed()
+        images=story.images,
+        variants=story.variants,
+        overrides=story.overrides,
+        source=story.source,
+    )
+
+
 def completed(story: Story, root: Path) -> Story:
-    """The story with what only the manifest needs: plain text and the source's content hash."""
-    digest = hashlib.sha256((root / story.source).read_bytes()).hexdigest()
-    return replace(story, text=plain_text(story.html), content_hash=digest)
+    """The story with what only the manifest needs: plain text and the content hash of its
+    source and its translations' (editing any language is an edit of the story)."""
+    digest = hashlib.sha256((root / story.source).read_bytes())
+    for t in story.translations:
+        digest.update((root / t.source).read_bytes())
+    translations = tuple(replace(t, text=plain_text(t.html)) for t in story.translations)
+    return replace(
+        story,
+        text=plain_text(story.html),
+        content_hash=digest.hexdigest(),
+        translations=translations,
+    )
 
 
 def manifest_bytes(site_url: str, stories: list[Story], root: Path) -> bytes:
@@ -263,17 +363,24 @@ def on_initialized(pelican: Any) -> None:
     """What comes from the settings, once per Pelican instance (``pelican -r`` runs it again
     and again: what belongs to one build is reset in :func:`start_build`)."""
     settings = pelican.settings
-    STATE.root = Path(settings["PATH"]).parent
+    content, here = Path(settings["PATH"]).resolve(), Path.cwd().resolve()
+    STATE.root = here if content.is_relative_to(here) else content.parent
+    STATE.content_path = Path(settings["PATH"])
+    for name in ("pelican.generators", "pelican.contents"):
+        if SKIPPED not in logging.getLogger(name).handlers:
+            logging.getLogger(name).addHandler(SKIPPED)
     STATE.site_url = str(settings["SITEURL"]).rstrip("/")
     STATE.output = Path(settings["OUTPUT_PATH"])
     STATE.engine = engine_settings(settings)
-    STATE.rules = Rules.from_pelican(settings, STATE.engine, STATE.root)
+    rules = Rules.from_pelican(settings, STATE.engine, STATE.root)
+    STATE.rules = replace(rules, fields=rules.fields | pelican_fields(settings))
     paginated = settings["PAGINATED_TEMPLATES"]
     settings["PAGINATED_TEMPLATES"] = {"region": None, **paginated}  # a theme may set its own
 
 
 def start_build(settings: dict[str, Any]) -> None:
     STATE.stories, STATE.problems, STATE.manifest_child = [], [], None
+    STATE.checked, STATE.routes, STATE.unread = [], {}, []
     # QR codes are kept between builds where Pelican keeps its content: a warm rebuild then
     # draws only the new ones (Pelican writes every page again, each with its code)
     caching = settings.get("CACHE_CONTENT") and settings.get("CACHE_PATH")
@@ -303,7 +410,9 @@ def on_content_init(content: Any) -> None:
     it) as soon as it is read, so the drawing runs beside the rest of the build (a story
     excluded later just leaves its code unused)."""
     sanitise(content)
-    if STATE.qr is not None and isinstance(content, Article) and content.metadata.get("offer"):
+    if STATE.check_only or STATE.qr is None:
+        return
+    if isinstance(content, Article) and content.metadata.get("offer"):
         STATE.qr.add(f"{STATE.site_url}/{content.url}")
 
 
@@ -321,31 +430,51 @@ class QrCode:
 
 
 def on_pretaxonomy(generator: ArticlesGenerator) -> None:
+    """Validate every article Pelican read (originals and translations, any reader), drop the
+    testimonials without consent, and turn the rest into stories, each with its translations."""
     rules, root = STATE.rules, STATE.root
     assert rules is not None and STATE.qr is not None
-    articles = list(generator.articles) + list(generator.translations)
-    headers = {
-        a.source_path: read_header(Path(a.source_path), display_path(a.source_path, root))
-        for a in articles
+    originals, translations = list(generator.articles), list(generator.translations)
+    headers = {a.source_path: header_of(a, root) for a in originals + translations}
+    STATE.checked = list(headers.values())
+    STATE.routes = {
+        h.path: story_channels(h, STATE.engine, a.category)
+        for a, h in ((a, headers[a.source_path]) for a in originals)
     }
-    problems = [p for h in headers.values() for p in validate(h, rules)]
-    problems += duplicate_slugs(headers.values(), rules)
-    problems += skipped_by_pelican(generator, rules)
+    problems = STATE.unread + [p for h in headers.values() for p in validate(h, rules)]
+    in_order = sorted((headers[a.source_path] for a in originals), key=_path)
+    problems += duplicate_slugs(in_order, rules)
+    unread = {p.path for p in STATE.unread}  # already said, from Pelican's own skip line
+    problems += [p for p in skipped_by_pelican(generator, rules) if p.path not in unread]
     report(problems)
-    for article in articles:
+    for article in originals + translations:
         sanitise(article)  # read from Pelican's cache: cleaned already, unless cached before
     drop = excluded(problems)
-    keep = [a for a in articles if headers[a.source_path].path not in drop]
-    generator.articles = [a for a in generator.articles if a in keep]
-    generator.translations = [a for a in generator.translations if a in keep]
-    if any(p.severity == "error" for p in problems):
-        return  # the build fails in on_all_finalized, before any page is written
-    for article in keep:
+
+    def kept(article: Article) -> bool:
+        return headers[article.source_path].path not in drop
+
+    generator.articles = [a for a in originals if kept(a)]
+    generator.translations = [a for a in translations if kept(a)]
+    for article in generator.articles:
+        article.translations = [t for t in article.translations if kept(t)]
+    if STATE.check_only or any(p.severity == "error" for p in problems):
+        return  # a failing build stops in on_all_finalized, before any page is written
+    for article in generator.articles:
         story = story_from(article, headers[article.source_path], rules, STATE.site_url, root)
+        versions = [
+            story_from(t, headers[t.source_path], rules, STATE.site_url, root)
+            for t in article.translations
+        ]
+        story = replace(story, translations=tuple(translation_of(v) for v in versions))
         article.storyloop = theme_data(story, generator.settings)
+        for translated, version in zip(article.translations, versions, strict=True):
+            translated.storyloop = theme_data(version, generator.settings)
         STATE.stories.append(story)
         if story.offer:  # asked for already unless the article came from the cache
             STATE.qr.add(story.url)
+            for version in versions:
+                STATE.qr.add(version.url)
     if hasattr(os, "fork") and len(STATE.stories) >= FORK_THRESHOLD:
         STATE.manifest_child = fork_manifest_writer()
 
@@ -371,6 +500,44 @@ def skipped_by_pelican(generator: ArticlesGenerator, rules: Rules) -> list[Probl
             )
         ]
     return problems
+
+
+def _path(header: Header) -> str:
+    return header.path
+
+
+class SkippedPosts(logging.Handler):
+    """Pelican skips a post it cannot read (a date it cannot parse, no date) with one bare
+    line and goes on. This handler turns that line into the validator's problems for the file
+    (``path:line: Date: ...``), which then fail the build as any content error does."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = str(record.msg)
+        if not message.startswith(("Could not process", "Skipping")) or not record.args:
+            return
+        first = record.args[0] if isinstance(record.args, tuple) else None
+        source = getattr(first, "source_path", first)
+        if not isinstance(source, str):
+            return
+        path = Path(source) if os.path.isabs(source) else STATE.content_path / source
+        if not path.is_file() or STATE.rules is None:
+            return
+        display = display_path(path, STATE.root)
+        found: list[Problem] = []
+        if path.suffix in MARKDOWN_SUFFIXES:
+            found = [p for p in validate(read_header(path, display), STATE.rules)]
+            found = [p for p in found if p.severity == "error"]
+        if not found:
+            text = " ".join(record.getMessage().split())
+            found = [Problem(display, 1, "File", text, "a post Pelican can read")]
+        record.storyloop = True  # `storyloop check` reports the problems instead
+        STATE.unread += found
+
+
+SKIPPED = SkippedPosts()
 
 
 def fork_manifest_writer() -> int:
@@ -399,6 +566,8 @@ def fork_manifest_writer() -> int:
 
 def report(problems: list[Problem]) -> None:
     STATE.problems = problems
+    if STATE.check_only:
+        return  # `storyloop check` prints them itself
     for problem in problems:
         (log.error if problem.severity == "error" else log.warning)("%s", problem)
 
@@ -422,7 +591,8 @@ def on_finalized(pelican: Any) -> None:
         if written.exists():
             os.replace(written, path)
     if codes is not None:
-        codes.finish(s.url for s in STATE.stories if s.offer)
+        offers = [s for s in STATE.stories if s.offer]
+        codes.finish([u for s in offers for u in (s.url, *(t.url for t in s.translations))])
 
 
 def write_manifest(name: str) -> None:
@@ -485,6 +655,7 @@ def get_generators(pelican: Any) -> type[Generator]:
 
 
 def register() -> None:
+    pelican_theme.register()  # the theme's labels in each page's language
     signals.readers_init.connect(use_reader)
     signals.initialized.connect(on_initialized)
     signals.content_object_init.connect(on_content_init)

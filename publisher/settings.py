@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import os
 import runpy
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,13 @@ DEFAULTS: dict[str, Any] = {
         "port": 8000,
     },
     "channels": {},
+    # which posts are testimonials: these categories, and any post with a Customer field
+    "testimonial_categories": ["testimonials"],
+    # where a post that names no Channels goes: by category (name or slug), else the default
+    "category_channels": {},
+    "default_channels": [],
+    # the site's own header fields: not reported as unknown
+    "fields": [],
 }
 
 
@@ -210,10 +218,13 @@ def load(path: str | os.PathLike[str] | None = None) -> Settings:
     source = Path(path or os.environ.get("STORYLOOP_SETTINGS") or DEFAULT_CONFIG).resolve()
     if not source.is_file():
         raise SettingsError(f"{source}: settings file not found", hint="run from the site's folder")
+    sys.path.insert(0, str(source.parent))  # publishconf.py does `from pelicanconf import *`
     try:
         namespace = runpy.run_path(str(source))
     except Exception as exc:
         raise SettingsError(f"{source}: cannot be loaded: {exc}") from exc
+    finally:
+        sys.path.remove(str(source.parent))
     pelican = {k: v for k, v in namespace.items() if k.isupper()}
     return Settings(
         root=source.parent, pelican=pelican, engine=engine_settings(pelican, source), source=source

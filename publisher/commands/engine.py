@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,7 @@ import click
 from sqlalchemy.engine import Engine
 
 from publisher import ledger, plan, scheduler
-from publisher.cli import Context
+from publisher.cli import Context, busy
 from publisher.dispatch import Dispatcher, utcnow
 from publisher.errors import NotFound, StoryloopError
 from publisher.settings import Settings
@@ -75,7 +76,7 @@ def plan_command(ctx: Context, do_apply: bool, grace_hours: float | None) -> Non
     watch = scheduler.ManifestWatch(settings.manifest_path)
     now = utcnow()
     wanted = plan.desired(watch.manifest, settings)
-    with ledger.transaction(engine) as conn:
+    with busy("planning…"), ledger.transaction(engine) as conn:
         result = plan.diff(conn, wanted, now=now, grace=plan.grace_period(settings))
         if do_apply:
             plan.apply(conn, result, now=now)
@@ -150,9 +151,26 @@ def run_command(
     engine_log = logging.getLogger("publisher")
     if engine_log.getEffectiveLevel() > logging.INFO:
         engine_log.setLevel(logging.INFO)  # a long-running service says what it does
+    _say_outboxes(ctx.settings)
     settings = _with_grace(ctx.settings, grace_hours)
     address = scheduler.server_address(settings, host, port)
     scheduler.run(settings, serve=serve, address=address)
+
+
+def _say_outboxes(settings: Settings) -> None:
+    """One line for every channel without credentials, instead of a warning per channel."""
+    from channels.base import announce_outboxes
+
+    names = announce_outboxes(settings, settings.var_dir)
+    if names:
+        folder = os.path.relpath(settings.var_dir / "outbox")
+        click.secho(
+            f"outbox mode for {len(names)} of {len(settings.channels)} channel(s) "
+            f"({', '.join(names)}): no credentials set, so posts are written to "
+            f"{folder}/<channel>/; `storyloop channels` says what each one needs",
+            fg="yellow",
+            err=True,
+        )
 
 
 @click.command("publish")
