@@ -131,12 +131,14 @@ def header_of(content: Any, root: Path) -> Header:
     source = Path(content.source_path)
     lines: dict[str, int] = {}
     names: dict[str, str] = {}
-    if source.suffix in MARKDOWN_SUFFIXES:
-        read = read_header(source, display)
-        lines, names = read.lines, read.names
-    elif source.suffix in (".rst", ".rest"):
-        lines, names = rst_field_lines(source)
     values = {key: metadata_text(value) for key, value in content.metadata.items()}
+    if source.suffix in MARKDOWN_SUFFIXES:
+        # the file itself shows what Pelican's metadata cannot: each field's line, a NUL or a
+        # field given twice, and the body as written (script links in it are warned about)
+        read = read_header(source, display)
+        return replace(read, values=values)
+    if source.suffix in (".rst", ".rest"):
+        lines, names = rst_field_lines(source)
     return Header(path=display, values=values, lines=lines, names=names)
 
 
@@ -441,11 +443,12 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
         h.path: story_channels(h, STATE.engine, a.category)
         for a, h in ((a, headers[a.source_path]) for a in originals)
     }
-    problems = STATE.unread + [p for h in headers.values() for p in validate(h, rules)]
+    skipped = skipped_by_pelican(generator, rules)
+    said = {p.path for p in skipped}  # the same post as Pelican's own skip line: said once
+    problems = [p for p in STATE.unread if p.path not in said] + skipped
+    problems += [p for h in headers.values() for p in validate(h, rules)]
     in_order = sorted((headers[a.source_path] for a in originals), key=_path)
     problems += duplicate_slugs(in_order, rules)
-    unread = {p.path for p in STATE.unread}  # already said, from Pelican's own skip line
-    problems += [p for p in skipped_by_pelican(generator, rules) if p.path not in unread]
     report(problems)
     for article in originals + translations:
         sanitise(article)  # read from Pelican's cache: cleaned already, unless cached before

@@ -86,7 +86,7 @@ def test_a_file_that_is_not_utf8_text_is_one_line(site: Site, data: bytes, expec
     [
         ({"Date": "9999-12-31T23:59:59-01:00"}, "Date: '9999-12-31T23:59:59-01:00' is outside"),
         ({"Publish": "9999-12-31T23:59:59-01:00"}, "Publish: '9999-12-31T23:59:59-01:00' is out"),
-        ({"Date": "1900-01-01"}, "Date: '1900-01-01' is outside the years 1970 to 2199"),
+        ({"Date": "1900-01-01"}, "Date: '1900-01-01T00:00:00' is outside the years 1970 to 2199"),
         ({"Publish": "2300-01-01 10:00 Asia/Shanghai"}, "Publish: '2300-01-01 10:00 Asia/Shan"),
         ({"Date": "99999-01-01"}, "Date: cannot read '99999-01-01' as a date"),
     ],
