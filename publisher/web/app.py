@@ -21,8 +21,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from publisher.settings import Settings
+from publisher.shop.context import Shop
 from publisher.tracking import optout
-from publisher.web import accounts
+from publisher.web import accounts, reader, till
 from publisher.web.accounts import Login
 from publisher.web.pages import render
 from publisher.web.security import (
@@ -34,7 +35,17 @@ from publisher.web.security import (
     sign_in,
 )
 
-WEB_PREFIXES = ("/login", "/logout", "/account", "/web-static/")
+WEB_PREFIXES = (
+    "/login",
+    "/logout",
+    "/account",
+    "/till",
+    "/offer/",
+    "/code/",
+    "/webhooks/",
+    "/storyloop.js",
+    "/web-static/",
+)
 SESSION_COOKIE = "sl_session"
 SESSION_HOURS = 12
 STATIC = __file__.rsplit("/", 1)[0] + "/static"
@@ -127,11 +138,18 @@ def routes() -> list[Route | Mount]:
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/account", account_page, methods=["GET"]),
+        Route("/till", till.till_page, methods=["GET"]),
+        Route("/till/check", till.check, methods=["POST"]),
+        Route("/till/confirm", till.confirm, methods=["POST"]),
+        Route("/till/undo", till.undo, methods=["POST"]),
+        Route("/offer/{slug}", reader.offer_page, methods=["GET"]),
+        Route("/offer/{slug}", reader.claim, methods=["POST"]),
+        Route("/code/{code}", reader.code_page, methods=["GET"]),
         Mount("/web-static", StaticFiles(directory=STATIC), name="static"),
     ]
 
 
-def create_web_app(settings: Settings, engine: Engine) -> Starlette:
+def create_web_app(settings: Settings, engine: Engine, shop: Shop | None = None) -> Starlette:
     https = settings.tracking_base_url.startswith("https://")
     middleware = [
         Middleware(SecurityHeaders),
@@ -149,6 +167,7 @@ def create_web_app(settings: Settings, engine: Engine) -> Starlette:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.shop = shop or Shop.from_settings(settings)
     configured = settings.engine.get("stores") or {}
     app.state.stores = dict(configured) if isinstance(configured, dict) else {}
     return app

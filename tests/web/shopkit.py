@@ -3,23 +3,29 @@ talks to a real ``storyloop serve`` process the way a browser does (cookies, for
 
 from __future__ import annotations
 
+import copy
+import json
 import re
+import runpy
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 from sqlalchemy import Engine
 
 from publisher import db
 from publisher import settings as settings_mod
-from tests.conftest import free_port
-from tests.tracking.trackkit import Site, storyloop_argv, tracker_env
+from publisher.model import MANIFEST_VERSION, Manifest, Story
+from tests.conftest import ROOT, free_port
+from tests.site_helpers import pelican_build
+from tests.tracking.trackkit import Site, make_story, storyloop_argv, tracker_env
 
 SETTINGS_TEMPLATE = """
 SITEURL = "http://127.0.0.1:{port}"
 OUTPUT_PATH = "output"
-STORYLOOP_REGIONS = {{"xiamen": "Xiamen", "berlin": "Berlin"}}
+STORYLOOP_REGIONS = {{"xiamen": "Xiamen", "berlin": "Berlin", "shanghai": "Shanghai"}}
 STORYLOOP = {{
     "database_url": {db_url!r},
     "var_dir": "var",
@@ -37,6 +43,8 @@ STORYLOOP = {{
                       "locale": "de_DE", "timezone": "Europe/Berlin"}},
         "berlin-2": {{"name": "Cedar & Clay Prenzlauer Berg", "region": "berlin",
                       "currency": "EUR", "locale": "de_DE", "timezone": "Europe/Berlin"}},
+        "shanghai-1": {{"name": "松陶家居 上海徐汇店", "region": "shanghai", "currency": "CNY",
+                        "locale": "zh_CN", "timezone": "Asia/Shanghai"}},
     }},
     "channels": {{"mastodon": {{"instance": "https://mastodon.example"}}, "email": {{}}}},
 }}
@@ -78,6 +86,51 @@ def add_user(site: Site, name: str, role: str, store: str | None = None) -> None
     args = ["user", "add", name, "--role", role, *(["--store", store] if store else [])]
     done = storyloop(site, *args, stdin=f"{PASSWORD}\n{PASSWORD}\n")
     assert done.returncode == 0, done.stderr
+
+
+def build_sample_site(site: Site) -> None:
+    """The repository's sample site, built by Pelican into the site's output folder with its
+    links and QR codes pointing at this tracker (which also serves the pages)."""
+    conf = copy.deepcopy(runpy.run_path(str(ROOT / "pelicanconf.py"))["STORYLOOP"])
+    conf["tracking"]["base_url"] = site.settings.tracking_base_url
+    pelican_build(
+        site.root / "output", site_url=site.settings.tracking_base_url, extra={"STORYLOOP": conf}
+    )
+
+
+def write_manifest(site: Site, *stories: Story) -> None:
+    manifest = Manifest(MANIFEST_VERSION, site.settings.site_url, tuple(stories))
+    path = site.settings.manifest_path
+    path.write_text(json.dumps(manifest.to_json(), ensure_ascii=False), encoding="utf-8")
+
+
+def offer_story(slug: str, region: str, **over: Any) -> Story:
+    """A story with an offer, as the manifest carries it."""
+    fields: dict[str, Any] = {
+        "slug": slug,
+        "title": f"Story {slug}",
+        "region": region,
+        "lang": "en",
+        "offer": f"A free sample for {slug}",
+        "store": None,
+        "url": f"http://127.0.0.1/stories/{slug}.html",
+        "channels": ("mastodon",),
+        "variants": {},
+        **over,
+    }
+    return make_story(**fields)
+
+
+def shared_code(site: Site, story: Story, delivery: str, channel: str = "mastodon") -> str:
+    """The offer code printed in a post of ``story`` (as the engine makes it on publish)."""
+    from publisher.tracking import prepare_links
+
+    with site.engine.begin() as conn:
+        links = prepare_links(
+            conn, site.settings, delivery_id=delivery, story=story, channel=channel, variant="A"
+        )
+    assert links.offer_code
+    return links.offer_code
 
 
 @dataclass
