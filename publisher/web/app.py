@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 from publisher.settings import Settings
 from publisher.shop.context import Shop
 from publisher.tracking import optout
-from publisher.web import accounts, reader, till
+from publisher.web import accounts, reader, shop_api, till
 from publisher.web.accounts import Login
 from publisher.web.pages import render
 from publisher.web.security import (
@@ -145,6 +145,8 @@ def routes() -> list[Route | Mount]:
         Route("/offer/{slug}", reader.offer_page, methods=["GET"]),
         Route("/offer/{slug}", reader.claim, methods=["POST"]),
         Route("/code/{code}", reader.code_page, methods=["GET"]),
+        Route("/storyloop.js", shop_api.script, methods=["GET", "HEAD"]),
+        Route("/webhooks/shopify", shop_api.shopify_webhook, methods=["POST"]),
         Mount("/web-static", StaticFiles(directory=STATIC), name="static"),
     ]
 

@@ -4,6 +4,7 @@ talks to a real ``storyloop serve`` process the way a browser does (cookies, for
 from __future__ import annotations
 
 import copy
+import html
 import json
 import re
 import runpy
@@ -164,3 +165,51 @@ class Browser:
     def login(self, name: str, password: str = PASSWORD) -> requests.Response:
         token = self.csrf("/login")
         return self.post("/login", {"csrf": token, "name": name, "password": password})
+
+    def follow(self, url: str) -> requests.Response:
+        """A tracked link, as a phone's browser follows it (the 302, then the page)."""
+        return self.http.get(url, timeout=10, headers={"User-Agent": PHONE})
+
+    def claim(self, slug: str) -> str:
+        """Press "get my code" on a story's offer page; the personal code made."""
+        answer = self.post(f"/offer/{slug}", {"csrf": self.csrf(f"/offer/{slug}")})
+        assert answer.status_code == 303, answer.text
+        return str(answer.headers["location"]).rsplit("/", 1)[1]
+
+    def check(self, code: str, store: str | None = None) -> requests.Response:
+        data = {"csrf": self.csrf("/till" + (f"?store={store}" if store else "")), "code": code}
+        if store:
+            data["store"] = store
+        return self.post("/till/check", data)
+
+    def redeem(
+        self, code: str, amount: str, receipt: str, store: str | None = None
+    ) -> requests.Response:
+        """Check the code, then confirm with the form the check page showed."""
+        page = self.check(code, store)
+        found = REQUEST_ID_RE.search(page.text)
+        assert found, page.text
+        data = {
+            "csrf": self.csrf("/till"),
+            "code": code,
+            "request_id": found.group(1),
+            "amount": amount,
+            "receipt": receipt,
+        }
+        if store:
+            data["store"] = store
+        return self.post("/till/confirm", data)
+
+
+PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+REQUEST_ID_RE = re.compile(r'name="request_id" value="([^"]+)"')
+NOTICE_RE = re.compile(r'<(p|div) class="notice (good|bad|warn)"[^>]*>(.*?)</\1>', re.S)
+
+
+def notices(page: requests.Response) -> list[tuple[str, str]]:
+    """(kind, text) of each notice on a page, tags stripped and spaces collapsed."""
+    found = []
+    for _, kind, inner in NOTICE_RE.findall(page.text):
+        text = html.unescape(" ".join(re.sub(r"<[^>]+>", " ", inner).split()))
+        found.append((kind, text))
+    return found
