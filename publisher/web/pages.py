@@ -88,7 +88,8 @@ def render(
         lang=chosen,
         account=getattr(request.state, "account", None),
         csrf_field=csrf_field,
-        path=request.url.path,
+        # the language switcher links here: a page answering a POST links to its area's page
+        path=request.url.path if request.method == "GET" else "/" + request.url.path.split("/")[1],
         **(context or {}),
     )
     response = HTMLResponse(page, status_code=status)
