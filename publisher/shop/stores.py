@@ -85,6 +85,8 @@ def parse_amount(text: str, locale: str) -> int:
     ``,`` and ``.`` mean; a number with a single separator followed by one or two digits is
     read as decimals either way, since that is what a person at a till means."""
     raw = text.strip()
+    if raw.startswith(("-", "\u2212")) or raw.endswith("-"):
+        raise ValueError("must be from 0 to 1000000000 (a refund is not a redemption)")
     number = _SPACES.sub("", _NOT_NUMBER.sub("", raw))
     if not number or not any(c.isdigit() for c in number):
         raise ValueError(f"{raw[:40]!r} is not an amount")
