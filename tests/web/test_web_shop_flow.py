@@ -153,6 +153,12 @@ def test_a_mastodon_reader_s_personal_code_is_redeemed_at_the_berlin_till(
     assert till.get_by_text("Erfasst: 45,50 €").is_visible()
     assert till.get_by_text("free sample board").is_visible()  # what to hand over
     staff.shot("6-done")
+    till.get_by_role("link", name="Nächster Kunde").click()
+    till.get_by_label("Code", exact=True).fill(code)
+    till.get_by_role("button", name="Code prüfen").click()
+    assert till.get_by_text("Nicht angenommen").is_visible()  # single use: now refused
+    assert till.get_by_role("button", name="Bestätigen").count() == 0
+    staff.shot("7-used")
     assert staff.errors == []
     reader.page.context.close()
     staff.page.context.close()
