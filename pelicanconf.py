@@ -79,30 +79,47 @@ STORYLOOP = {
     "max_attempts": 8,
     # Printed on posters (`storyloop poster`): the business's name (default: SITENAME) and logo.
     "business": {"name": SITENAME, "logo": "content/images/logo.svg"},
-    # address and hours: printed on each store's posters, one line per entry.
+    # Each store: address and hours are printed on its posters, one line per entry; its till
+    # reads and shows amounts in its currency and locale, in its time zone.
     "stores": {
         "xiamen-1": {
             "name": "松陶家居 厦门思明店",
             "region": "xiamen",
             "address": ["厦门市思明区湖滨南路 88 号", "1 楼 101 室"],
             "hours": ["周一至周五 10:00–21:00", "周六、周日 09:30–22:00"],
+            "currency": "CNY",
+            "locale": "zh_CN",
+            "timezone": "Asia/Shanghai",
         },
         "shanghai-1": {
             "name": "松陶家居 上海徐汇店",
             "region": "shanghai",
             "address": ["上海市徐汇区天钥桥路 133 号"],
             "hours": ["每天 10:00–22:00"],
+            "currency": "CNY",
+            "locale": "zh_CN",
+            "timezone": "Asia/Shanghai",
         },
         "berlin-1": {
             "name": "Cedar & Clay Berlin Kreuzberg",
             "region": "berlin",
             "address": ["Oranienstraße 25", "10999 Berlin"],
             "hours": ["Mo–Fr 10–19 Uhr", "Sa 10–16 Uhr"],
+            "currency": "EUR",
+            "locale": "de_DE",
+            "timezone": "Europe/Berlin",
         },
     },
+    # The till: which refusals it may accept anyway, with a warning on screen ("expired",
+    # "other_store", "used", "code_limit", "customer_limit", "total_limit"); minutes to undo.
+    "shop": {"accept_with_warning": [], "undo_minutes": 5},
     "tracking": {
         "base_url": "http://127.0.0.1:8000",
         "api_token": {"env": "STORYLOOP_API_TOKEN"},
+        # the online shop's currency, for a sale reported without one
+        "currency": "CNY",
+        # Shopify's webhook signing secret (orders/paid), for POST /webhooks/shopify
+        "shopify_secret": {"env": "STORYLOOP_SHOPIFY_SECRET"},
     },
     "channels": {
         "mastodon": {

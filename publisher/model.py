@@ -75,6 +75,40 @@ class Translation:
 
 
 @dataclass(frozen=True)
+class OfferRules:
+    """Where, until when and how often a story's offer may be redeemed (the editor's
+    ``Offer-Stores``, ``Offer-Until``, ``Offer-Limit``); what is not written is left to the
+    defaults the till applies: the stores of the story's region, no end, one use per personal
+    code."""
+
+    stores: tuple[str, ...] = ()
+    until: datetime | None = None  # the offer ends at this instant (UTC)
+    per_code: int | None = None
+    per_customer: int | None = None
+    total: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stores": list(self.stores),
+            "until": self.until.isoformat().replace("+00:00", "Z") if self.until else None,
+            "per_code": self.per_code,
+            "per_customer": self.per_customer,
+            "total": self.total,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OfferRules:
+        until = data.get("until")
+        return cls(
+            stores=tuple(data.get("stores") or ()),
+            until=datetime.fromisoformat(until.replace("Z", "+00:00")) if until else None,
+            per_code=data.get("per_code"),
+            per_customer=data.get("per_customer"),
+            total=data.get("total"),
+        )
+
+
+@dataclass(frozen=True)
 class Story:
     slug: str
     title: str
@@ -98,6 +132,7 @@ class Story:
     content_hash: str
     tags: tuple[str, ...] = field(default=())
     translations: tuple[Translation, ...] = field(default=())
+    offer_rules: OfferRules | None = None  # only when the editor wrote an Offer-* field
 
     def in_lang(self, lang: str | None) -> Story:
         """The story as a channel set to post ``lang`` sees it: its translation into that
@@ -135,6 +170,10 @@ class Story:
         data["images"] = [asdict(i) for i in self.images]
         data["channels"] = list(self.channels)
         data["tags"] = list(self.tags)
+        if self.offer_rules is None:
+            del data["offer_rules"]
+        else:
+            data["offer_rules"] = self.offer_rules.to_json()
         data["variants"] = dict(self.variants)
         data["overrides"] = dict(self.overrides)
         if self.translations:  # only then: a story in one language reads as before
@@ -187,6 +226,9 @@ class Story:
             content_hash=data["content_hash"],
             tags=tuple(data.get("tags", ())),
             translations=tuple(Translation.from_json(t) for t in data.get("translations", ())),
+            offer_rules=OfferRules.from_json(data["offer_rules"])
+            if data.get("offer_rules")
+            else None,
         )
 
 

@@ -36,6 +36,7 @@ from publisher.content import (
     Rules,
     duplicate_slugs,
     excluded,
+    offer_rules,
     parse_bool,
     parse_publish,
     read_header,
@@ -246,6 +247,7 @@ def story_from(article: Article, header: Header, rules: Rules, site_url: str, ro
         source=display_path(article.source_path, root),
         content_hash="",  # filled in by completed()
         tags=tuple(str(t) for t in getattr(article, "tags", ())),
+        offer_rules=offer_rules(meta, rules.timezone) if meta.get("offer") else None,
     )
 
 
@@ -331,6 +333,15 @@ def json_ld(story: Story, settings: dict[str, Any]) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def _tracker_url() -> str:
+    return str(STATE.engine["tracking"]["base_url"]).rstrip("/")
+
+
+def qr_url(slug: str) -> str:
+    """What a story's QR code holds: the tracker's ``/qr/<slug>``, a tracked link."""
+    return f"{_tracker_url()}/qr/{slug}"
+
+
 def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
     regions = settings.get("STORYLOOP_REGIONS") or {}
     stores = STATE.engine.get("stores") or {}
@@ -344,7 +355,10 @@ def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
         "offer": story.offer,
         "store": story.store,
         "store_name": (stores.get(story.store or "") or {}).get("name"),
-        "qr": QrCode(story.url) if story.offer else None,
+        # the offer box's QR code is a tracked link of the `site` channel; "get my code" opens
+        # the tracker's offer page, where the reader's click (if any) is known
+        "qr": QrCode(qr_url(story.slug)) if story.offer else None,
+        "claim_url": f"{_tracker_url()}/offer/{story.slug}",
         "image": image
         and {
             "path": image.path,
@@ -415,7 +429,7 @@ def on_content_init(content: Any) -> None:
     if STATE.check_only or STATE.qr is None:
         return
     if isinstance(content, Article) and content.metadata.get("offer"):
-        STATE.qr.add(f"{STATE.site_url}/{content.url}")
+        STATE.qr.add(qr_url(content.slug))
 
 
 class QrCode:
@@ -475,9 +489,7 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
             translated.storyloop = theme_data(version, generator.settings)
         STATE.stories.append(story)
         if story.offer:  # asked for already unless the article came from the cache
-            STATE.qr.add(story.url)
-            for version in versions:
-                STATE.qr.add(version.url)
+            STATE.qr.add(qr_url(story.slug))
     if hasattr(os, "fork") and len(STATE.stories) >= FORK_THRESHOLD:
         STATE.manifest_child = fork_manifest_writer()
 
@@ -594,8 +606,7 @@ def on_finalized(pelican: Any) -> None:
         if written.exists():
             os.replace(written, path)
     if codes is not None:
-        offers = [s for s in STATE.stories if s.offer]
-        codes.finish([u for s in offers for u in (s.url, *(t.url for t in s.translations))])
+        codes.finish(qr_url(s.slug) for s in STATE.stories if s.offer)
 
 
 def write_manifest(name: str) -> None:
