@@ -75,10 +75,11 @@ def plan_command(ctx: Context, do_apply: bool, grace_hours: float | None) -> Non
     watch = scheduler.ManifestWatch(settings.manifest_path)
     now = utcnow()
     wanted = plan.desired(watch.manifest, settings)
-    with ledger.transaction(engine) as conn:
+    with engine.connect() as conn:  # a read: no write lock while the plan is worked out
         result = plan.diff(conn, wanted, now=now, grace=plan.grace_period(settings))
-        if do_apply:
-            plan.apply(conn, result, now=now)
+        conn.rollback()
+    if do_apply:
+        plan.apply_in_steps(engine, result, now=now)
     _print_plan(result)
     if do_apply:
         click.echo(f"applied: {result.changes} change(s)")
