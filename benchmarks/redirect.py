@@ -1,6 +1,7 @@
 """Tracker speed: /go/<code> with the journal on, against a bare ASGI app that only answers 302,
 on the same granian (one worker) in the same run, 64 connections on loopback, measured with wrk.
-Then: every 302 received is in the database after ingest (zero lost clicks).
+Then: every 302 received is in the database after ingest (zero lost clicks), compared as totals
+for the timed rounds and click id by click id in one more round whose wrk records each Location.
 
     .venv/bin/python benchmarks/redirect.py [--seconds 10] [--connections 64] [--rounds 3]
 
@@ -112,6 +113,58 @@ def wrk(url: str, seconds: int, connections: int, threads: int = 2) -> dict[str,
     }
 
 
+# A wrk script for the check round: each thread writes the Location of every 302 it receives to a
+# file of its own (line-buffered, so nothing is lost when wrk exits).
+RECORD_LOCATIONS = """
+local counter = 0
+function setup(thread)
+  thread:set("n", counter)
+  counter = counter + 1
+end
+function init(args)
+  out = io.open(os.getenv("LOCATIONS") .. "/thread-" .. n .. ".txt", "w")
+  out:setvbuf("line")
+end
+function response(status, headers, body)
+  if status == 302 then
+    out:write((headers["location"] or headers["Location"] or "?"), "\\n")
+  end
+end
+"""
+
+
+def received_ids(url: str, seconds: int, connections: int, folder: Path, code: str) -> list[str]:
+    """One wrk round that records every 302's Location: the click ids the clients were given."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    script = folder / "record.lua"
+    script.write_text(RECORD_LOCATIONS, encoding="utf-8")
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script)]
+    argv += ["-H", f"User-Agent: {BROWSER}", url]
+    env = {**os.environ, "LOCATIONS": str(folder)}
+    subprocess.run(argv, capture_output=True, text=True, check=True, env=env)
+    pattern = re.compile(re.escape(code) + r"\.[0-9a-f]+")
+    ids = []
+    for path in sorted(folder.glob("thread-*.txt")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            found = pattern.search(line)
+            assert found, f"no click id in the Location {line!r}"
+            ids.append(found.group(0))
+    return ids
+
+
+def stored_ids(settings: Any, engine: Any) -> set[str]:
+    from sqlalchemy import select
+
+    from publisher.tracking.ingest import ingest
+    from publisher.tracking.journal import journal_dir
+    from publisher.tracking.schema import clicks
+
+    ingest(engine, journal_dir(settings.var_dir))
+    with engine.connect() as conn:
+        return set(conn.execute(select(clicks.c.id)).scalars())
+
+
 def setup(port: int) -> tuple[Any, Any, str]:
     from publisher import db
     from publisher import settings as settings_mod
@@ -220,6 +273,27 @@ def main() -> None:
     received = sum(int(r["requests"]) for r in rounds["tracker"])
     counted = sum(int(r["clicks"]) for r in rounds["tracker"])
     lost = max(0, received - counted)
+    # The check round: every click id handed out in a 302 must be in the database, by id.
+    server = granian("publisher.tracking.server:create_app", port, factory=True, env=env)
+    try:
+        wrk(url, 2, args.connections)
+        before = stored_ids(settings, engine)
+        handed_out = received_ids(
+            url, args.seconds, args.connections, WORK / "locations", url.rsplit("/", 1)[-1]
+        )
+    finally:
+        stop(server)
+    after = stored_ids(settings, engine)
+    missing = set(handed_out) - after
+    print(
+        f"check round: {len(handed_out):,} click ids received in 302s, "
+        f"{len(set(handed_out)):,} distinct, {len(after - before):,} new ids stored, "
+        f"{len(missing)} received but not stored"
+    )
+    lost = max(lost, len(missing))
+    if len(set(handed_out)) != len(handed_out):
+        print("DUPLICATE click ids were handed out")
+        lost = max(lost, 1)
     print(
         f"median req/s: bare {bare_rps:.0f}, tracker {tracker_rps:.0f}: {ratio:.2f}x "
         f"(goal >= 0.5x)\nmedian p99: bare {bare_p99:.2f} ms, tracker {p99:.2f} ms (goal < 10)"

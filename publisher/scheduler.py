@@ -90,8 +90,7 @@ def open_database(settings: Settings) -> Engine:
 def apply_plan(
     engine: Engine, manifest: Manifest, settings: Settings, now: datetime
 ) -> plan.PlanDiff:
-    with ledger.transaction(engine) as conn:
-        result = plan.plan_and_apply(conn, manifest, settings, now=now)
+    result = plan.plan_and_apply_in_steps(engine, manifest, settings, now=now)
     for w in result.missed:
         log.warning("%s on %s: more than the grace period late; marked missed", w.story, w.channel)
     if result.changes:

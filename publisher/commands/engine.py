@@ -76,10 +76,11 @@ def plan_command(ctx: Context, do_apply: bool, grace_hours: float | None) -> Non
     watch = scheduler.ManifestWatch(settings.manifest_path)
     now = utcnow()
     wanted = plan.desired(watch.manifest, settings)
-    with busy("planning…"), ledger.transaction(engine) as conn:
+    with busy("planning…"), engine.connect() as conn:  # a read: no write lock meanwhile
         result = plan.diff(conn, wanted, now=now, grace=plan.grace_period(settings))
-        if do_apply:
-            plan.apply(conn, result, now=now)
+        conn.rollback()
+    if do_apply:
+        plan.apply_in_steps(engine, result, now=now)
     _print_plan(result)
     if do_apply:
         click.echo(f"applied: {result.changes} change(s)")

@@ -64,7 +64,7 @@ clicks = Table(
     Column("agent", String(50)),  # the bot's name, for bots
     Column("reader", String(32)),  # salted daily hash of address + user agent
     Column("referrer_host", String(255)),
-    sqlite_with_rowid=False,
+    # An ordinary rowid table on SQLite (migration 0004_scale): rows go in in ingest order.
 )
 
 # Kept up to date by ingest in the same transaction as the clicks, so the report reads a few
