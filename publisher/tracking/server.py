@@ -1,5 +1,8 @@
 """The tracker: a plain ASGI application served by granian.
 
+Pages and forms people use (login, the till, personal offer codes) are a Starlette app
+(:mod:`publisher.web`) that this one hands their paths to; the redirect never goes through it.
+
 ``GET /go/<code>`` is the hot path: the code's target comes from an in-memory cache (codes never
 change once stored; a miss asks the database once), the click is appended to this process's
 journal and flushed to the operating system, then the 302 goes out. No database write happens
@@ -37,6 +40,7 @@ from publisher.settings import Secret, Settings
 from publisher.tracking import bots, codes, conversions, optout
 from publisher.tracking.journal import Journal, journal_dir
 from publisher.tracking.schema import links, optouts, salts
+from publisher.web.app import WEB_PREFIXES, create_web_app
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +120,7 @@ class Tracker:
         self.currency = conversions.default_currency(settings)
         self.stores = conversions.stores(settings)
         self.behind_proxy = bool(tracking.get("behind_proxy"))
+        self.web = create_web_app(settings, engine)
 
     # ------------------------------------------------------------------ ASGI entry
 
@@ -137,6 +142,8 @@ class Tracker:
             await self.api(scope, receive, send, self._redemption, guarded=True)
         elif path == "/unsubscribe":
             await self.unsubscribe(scope, receive, send)
+        elif path.startswith(WEB_PREFIXES):
+            await self.web(scope, receive, send)  # type: ignore[arg-type]
         elif method in ("GET", "HEAD"):
             await self.static(send, path, method)
         else:
