@@ -249,6 +249,20 @@ def _print_table(result: report.Report) -> None:
         click.echo(f"clicks but no conversions: {', '.join(flagged)}")
 
 
+@click.command("digest")
+@click.option("--to", help='Send to this address instead of STORYLOOP["digest"]["to"].')
+@click.option("--days", type=int, help="How many days back (default: digest.days or 7).")
+@pass_context
+def digest_command(ctx: Context, to: str | None, days: int | None) -> None:
+    """Email the owner a short summary of the last week, with the charts as images."""
+    from publisher.dashboard import digest
+
+    if days is not None and not 1 <= days <= 366:
+        raise StoryloopError(f"--days {days}: expected a number of days from 1 to 366")
+    message = digest.send_digest(_database(ctx), ctx.settings, to=to, days=days)
+    click.echo(f"digest sent to {message['To']}")
+
+
 # --------------------------------------------------------------------------- poster
 
 
@@ -311,6 +325,7 @@ COMMANDS = [
     redeem,
     import_sales,
     report_command,
+    digest_command,
     poster_command,
     links_command,
     metrics_command,

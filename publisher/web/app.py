@@ -20,6 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from publisher.dashboard.web import routes as dashboard_routes
 from publisher.settings import Settings
 from publisher.tracking import optout
 from publisher.web import accounts
@@ -34,7 +35,7 @@ from publisher.web.security import (
     sign_in,
 )
 
-WEB_PREFIXES = ("/login", "/logout", "/account", "/web-static/")
+WEB_PREFIXES = ("/login", "/logout", "/account", "/web-static/", "/dashboard")
 SESSION_COOKIE = "sl_session"
 SESSION_HOURS = 12
 STATIC = __file__.rsplit("/", 1)[0] + "/static"
@@ -128,6 +129,7 @@ def routes() -> list[Route | Mount]:
         Route("/logout", logout, methods=["POST"]),
         Route("/account", account_page, methods=["GET"]),
         Mount("/web-static", StaticFiles(directory=STATIC), name="static"),
+        *dashboard_routes(),
     ]
 
 
