@@ -29,6 +29,7 @@ INK = "#2a221c"
 FONT = 'system-ui, "Noto Sans CJK SC", "PingFang SC", sans-serif'
 SVG_NS = "http://www.w3.org/2000/svg"
 KINDS = ("bar", "hbar", "line", "stacked")
+WIDTH = 600  # drawn this wide, shown scaled to the page: large enough type for a phone
 
 ET.register_namespace("", SVG_NS)
 
@@ -42,11 +43,11 @@ def style() -> Style:
         foreground_strong=INK,
         foreground_subtle="#5a4c41",
         font_family=FONT,
-        label_font_size=13,
-        major_label_font_size=13,
-        legend_font_size=14,
-        value_font_size=13,
-        title_font_size=16,
+        label_font_size=16,
+        major_label_font_size=16,
+        legend_font_size=17,
+        value_font_size=16,
+        title_font_size=19,
         opacity="1",
         opacity_hover="1",
     )
@@ -80,8 +81,8 @@ def _chart(kind: str, title: str, labels: Sequence[str], **config: Any) -> Any:
         js=[],
         no_prefix=True,
         disable_xml_declaration=True,
-        width=720,
-        height=config.pop("height", 360),
+        width=WIDTH,
+        height=config.pop("height", 400),
         title=title,
         x_labels=list(labels),
         show_legend=config.pop("show_legend", True),
@@ -168,7 +169,7 @@ def bars(
     kind = "stacked" if stacked else "hbar" if horizontal else "bar"
     config: dict[str, Any] = {"show_legend": len(series) > 1}
     if horizontal:
-        config["height"] = max(220, 70 + 34 * len(labels) * max(1, len(series)))
+        config["height"] = max(260, 90 + 40 * len(labels) * max(1, len(series)))
     if percent:
         config["value_formatter"] = lambda v: f"{v:.0%}"
     tops = [i[1] for row in intervals or () for i in row if i is not None]

@@ -276,6 +276,11 @@ def series(conn: Connection, f: Filters, grain: str) -> list[SeriesPoint]:
     ]
 
 
+def series_for(engine: Engine, f: Filters, grain: str = "day") -> list[SeriesPoint]:
+    with engine.connect() as conn:
+        return series(conn, f, grain)
+
+
 def buckets(f: Filters, grain: str) -> list[date]:
     """Every bucket of the period, so a quiet day still shows as 0."""
     if not f.since or not f.until:

@@ -59,7 +59,7 @@ class Section:
     title: str
     chart: charts.Chart | None
     headers: list[str]
-    rows: list[list[str]]
+    rows: list[list[Any]]  # a cell is text, or (text, a note shown under it)
     notes: list[str] = field(default_factory=list)
     numeric: list[bool] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -151,23 +151,13 @@ def funnel_section(data: Dashboard, _: Gettext, f: Format) -> Section:
         [(_("count"), [s[1] or 0 for s in steps])],
         horizontal=True,
     )
-    rows = [[label, f.n(count or 0), note] for label, count, note in steps]
-    rows.append(
-        [
-            _("Conversion rate"),
-            f.pct(data.funnel.conversion_rate),
-            _("readers who bought or signed up through their click, per unique reader"),
-        ]
-    )
-    rows.append([_("Revenue"), f.money(data.funnel.revenue), _("online and in the shop")])
-    rows.append([_("In-shop revenue"), f.money(data.funnel.shop_revenue), ""])
+    rows: list[list[Any]] = [[(label, note), f.n(count or 0)] for label, count, note in steps]
+    rate_note = _("readers who bought or signed up through their click, per unique reader")
+    rows.append([(_("Conversion rate"), rate_note), f.pct(data.funnel.conversion_rate)])
+    rows.append([(_("Revenue"), _("online and in the shop")), f.money(data.funnel.revenue)])
+    rows.append([(_("In-shop revenue"), ""), f.money(data.funnel.shop_revenue)])
     return Section(
-        "funnel",
-        _("Funnel"),
-        chart,
-        [_("Step"), _("Count"), _("Note")],
-        rows,
-        numeric=[False, True, False],
+        "funnel", _("Funnel"), chart, [_("Step"), _("Count")], rows, numeric=[False, True]
     )
 
 
@@ -198,7 +188,7 @@ def series_section(data: Dashboard, _: Gettext, f: Format) -> Section:
     )
     rows = []
     for d in days:
-        cells = [f.day(d)]
+        cells = [f.short_day(d)]
         revenue: dict[str, int] = {}
         for c in channels:
             p = index.get((d, c))
@@ -451,7 +441,7 @@ def headline(data: Dashboard, _: Gettext, f: Format) -> list[tuple[str, str]]:
     r = data.funnel
     return [
         (_("In-shop sales"), f.n(r.redemptions)),
-        (_("In-shop revenue"), f.money(r.shop_revenue)),
+        (_("In-shop revenue"), f.money(r.shop_revenue).replace(" + ", "\n")),
         (_("Unique readers"), f.n(r.unique_readers)),
         (_("Conversion rate"), f.pct(r.conversion_rate)),
     ]

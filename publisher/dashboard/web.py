@@ -126,8 +126,13 @@ async def delivery_action(request: Request) -> Response:
     engine: Engine = request.app.state.engine
     result = await run_in_threadpool(act, engine, delivery, action, outcome, url)
     _ = pages.gettext(language(request))
+    done = {
+        "retry": _("Delivery {id} will be tried again now."),
+        "cancel": _("Delivery {id} is cancelled and will not be sent."),
+        "resolve": _("Delivery {id} is settled."),
+    }
     texts = {
-        "done": _("Done: {action} for delivery {id}.").format(action=_(action), id=delivery),
+        "done": done[action].format(id=delivery),
         "refused": _("Delivery {id} is in a state that does not allow this any more.").format(
             id=delivery
         ),
