@@ -257,7 +257,10 @@ def channels_section(data: Dashboard, _: Gettext, f: Format) -> Section:
         ],
         rows,
         numeric=[False, True, True, True, True, True, True, False],
-        extra={"verdicts": {str(c.row.key[0]): c.verdict.verdict.value for c in lines}},
+        extra={
+            "verdicts": {str(c.row.key[0]): c.verdict.verdict.value for c in lines},
+            "wide": True,
+        },
     )
 
 
