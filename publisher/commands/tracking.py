@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import shutil
 import sys
+import textwrap
 import threading
 from datetime import date
 from pathlib import Path
@@ -242,24 +243,29 @@ def _print_table(result: report.Report) -> None:
     for index, row in enumerate(drawn.cells):
         table.add_row(*row, end_section=index == len(drawn.cells) - 2)
     Console(width=width, soft_wrap=False).print(table)
+    notes = []
     if drawn.left_out:
-        click.echo(f"left out for width: {', '.join(drawn.left_out)} (see --format csv)")
+        notes.append(f"left out for width: {', '.join(drawn.left_out)} (see --format csv)")
     flagged = report.channels_without_conversions(result)
     if flagged:
-        click.echo(f"clicks but no conversions: {', '.join(flagged)}")
+        notes.append(f"clicks but no conversions: {', '.join(flagged)}")
+    for note in notes:
+        click.echo(textwrap.fill(note, width=max(width, 20), break_on_hyphens=False))
 
 
 @click.command("digest")
 @click.option("--to", help='Send to this address instead of STORYLOOP["digest"]["to"].')
 @click.option("--days", type=int, help="How many days back (default: digest.days or 7).")
+@click.option("--until", help="Last day of the digest (YYYY-MM-DD; default: yesterday).")
 @pass_context
-def digest_command(ctx: Context, to: str | None, days: int | None) -> None:
+def digest_command(ctx: Context, to: str | None, days: int | None, until: str | None) -> None:
     """Email the owner a short summary of the last week, with the charts as images."""
     from publisher.dashboard import digest
 
     if days is not None and not 1 <= days <= 366:
         raise StoryloopError(f"--days {days}: expected a number of days from 1 to 366")
-    message = digest.send_digest(_database(ctx), ctx.settings, to=to, days=days)
+    last = _day(until, "--until")
+    message = digest.send_digest(_database(ctx), ctx.settings, to=to, days=days, until=last)
     click.echo(f"digest sent to {message['To']}")
 
 

@@ -63,12 +63,13 @@ def digest_settings(settings: Settings) -> DigestSettings:
     return DigestSettings(str(raw["to"]), sender, lang, int(raw.get("days", 7)), smtp)
 
 
-def period(settings: Settings, days: int, today: date | None = None) -> Filters:
-    """The last ``days`` full days before today, in the site's time zone."""
-    now = today or datetime.now(ZoneInfo(settings.timezone)).date()
-    return Filters(
-        since=now - timedelta(days=days), until=now - timedelta(days=1), timezone=settings.timezone
-    )
+def period_ending(last_day: date, days: int, timezone: str) -> Filters:
+    """``days`` days up to ``last_day`` included, in the site's time zone."""
+    return Filters(since=last_day - timedelta(days=days - 1), until=last_day, timezone=timezone)
+
+
+def yesterday(settings: Settings) -> date:
+    return datetime.now(ZoneInfo(settings.timezone)).date() - timedelta(days=1)
 
 
 def compose(data: queries.Dashboard, digest: DigestSettings) -> EmailMessage:
@@ -144,12 +145,19 @@ def send(message: EmailMessage, smtp: Mapping[str, Any]) -> None:
 
 
 def send_digest(
-    engine: Engine, settings: Settings, *, to: str | None = None, days: int | None = None
+    engine: Engine,
+    settings: Settings,
+    *,
+    to: str | None = None,
+    days: int | None = None,
+    until: date | None = None,
 ) -> EmailMessage:
+    """Send the digest of the ``days`` days up to ``until`` (default: yesterday)."""
     digest = digest_settings(settings) if to is None else _with_to(settings, to)
     if days is not None:
         digest = DigestSettings(digest.to, digest.sender, digest.lang, days, digest.smtp)
-    data = queries.load(engine, period(settings, digest.days))
+    last = until or yesterday(settings)
+    data = queries.load(engine, period_ending(last, digest.days, settings.timezone))
     message = compose(data, digest)
     send(message, digest.smtp)
     log.info("digest sent to %s", digest.to)

@@ -570,7 +570,7 @@ TABLE_COLUMNS = (
     TableColumn("bots", 13, lambda r: str(r.bot_fetches)),
     TableColumn("engagement", 14, lambda r: _engagement_text(r.engagement), numeric=False),
 )
-KEY_MIN_WIDTH = 8  # a group name may wrap down to this; numbers are never cut
+KEY_WIDTH = 16  # a group name gets this much before any figure but the first; it may wrap
 
 
 def _key_cells(report: Report, r: Row) -> list[str]:
@@ -609,7 +609,7 @@ def layout(report: Report, width: int) -> Layout:
         for r in rows
     ]
     natural = [max([len(n), *(len(k[i]) for k in keys)]) for i, n in enumerate(names)]
-    widths = [min(n, KEY_MIN_WIDTH) for n in natural]
+    widths = [min(n, KEY_WIDTH) for n in natural]
     used = sum(widths) + 3 * len(widths) + 1
     kept: dict[str, int] = {}
     left_out = []
