@@ -24,7 +24,8 @@ from publisher.tracking.schema import click_readers, conversions
 
 GRAINS = ("day", "week")
 DEFAULT_DAYS = 28
-CALENDAR_LIMIT = 500  # deliveries shown in the calendar for one period
+CALENDAR_LIMIT = 300  # deliveries shown in the calendar for one period
+VARIANT_STORIES = 12  # stories whose variants are compared: those with the most readers
 
 # How the calendar names a delivery's state (ledger state -> what the owner sees).
 UPCOMING, SENT, FAILED, UNKNOWN, HELD, CANCELLED = (
@@ -132,7 +133,9 @@ def load(engine: Engine, filters: Filters, grain: str = "day") -> Dashboard:
             categories=by_category,
             variants=variant_tests(model.report(("story", "variant"))),
             stores=[
-                r for r in model.report(("store", "channel", "story")).rows if r.key[0] is not None
+                r
+                for r in model.report(("store", "channel", "story"), readers=False).rows
+                if r.key[0] is not None
             ],
             calendar=calendar(conn, filters),
             options=options(conn),
@@ -175,9 +178,9 @@ def variant_tests(result: report.Report) -> list[StoryVariants]:
         if r.key[1] is not None:
             by_story.setdefault(str(r.key[0]), []).append(r)
     out = []
-    for story, rows in sorted(by_story.items()):
-        if len(rows) < 2:
-            continue
+    tested = [(story, rows) for story, rows in by_story.items() if len(rows) >= 2]
+    tested.sort(key=lambda item: (-sum(r.unique_readers for r in item[1]), item[0]))
+    for story, rows in sorted(tested[:VARIANT_STORIES]):
         rows.sort(key=lambda r: str(r.key[1]))
         test = stats.p_best({str(r.key[1]): (r.converted_readers, r.unique_readers) for r in rows})
         out.append(StoryVariants(story, rows, test))

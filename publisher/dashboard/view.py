@@ -17,10 +17,12 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
 
 from publisher.dashboard import charts, stats
-from publisher.dashboard.queries import CALENDAR_STATES, Dashboard, buckets
+from publisher.dashboard.queries import CALENDAR_LIMIT, CALENDAR_STATES, Dashboard, buckets
 from publisher.tracking.report import Row
 
 LOCALES = {"zh": "zh_CN", "en": "en_GB", "de": "de_DE"}
+TABLE_ROWS = 30  # rows of a ranked table on the page (the report has them all)
+STORE_ROWS = 10  # channel and story pairs shown per store
 Gettext = Callable[..., str]
 
 
@@ -287,7 +289,7 @@ def stories_section(data: Dashboard, _: Gettext, f: Format) -> Section:
             f.n(s.row.conversions),
             f.n(s.row.unique_readers),
         ]
-        for s in data.stories
+        for s in data.stories[:TABLE_ROWS]
     ]
     compare = [
         [
@@ -300,6 +302,14 @@ def stories_section(data: Dashboard, _: Gettext, f: Format) -> Section:
         ]
         for name, r in sorted(data.categories.items())
     ]
+    notes = []
+    if len(data.stories) > TABLE_ROWS:
+        more = len(data.stories) - TABLE_ROWS
+        notes.append(
+            _("{count} more stories: storyloop report --by story lists them all.").format(
+                count=f.n(more)
+            )
+        )
     return Section(
         "stories",
         _("Stories ranked by what they brought into the shop"),
@@ -313,6 +323,7 @@ def stories_section(data: Dashboard, _: Gettext, f: Format) -> Section:
             _("Readers"),
         ],
         rows,
+        notes=notes,
         numeric=[False, False, True, True, True, True],
         extra={
             "compare": compare,
@@ -391,19 +402,30 @@ def stores_section(data: Dashboard, _: Gettext, f: Format) -> Section:
         if stores
         else None
     )
-    rows = [
-        [
-            str(r.key[0]),
-            str(r.key[1]),
-            str(r.key[2]),
-            f.n(r.redemptions_linked),
-            f.n(r.redemptions_code_only),
-            f.money(r.shop_revenue),
-        ]
-        for r in sorted(
-            data.stores, key=lambda r: (str(r.key[0]), -r.redemptions, str(r.key[1]), str(r.key[2]))
-        )
-    ]
+    per_store: dict[str, list[Row]] = {}
+    for r in sorted(data.stores, key=lambda r: (-r.redemptions, str(r.key[1]), str(r.key[2]))):
+        per_store.setdefault(str(r.key[0]), []).append(r)
+    rows = []
+    notes = []
+    for store in stores:
+        for r in per_store[store][:STORE_ROWS]:
+            rows.append(
+                [
+                    store,
+                    str(r.key[1]),
+                    str(r.key[2]),
+                    f.n(r.redemptions_linked),
+                    f.n(r.redemptions_code_only),
+                    f.money(r.shop_revenue),
+                ]
+            )
+        if len(per_store[store]) > STORE_ROWS:
+            notes.append(
+                _(
+                    "{store}: the {count} channel and story pairs that sold most are shown; "
+                    "storyloop report --by store,channel,story lists them all."
+                ).format(store=store, count=STORE_ROWS)
+            )
     return Section(
         "stores",
         _("Stores"),
@@ -417,6 +439,7 @@ def stores_section(data: Dashboard, _: Gettext, f: Format) -> Section:
             _("In-shop revenue"),
         ],
         rows,
+        notes=notes,
         numeric=[False, False, False, True, True, True],
     )
 
@@ -428,12 +451,20 @@ def calendar_section(data: Dashboard, _: Gettext, f: Format) -> Section:
     days: dict[date, list[Any]] = {}
     for e in data.calendar:
         days.setdefault(e.day, []).append(e)
+    notes = []
+    if len(data.calendar) >= CALENDAR_LIMIT:
+        notes.append(
+            _(
+                "Only the first {count} deliveries are shown: choose a shorter period or a channel."
+            ).format(count=CALENDAR_LIMIT)
+        )
     return Section(
         "calendar",
         _("Publishing calendar"),
         None,
         [_("Time"), _("Channel"), _("Story"), _("State"), _("Reason"), _("Post"), _("Actions")],
         [],
+        notes=notes,
         numeric=[],
         extra={"days": sorted(days.items()), "counts": counts, "states": CALENDAR_STATES},
     )

@@ -225,6 +225,7 @@ class ReadModel:
         self.conn = conn
         self.filters = filters
         self._cube: dict[Key, Row] | None = None
+        self._distinct: dict[tuple[str, tuple[str, ...]], dict[Key, int]] = {}
 
     # the additive cube: one row per story, channel, variant, region and store
     def cube(self) -> dict[Key, Row]:
@@ -261,17 +262,19 @@ class ReadModel:
             _add_conversions(found, kind, bool(linked), currency, int(count), int(value or 0))
         return rows
 
-    def report(self, by: Sequence[str]) -> Report:
+    def report(self, by: Sequence[str], *, readers: bool = True) -> Report:
+        """The rows grouped by ``by``; ``readers=False`` leaves the rows' unique and converted
+        readers at 0 (for a view of in-shop sales, which have no readers), saving two counts."""
         by = tuple(by)
         indexes = [DIMENSIONS.index(d) for d in by]
         grouped: dict[Key, Row] = {}
         for key, fine in self.cube().items():
             target = tuple(key[i] for i in indexes)
             grouped.setdefault(target, Row(target)).add(fine)
-        for target, readers in self.readers(by).items():
-            grouped.setdefault(target, Row(target)).unique_readers = readers
-        for target, converted in self.converted(by).items():
-            grouped.setdefault(target, Row(target)).converted_readers = converted
+        for target, count in (self.readers(by) if readers else {}).items():
+            grouped.setdefault(target, Row(target)).unique_readers = count
+        for target, count in (self.converted(by) if readers else {}).items():
+            grouped.setdefault(target, Row(target)).converted_readers = count
         ordered = sorted(grouped.values(), key=sort_key)
         totals = Row(())
         for r in grouped.values():
@@ -284,15 +287,23 @@ class ReadModel:
         """Unique readers per group (a store has none: readers belong to no store)."""
         if self.filters.store is not None:
             return {}
-        query = _readers_query(by, self.filters)
-        return {tuple(_none(v) for v in key): int(n) for *key, n in self.conn.execute(query)}
+        return self._count("readers", by, _readers_query)
 
     def converted(self, by: Sequence[str]) -> dict[Key, int]:
         """Readers who converted through a click, per group (none for a store, as readers)."""
         if self.filters.store is not None:
             return {}
-        query = _converted_query(by, self.filters)
-        return {tuple(_none(v) for v in key): int(n) for *key, n in self.conn.execute(query)}
+        return self._count("converted", by, _converted_query)
+
+    def _count(
+        self, what: str, by: Sequence[str], make: Callable[[Sequence[str], Filters], Any]
+    ) -> dict[Key, int]:
+        """One COUNT(DISTINCT ...) per grouping and read model, however often it is asked."""
+        memo = (what, tuple(by))
+        if memo not in self._distinct:
+            rows = self.conn.execute(make(by, self.filters))
+            self._distinct[memo] = {tuple(_none(v) for v in key): int(n) for *key, n in rows}
+        return self._distinct[memo]
 
 
 def _none(value: Any) -> str | None:
