@@ -70,14 +70,40 @@ STORYLOOP = {
     "var_dir": "var",
     "grace_period_hours": 6,
     "max_attempts": 8,
+    # Each store's till reads and shows amounts in its currency and locale, in its time zone.
     "stores": {
-        "xiamen-1": {"name": "松陶家居 厦门思明店", "region": "xiamen"},
-        "shanghai-1": {"name": "松陶家居 上海徐汇店", "region": "shanghai"},
-        "berlin-1": {"name": "Cedar & Clay Berlin Kreuzberg", "region": "berlin"},
+        "xiamen-1": {
+            "name": "松陶家居 厦门思明店",
+            "region": "xiamen",
+            "currency": "CNY",
+            "locale": "zh_CN",
+            "timezone": "Asia/Shanghai",
+        },
+        "shanghai-1": {
+            "name": "松陶家居 上海徐汇店",
+            "region": "shanghai",
+            "currency": "CNY",
+            "locale": "zh_CN",
+            "timezone": "Asia/Shanghai",
+        },
+        "berlin-1": {
+            "name": "Cedar & Clay Berlin Kreuzberg",
+            "region": "berlin",
+            "currency": "EUR",
+            "locale": "de_DE",
+            "timezone": "Europe/Berlin",
+        },
     },
+    # The till: which refusals it may accept anyway, with a warning on screen ("expired",
+    # "other_store", "used", "code_limit", "customer_limit", "total_limit"); minutes to undo.
+    "shop": {"accept_with_warning": [], "undo_minutes": 5},
     "tracking": {
         "base_url": "http://127.0.0.1:8000",
         "api_token": {"env": "STORYLOOP_API_TOKEN"},
+        # the online shop's currency, for a sale reported without one
+        "currency": "CNY",
+        # Shopify's webhook signing secret (orders/paid), for POST /webhooks/shopify
+        "shopify_secret": {"env": "STORYLOOP_SHOPIFY_SECRET"},
     },
     "channels": {
         "mastodon": {

@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dateutil.parser
+
+from publisher.model import OfferRules
 
 CATEGORIES = ("stories", "testimonials")
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown")
@@ -31,6 +33,9 @@ KNOWN_FIELDS = {
     "channels",
     "publish",
     "offer",
+    "offer-stores",
+    "offer-until",
+    "offer-limit",
     "store",
     "image",
     "image-alt",
@@ -180,6 +185,69 @@ def split_list(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
+OFFER_FIELDS = ("offer-stores", "offer-until", "offer-limit")
+LIMIT_PART = re.compile(
+    r"^(?P<n>\d{1,9}|once)\s*(?:x\s*)?(?P<scope>per code|per customer|in total)$"
+)
+LIMIT_EXAMPLE = "e.g. 1 per code, 1 per customer, 200 in total"
+
+
+def parse_offer_limit(value: str) -> dict[str, int]:
+    """``1 per code, 2 per customer, 200 in total`` -> {"per_code": 1, ...}; ValueError says why."""
+    found: dict[str, int] = {}
+    for part in re.split(r"[,;]", value):
+        text = " ".join(part.lower().split())
+        if not text:
+            continue
+        match = LIMIT_PART.match(text)
+        if not match:
+            raise ValueError(f"cannot read {part.strip()!r}")
+        count = 1 if match.group("n") == "once" else int(match.group("n"))
+        if count < 1:
+            raise ValueError(f"{part.strip()!r}: a limit is at least 1")
+        key = match.group("scope").replace(" ", "_").replace("in_total", "total")
+        if key in found:
+            raise ValueError(f"{match.group('scope')!r} is given twice")
+        found[key] = count
+    if not found:
+        raise ValueError("empty")
+    return found
+
+
+def parse_offer_until(value: str, default_zone: str) -> datetime:
+    """The instant an offer ends (UTC): a date means through the end of that day, in the site's
+    time zone unless one is written; a date-time with a zone ends at that time."""
+    text = value.strip()
+    match = ZONE_SUFFIX.match(text)
+    when, zone = (match.group("when"), match.group("zone")) if match else (text, default_zone)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", when.strip()):
+        day = date.fromisoformat(when.strip())
+        try:
+            tz = ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {zone!r}") from None
+        start = datetime(day.year, day.month, day.day, tzinfo=tz)
+        return (start + timedelta(days=1)).astimezone(UTC)
+    end, _ = parse_publish(value, default_zone)
+    return end
+
+
+def offer_rules(header: Mapping[str, str], timezone: str) -> OfferRules | None:
+    """The offer's rules from already validated metadata (lower-case field names), or None when
+    the editor wrote none."""
+    if not any(header.get(k) for k in OFFER_FIELDS):
+        return None
+    until = header.get("offer-until")
+    limits = parse_offer_limit(header["offer-limit"]) if header.get("offer-limit") else {}
+    return OfferRules(
+        stores=tuple(dict.fromkeys(split_list(header.get("offer-stores")))),
+        until=parse_offer_until(until, timezone) if until else None,
+        per_code=limits.get("per_code"),
+        per_customer=limits.get("per_customer"),
+        total=limits.get("total"),
+    )
+
+
 @dataclass(frozen=True)
 class Rules:
     """What the settings allow: read once from :class:`publisher.settings.Settings`."""
@@ -226,6 +294,7 @@ class _Checker:
         self.date_fields()
         self.lang()
         self.places()
+        self.offer_fields()
         self.channels()
         self.variants()
         self.image()
@@ -283,6 +352,31 @@ class _Checker:
                 "say where it can be redeemed",
                 "warning",
             )
+
+    def offer_fields(self) -> None:
+        written = [k for k in OFFER_FIELDS if self.h.get(k)]
+        if written and not self.h.get("offer"):
+            for key in written:
+                self.add(key, "a rule for an offer the story does not make", "add an Offer line")
+        for store in split_list(self.h.get("offer-stores")):
+            if self.rules.stores is not None and store not in self.rules.stores:
+                self.add("offer-stores", f"unknown store {store!r}", _one_of(self.rules.stores))
+        until = self.h.get("offer-until")
+        if until:
+            try:
+                parse_offer_until(until, self.rules.timezone)
+            except (ValueError, OverflowError) as exc:
+                self.add(
+                    "offer-until",
+                    str(exc),
+                    "the last day, e.g. 2026-12-31, or 2026-12-31 18:00 Europe/Berlin",
+                )
+        limit = self.h.get("offer-limit")
+        if limit:
+            try:
+                parse_offer_limit(limit)
+            except ValueError as exc:
+                self.add("offer-limit", str(exc), LIMIT_EXAMPLE)
 
     def channels(self) -> None:
         known = self.rules.channels

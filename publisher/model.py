@@ -39,6 +39,40 @@ class Testimonial:
 
 
 @dataclass(frozen=True)
+class OfferRules:
+    """Where, until when and how often a story's offer may be redeemed (the editor's
+    ``Offer-Stores``, ``Offer-Until``, ``Offer-Limit``); what is not written is left to the
+    defaults the till applies: the stores of the story's region, no end, one use per personal
+    code."""
+
+    stores: tuple[str, ...] = ()
+    until: datetime | None = None  # the offer ends at this instant (UTC)
+    per_code: int | None = None
+    per_customer: int | None = None
+    total: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stores": list(self.stores),
+            "until": self.until.isoformat().replace("+00:00", "Z") if self.until else None,
+            "per_code": self.per_code,
+            "per_customer": self.per_customer,
+            "total": self.total,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OfferRules:
+        until = data.get("until")
+        return cls(
+            stores=tuple(data.get("stores") or ()),
+            until=datetime.fromisoformat(until.replace("Z", "+00:00")) if until else None,
+            per_code=data.get("per_code"),
+            per_customer=data.get("per_customer"),
+            total=data.get("total"),
+        )
+
+
+@dataclass(frozen=True)
 class Story:
     slug: str
     title: str
@@ -61,6 +95,7 @@ class Story:
     source: str  # content file, relative to the site root
     content_hash: str
     tags: tuple[str, ...] = field(default=())
+    offer_rules: OfferRules | None = None  # only when the editor wrote an Offer-* field
 
     def headline(self, variant: str | None) -> str:
         """The headline for a variant ("A", "B", ...); the title when there is none."""
@@ -74,6 +109,10 @@ class Story:
         data["images"] = [asdict(i) for i in self.images]
         data["channels"] = list(self.channels)
         data["tags"] = list(self.tags)
+        if self.offer_rules is None:
+            del data["offer_rules"]
+        else:
+            data["offer_rules"] = self.offer_rules.to_json()
         data["variants"] = dict(self.variants)
         data["overrides"] = dict(self.overrides)
         if self.testimonial:
@@ -121,6 +160,9 @@ class Story:
             source=data["source"],
             content_hash=data["content_hash"],
             tags=tuple(data.get("tags", ())),
+            offer_rules=OfferRules.from_json(data["offer_rules"])
+            if data.get("offer_rules")
+            else None,
         )
 
 

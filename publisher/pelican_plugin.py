@@ -34,6 +34,7 @@ from publisher.content import (
     Rules,
     duplicate_slugs,
     excluded,
+    offer_rules,
     parse_bool,
     parse_publish,
     read_header,
@@ -165,6 +166,7 @@ def story_from(article: Article, header: Header, rules: Rules, site_url: str, ro
         source=display_path(article.source_path, root),
         content_hash="",  # filled in by completed()
         tags=tuple(str(t) for t in getattr(article, "tags", ())),
+        offer_rules=offer_rules(meta, rules.timezone) if meta.get("offer") else None,
     )
 
 
@@ -224,6 +226,15 @@ def json_ld(story: Story, settings: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
 
 
+def _tracker_url() -> str:
+    return str(STATE.engine["tracking"]["base_url"]).rstrip("/")
+
+
+def qr_url(slug: str) -> str:
+    """What a story's QR code holds: the tracker's ``/qr/<slug>``, a tracked link."""
+    return f"{_tracker_url()}/qr/{slug}"
+
+
 def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
     regions = settings.get("STORYLOOP_REGIONS") or {}
     stores = STATE.engine.get("stores") or {}
@@ -237,7 +248,10 @@ def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
         "offer": story.offer,
         "store": story.store,
         "store_name": (stores.get(story.store or "") or {}).get("name"),
-        "qr": QrCode(story.url) if story.offer else None,
+        # the offer box's QR code is a tracked link of the `site` channel; "get my code" opens
+        # the tracker's offer page, where the reader's click (if any) is known
+        "qr": QrCode(qr_url(story.slug)) if story.offer else None,
+        "claim_url": f"{_tracker_url()}/offer/{story.slug}",
         "image": image
         and {
             "path": image.path,
@@ -285,7 +299,7 @@ def on_content_init(content: Any) -> None:
     it is read, so the drawing runs beside the rest of the build (a story excluded later just
     leaves its code unused)."""
     if STATE.qr is not None and isinstance(content, Article) and content.metadata.get("offer"):
-        STATE.qr.add(f"{STATE.site_url}/{content.url}")
+        STATE.qr.add(qr_url(content.slug))
 
 
 class QrCode:
@@ -323,7 +337,7 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
         article.storyloop = theme_data(story, generator.settings)
         STATE.stories.append(story)
         if story.offer:  # asked for already unless the article came from the cache
-            STATE.qr.add(story.url)
+            STATE.qr.add(qr_url(story.slug))
     if hasattr(os, "fork") and len(STATE.stories) >= FORK_THRESHOLD:
         STATE.manifest_child = fork_manifest_writer()
 
@@ -377,7 +391,7 @@ def on_finalized(pelican: Any) -> None:
         if written.exists():
             os.replace(written, path)
     if codes is not None:
-        codes.finish(s.url for s in STATE.stories if s.offer)
+        codes.finish(qr_url(s.slug) for s in STATE.stories if s.offer)
 
 
 def write_manifest(name: str) -> None:

@@ -29,9 +29,11 @@ DEFAULTS: dict[str, Any] = {
         "base_url": "http://127.0.0.1:8000",
         "api_token": {"env": "STORYLOOP_API_TOKEN"},
         "signing_key": {"env": "STORYLOOP_SIGNING_KEY"},
+        "shopify_secret": {"env": "STORYLOOP_SHOPIFY_SECRET"},
         "host": "127.0.0.1",
         "port": 8000,
     },
+    "web": {"session_key": {"env": "STORYLOOP_SESSION_KEY"}},
     "channels": {},
 }
 

@@ -52,6 +52,9 @@ def pages(site: Path) -> dict[str, BeautifulSoup]:
     return {p.relative_to(site).as_posix(): parse(p) for p in html_pages(site)}
 
 
+TRACKER = "http://127.0.0.1:8000"  # pelicanconf.py's tracking base_url
+TRACKER_PAGES = (f"{TRACKER}/offer/", f"{TRACKER}/qr/")
+
 def page_for(site: Path, story: dict[str, Any]) -> str:
     path = local_file(site, site / "index.html", story["url"], SITE_URL)
     assert path is not None, story["url"]
@@ -190,6 +193,8 @@ def test_every_internal_link_and_image_resolves_to_a_file(
                 if url[1:] not in ids:
                     broken.append((path, tag, url))
                 continue
+            if url.startswith(TRACKER_PAGES):  # served by the tracker, not files of the site
+                continue
             target = local_file(site, site / path, url, SITE_URL)
             if target is not None and not target.is_file():
                 broken.append((path, tag, url))
@@ -285,7 +290,10 @@ def test_stories_with_an_offer_show_it_with_their_qr_code(
         assert isinstance(qr, Tag) and qr.get("alt")
         kind, _, data = str(qr["src"]).partition(",")
         assert kind == "data:image/svg+xml;base64"
-        assert base64.b64decode(data).decode() == qrcodes.svg(story["url"])
+        # the QR code is the tracker's tracked /qr/ link of the story (the `site` channel)
+        assert base64.b64decode(data).decode() == qrcodes.svg(f"{TRACKER}/qr/{story['slug']}")
+        claim = box.find("a", class_="offer-claim")
+        assert isinstance(claim, Tag) and claim["href"] == f"{TRACKER}/offer/{story['slug']}"
     assert offers >= 4
 
 

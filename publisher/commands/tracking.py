@@ -112,8 +112,13 @@ def ingest(ctx: Context) -> None:
 @click.argument("code")
 @click.option("--value", required=True, help="Amount paid, e.g. 299 or 299.50.")
 @click.option("--store", help="Store id from STORYLOOP stores, e.g. xiamen-1.")
-@click.option("--currency", help="Three-letter code (default: tracking.currency or CNY).")
-@click.option("--order-id", help="The till's receipt number (makes a repeat harmless).")
+@click.option("--currency", help="Three-letter code (default: the store's, or tracking.currency).")
+@click.option(
+    "--receipt",
+    "--order-id",
+    "order_id",
+    help="The till's receipt number: the sale is kept once per store and receipt.",
+)
 @pass_context
 def redeem(
     ctx: Context,
@@ -134,7 +139,7 @@ def redeem(
         currency=currency,
         order_id=order_id,
     )
-    click.echo("redemption recorded" if fresh else "already recorded (same order id)")
+    click.echo("redemption recorded" if fresh else "already recorded (same store and receipt)")
 
 
 @click.command("import-sales")
@@ -150,6 +155,13 @@ def import_sales(ctx: Context, file: Path) -> None:
         f"{result.imported} imported, {result.duplicates} already there, "
         f"{len(result.errors)} bad row(s)"
     )
+    if result.without_receipt:
+        lines = ", ".join(str(n) for n in result.without_receipt[:20])
+        more = " ..." if len(result.without_receipt) > 20 else ""
+        click.echo(
+            f"{len(result.without_receipt)} row(s) without a receipt number (line {lines}{more}): "
+            "each kept as its own sale, identical rows once; add order_id to tell sales apart"
+        )
     if result.errors:
         raise SystemExit(1)
 

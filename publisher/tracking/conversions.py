@@ -73,9 +73,15 @@ def by_offer(conn: Connection, offer_code: str) -> Attribution | None:
     return _attribution(offer_codes, conn, offer_code)
 
 
-def default_currency(settings: Settings) -> str:
+NO_CURRENCY = "XXX"  # ISO 4217's "no currency": a lead has no value
+
+
+def default_currency(settings: Settings) -> str | None:
+    """``tracking.currency`` when the owner set one; otherwise a sale must name its currency
+    or come from a store that has one (never a silent guess)."""
     tracking = settings.engine.get("tracking") or {}
-    return str(tracking.get("currency", "CNY")).upper()
+    configured = tracking.get("currency")
+    return str(configured).upper() if configured else None
 
 
 def parse_value(raw: object) -> tuple[int | None, str | None]:
@@ -93,8 +99,12 @@ def parse_value(raw: object) -> tuple[int | None, str | None]:
     return int(value * 100), None
 
 
-def parse_currency(raw: object, default: str) -> tuple[str | None, str | None]:
+def parse_currency(raw: object, default: str | None) -> tuple[str | None, str | None]:
     if raw is None or raw == "":
+        if default is None:
+            return None, (
+                "required: no currency given, and neither the store nor tracking.currency names one"
+            )
         return default, None
     text = str(raw).strip().upper()
     if not CURRENCY_RE.fullmatch(text):
@@ -124,7 +134,7 @@ def _insert(conn: Connection, row: dict[str, Any]) -> bool:
 
 
 def record_online(
-    conn: Connection, payload: object, currency_default: str, source: str = "api"
+    conn: Connection, payload: object, currency_default: str | None, source: str = "api"
 ) -> bool:
     """Validate and store an online lead or sale; False when its order id was seen before."""
     if not isinstance(payload, Mapping):
@@ -138,6 +148,8 @@ def record_online(
     value, problem = (0, None) if kind == "lead" and raw_value is None else parse_value(raw_value)
     if problem:
         errors["value"] = problem
+    if kind == "lead" and not payload.get("currency"):
+        currency_default = currency_default or NO_CURRENCY
     currency, problem = parse_currency(payload.get("currency"), currency_default)
     if problem:
         errors["currency"] = problem
@@ -160,6 +172,7 @@ def record_online(
         "store": None,
         "source": source,
         "at": datetime.now(UTC),
+        "via": "link",
     }
     return _insert(conn, row)
 
@@ -175,7 +188,7 @@ class Redemption:
 
 
 def parse_redemption(
-    payload: Mapping[str, Any], currency_default: str, stores: Mapping[str, Any]
+    payload: Mapping[str, Any], currency_default: str | None, stores: Mapping[str, Any]
 ) -> Redemption:
     """A redemption from a form, the API, the CLI or a CSV row; every problem is reported."""
     errors: dict[str, str] = {}
@@ -186,13 +199,21 @@ def parse_redemption(
     value, problem = parse_value(payload.get("value"))
     if problem:
         errors["value"] = problem
-    currency, problem = parse_currency(payload.get("currency"), currency_default)
-    if problem:
-        errors["currency"] = problem
     store = _text(payload.get("store"), "store", errors, required=False)
     if store and stores and store not in stores:
         errors["store"] = f"unknown store {store!r} (configured: {', '.join(sorted(stores))})"
-    order_id = _text(payload.get("order_id"), "order_id", errors, required=False)
+    if not store and len(stores) == 1:
+        store = next(iter(stores))
+    elif not store and stores and "store" not in errors:
+        errors["store"] = f"required: one of {', '.join(sorted(stores))}"
+    store_conf = stores.get(store or "") or {}
+    store_currency = store_conf.get("currency") if isinstance(store_conf, Mapping) else None
+    currency, problem = parse_currency(payload.get("currency"), store_currency or currency_default)
+    if problem:
+        errors["currency"] = problem
+    order_id = _text(
+        payload.get("receipt") or payload.get("order_id"), "order_id", errors, required=False
+    )
     at = _parse_date(payload.get("date"), errors)
     if errors:
         raise InvalidConversion(errors)

@@ -1,15 +1,16 @@
-"""In-store redemptions of offer codes: one at a time (CLI, API) or a till's CSV export.
+"""In-store redemptions of offer codes: one at a time (CLI) or a till's CSV export.
 
-A till export is imported row by row: a bad row is reported with its line number and skipped,
-good rows are imported, and importing the same file again adds nothing (each row's key is its
-order id, or a hash of the row when the till gives none).
+Both go through :mod:`publisher.shop` like the till and the API: a sale is keyed by its store
+and receipt number, and the offer's rules apply. A till export is imported row by row: a bad or
+refused row is reported with its line number and skipped, good rows are imported, and importing
+the same file again adds nothing. A row without a receipt number is keyed by a hash of the
+whole row (so identical rows count once), and the import says how many there were.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from sqlalchemy import Engine
 
 from publisher.errors import StoryloopError
 from publisher.settings import Settings
+from publisher.shop import paths
+from publisher.shop.context import Shop
+from publisher.shop.redeem import Status
 from publisher.tracking import conversions
 
 CSV_COLUMNS = ("date", "code", "order_id", "value", "currency", "store")
@@ -28,15 +32,12 @@ class ImportResult:
     imported: int = 0
     duplicates: int = 0
     errors: list[str] = field(default_factory=list)
+    without_receipt: list[int] = field(default_factory=list)  # line numbers
 
 
-def redemption_key(order_id: str | None, row: tuple[str, ...] | None = None) -> str:
-    """The dedupe key: the order id, else a hash of the row, else (CLI, API) a fresh one."""
-    if order_id:
-        return f"redemption:{order_id}"
-    if row is not None:
-        return "row:" + hashlib.sha256("\x1f".join(row).encode()).hexdigest()[:40]
-    return "once:" + secrets.token_hex(16)
+def row_key(row: tuple[str, ...]) -> str:
+    """The key of a CSV row without a receipt number: a hash of the whole row."""
+    return "row:" + hashlib.sha256("\x1f".join(row).encode()).hexdigest()[:40]
 
 
 def redeem(
@@ -51,13 +52,17 @@ def redeem(
 ) -> bool:
     payload = {"code": code, "value": value, "store": store, "currency": currency}
     payload["order_id"] = order_id
-    redemption = conversions.parse_redemption(
-        payload, conversions.default_currency(settings), conversions.stores(settings)
-    )
     with engine.begin() as conn:
-        return conversions.record_redemption(
-            conn, redemption, "cli", redemption_key(redemption.order_id)
+        outcome = paths.record(
+            conn,
+            Shop.from_settings(settings),
+            payload,
+            conversions.stores(settings),
+            conversions.default_currency(settings),
+            source="cli",
+            account="cli",
         )
+    return outcome.status is Status.RECORDED
 
 
 def import_sales(engine: Engine, settings: Settings, path: Path) -> ImportResult:
@@ -66,6 +71,7 @@ def import_sales(engine: Engine, settings: Settings, path: Path) -> ImportResult
     except OSError as exc:
         raise StoryloopError(f"{path}: cannot be read: {exc.strerror}") from exc
     result = ImportResult()
+    shop = Shop.from_settings(settings)
     with handle, engine.begin() as conn:
         reader = csv.DictReader(handle)
         header = [h.strip().lower() for h in reader.fieldnames or []]
@@ -80,17 +86,22 @@ def import_sales(engine: Engine, settings: Settings, path: Path) -> ImportResult
             line = reader.line_num
             values = {k: (v or "").strip() for k, v in row.items() if k in CSV_COLUMNS}
             try:
-                redemption = conversions.parse_redemption(
-                    values, conversions.default_currency(settings), conversions.stores(settings)
+                outcome = paths.record(
+                    conn,
+                    shop,
+                    values,
+                    conversions.stores(settings),
+                    conversions.default_currency(settings),
+                    source="csv",
+                    account="csv",
+                    row_key=row_key(tuple(values.get(c, "") for c in CSV_COLUMNS)),
                 )
-                key = redemption_key(
-                    redemption.order_id, tuple(values.get(c, "") for c in CSV_COLUMNS)
-                )
-                fresh = conversions.record_redemption(conn, redemption, "csv", key)
             except conversions.InvalidConversion as exc:
                 result.errors.append(f"{path}:{line}: {exc}")
                 continue
-            if fresh:
+            if not values.get("order_id"):
+                result.without_receipt.append(line)
+            if outcome.status is Status.RECORDED:
                 result.imported += 1
             else:
                 result.duplicates += 1

@@ -124,8 +124,15 @@ conversions = Table(
     Column("currency", String(3), nullable=False),
     Column("order_id", String(200)),
     Column("store", String(100)),
-    Column("source", String(10), nullable=False),  # api | cli | csv
+    Column("source", String(10), nullable=False),  # till | api | webhook | cli | csv
     Column("at", DateTime(timezone=True), nullable=False),
+    # 0003_shop: link = the customer came through a tracked link (a click id is known);
+    # code = only an offer code is known (a code printed in a post, or a personal code
+    # claimed on the site without a click)
+    Column("via", String(8)),
+    Column("code_kind", String(10)),  # shared | personal, for redemptions
+    Column("account", String(100)),  # who recorded it: a till account, api, cli, csv
+    Column("warning", String(200)),  # rules the owner let the till pass, e.g. "expired"
     Index("ix_conversions_group", "story", "channel", "variant", "region", "kind"),
 )
 

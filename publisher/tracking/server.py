@@ -37,6 +37,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from publisher import db
 from publisher import settings as settings_mod
 from publisher.settings import Secret, Settings
+from publisher.shop import paths, personal
+from publisher.shop.context import CLICK_COOKIE, Shop
+from publisher.shop.redeem import read_code
 from publisher.tracking import bots, codes, conversions, optout
 from publisher.tracking.journal import Journal, journal_dir
 from publisher.tracking.schema import links, optouts, salts
@@ -49,12 +52,10 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 CLICK_PARAM = "sl_cid"
+CLICK_COOKIE_DAYS = 30
 MAX_BODY = 64 * 1024
 MISS_TTL = 60.0
 MISS_LIMIT = 50_000
-FAILURE_WINDOW = 600.0
-FAILURES_BEFORE_429 = 5
-MAX_CLIENTS_TRACKED = 10_000
 SAFE_URL_CHARS = "!#$%&'()*+,-./:;=?@[]~_"
 
 NOT_FOUND_PAGE = (
@@ -113,14 +114,21 @@ class Tracker:
         self.salts = Salts(engine)
         self.targets: dict[str, tuple[bytes, bytes]] = {}
         self.misses: dict[str, float] = {}
-        self.failures: dict[str, list[float]] = {}
         self.site_root = settings.output_path.resolve()
         self.api_token: Secret | None = settings.secret("tracking", "api_token")
         self.signing_key = optout.signing_key(settings)
         self.currency = conversions.default_currency(settings)
         self.stores = conversions.stores(settings)
         self.behind_proxy = bool(tracking.get("behind_proxy"))
-        self.web = create_web_app(settings, engine)
+        self.shop = Shop.from_settings(settings)
+        self.web = create_web_app(settings, engine, self.shop)
+        # /go/ remembers the click on the tracker's own host, so a personal code claimed there
+        # later is credited to the post that brought the reader (first-party, HttpOnly)
+        cookie = f"; Path=/; Max-Age={CLICK_COOKIE_DAYS * 86400}; HttpOnly; SameSite=Lax"
+        self.click_cookie = (f"{CLICK_COOKIE}=".encode(), cookie.encode())
+        if self.shop.https:
+            self.click_cookie = (self.click_cookie[0], self.click_cookie[1] + b"; Secure")
+        self.qr_codes: dict[str, str] = {}
 
     # ------------------------------------------------------------------ ASGI entry
 
@@ -142,6 +150,8 @@ class Tracker:
             await self.api(scope, receive, send, self._redemption, guarded=True)
         elif path == "/unsubscribe":
             await self.unsubscribe(scope, receive, send)
+        elif path.startswith("/qr/"):
+            await self.qr(scope, send, path[4:], method)
         elif path.startswith(WEB_PREFIXES):
             await self.web(scope, receive, send)  # type: ignore[arg-type]
         elif method in ("GET", "HEAD"):
@@ -172,8 +182,9 @@ class Tracker:
         if method not in ("GET", "HEAD"):
             await respond(send, 405, b"method not allowed", (b"allow", b"GET, HEAD"))
             return
-        click_id = self._journal(scope, code, method)
-        location = parts[0] + click_id.encode() + parts[1]
+        click_id = self._journal(scope, code, method).encode()
+        location = parts[0] + click_id + parts[1]
+        cookie = self.click_cookie[0] + click_id + self.click_cookie[1]
         await send(
             {
                 "type": "http.response.start",
@@ -182,10 +193,29 @@ class Tracker:
                     (b"location", location),
                     (b"content-length", b"0"),
                     (b"cache-control", b"no-store"),
+                    (b"set-cookie", cookie),
                 ],
             }
         )
         await send({"type": "http.response.body", "body": b""})
+
+    async def qr(self, scope: Scope, send: Send, slug: str, method: str) -> None:
+        """A story page's QR code: a tracked link of the ``site`` channel, made on first use."""
+        code = self.qr_codes.get(slug)
+        if code is None:
+            code = await asyncio.get_running_loop().run_in_executor(None, self._qr_link, slug)
+            if code is None:
+                await respond(send, 404, NOT_FOUND_PAGE, HTML_TYPE)
+                return
+            self.qr_codes[slug] = code
+        await self.go(scope, send, code, method)
+
+    def _qr_link(self, slug: str) -> str | None:
+        offer = self.shop.book.get(slug)
+        if offer is None or not offer.url:
+            return None
+        with self.engine.begin() as conn:
+            return personal.site_qr_link(conn, offer)
 
     async def _resolve(self, code: str) -> tuple[bytes, bytes] | None:
         if not codes.is_link_code(code):
@@ -262,15 +292,23 @@ class Tracker:
         if payload is None:
             await send_json(send, 422, {"errors": {"body": "must be a JSON object (≤ 64 KiB)"}})
             return
-        retry = self._throttled(scope) if guarded else 0
+        keys = self._guard_keys(payload) if guarded else ()
+        retry = self.shop.guard.wait(*keys) if guarded else 0
         if guarded and retry:
             await send_json(send, 429, {"error": "too many failed attempts"}, retry_after=retry)
             return
         loop = asyncio.get_running_loop()
         status, answer = await loop.run_in_executor(None, handler, scope, payload)
         if guarded and status == 422:
-            await asyncio.sleep(self._note_failure(scope))
+            await asyncio.sleep(self.shop.guard.fail(*keys))
         await send_json(send, status, answer)
+
+    def _guard_keys(self, payload: Any) -> tuple[str, ...]:
+        """Guessing protection per account (the API token is one account) and per code, not
+        per address: several tills behind one NAT keep working."""
+        raw = payload.get("code") if isinstance(payload, dict) else None
+        code = read_code(raw, self.shop.prefix)[0] if isinstance(raw, str) else None
+        return ("account:api", f"code:{code}") if code else ("account:api",)
 
     def _authorised(self, scope: Scope) -> bool:
         if not self.api_token:
@@ -291,40 +329,27 @@ class Tracker:
         return (201, {"status": "recorded"}) if fresh else (200, {"status": "duplicate"})
 
     def _redemption(self, _scope: Scope, payload: Any) -> tuple[int, dict[str, Any]]:
+        """In-shop sales keyed by store and receipt (``order_id`` or ``receipt``), checked
+        against the offer's rules like the till's."""
         if not isinstance(payload, dict):
             return 422, {"errors": {"body": "must be a JSON object"}}
         try:
-            redemption = conversions.parse_redemption(payload, self.currency, self.stores)
-            key = f"order:{redemption.order_id}" if redemption.order_id else secrets.token_hex(16)
             with self.engine.begin() as conn:
-                fresh = conversions.record_redemption(conn, redemption, "api", key)
+                outcome = paths.record(
+                    conn,
+                    self.shop,
+                    payload,
+                    self.stores,
+                    self.currency,
+                    source="api",
+                    account="api",
+                )
         except conversions.InvalidConversion as exc:
             return 422, {"errors": exc.errors}
-        return (201, {"status": "recorded"}) if fresh else (200, {"status": "duplicate"})
-
-    def _client(self, scope: Scope) -> str:
-        client = scope.get("client") or ("", 0)
-        return str(client[0])
-
-    def _throttled(self, scope: Scope) -> int:
-        """Seconds to wait before this client may try a redemption again (0: go ahead)."""
-        now = time.monotonic()
-        recent = [t for t in self.failures.get(self._client(scope), []) if now - t < FAILURE_WINDOW]
-        if len(recent) < FAILURES_BEFORE_429:
-            return 0
-        return int(FAILURE_WINDOW - (now - recent[0])) + 1
-
-    def _note_failure(self, scope: Scope) -> float:
-        """Record a failed redemption; the delay before answering grows with each failure."""
-        now = time.monotonic()
-        key = self._client(scope)
-        if len(self.failures) > MAX_CLIENTS_TRACKED:
-            self.failures = {
-                k: v for k, v in self.failures.items() if v and now - v[-1] < FAILURE_WINDOW
-            }
-        recent = [t for t in self.failures.get(key, []) if now - t < FAILURE_WINDOW] + [now]
-        self.failures[key] = recent[-FAILURES_BEFORE_429 * 2 :]
-        return float(min(0.05 * 2 ** len(recent), 2.0))
+        answer: dict[str, Any] = {"status": outcome.status.value}
+        if outcome.warnings:
+            answer["warnings"] = [w.sentence() for w in outcome.warnings]
+        return (201 if outcome.status.value == "recorded" else 200), answer
 
     # ------------------------------------------------------------------ unsubscribe
 

@@ -22,8 +22,9 @@ from starlette.staticfiles import StaticFiles
 
 from publisher.dashboard.web import routes as dashboard_routes
 from publisher.settings import Settings
+from publisher.shop.context import Shop
 from publisher.tracking import optout
-from publisher.web import accounts
+from publisher.web import accounts, reader, shop_api, till
 from publisher.web.accounts import Login
 from publisher.web.pages import render
 from publisher.web.security import (
@@ -35,7 +36,18 @@ from publisher.web.security import (
     sign_in,
 )
 
-WEB_PREFIXES = ("/login", "/logout", "/account", "/web-static/", "/dashboard")
+WEB_PREFIXES = (
+    "/login",
+    "/logout",
+    "/account",
+    "/till",
+    "/offer/",
+    "/code/",
+    "/webhooks/",
+    "/storyloop.js",
+    "/web-static/",
+    "/dashboard",
+)
 SESSION_COOKIE = "sl_session"
 SESSION_HOURS = 12
 STATIC = __file__.rsplit("/", 1)[0] + "/static"
@@ -128,12 +140,21 @@ def routes() -> list[Route | Mount]:
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/account", account_page, methods=["GET"]),
+        Route("/till", till.till_page, methods=["GET"]),
+        Route("/till/check", till.check, methods=["POST"]),
+        Route("/till/confirm", till.confirm, methods=["POST"]),
+        Route("/till/undo", till.undo, methods=["POST"]),
+        Route("/offer/{slug}", reader.offer_page, methods=["GET"]),
+        Route("/offer/{slug}", reader.claim, methods=["POST"]),
+        Route("/code/{code}", reader.code_page, methods=["GET"]),
+        Route("/storyloop.js", shop_api.script, methods=["GET", "HEAD"]),
+        Route("/webhooks/shopify", shop_api.shopify_webhook, methods=["POST"]),
         Mount("/web-static", StaticFiles(directory=STATIC), name="static"),
         *dashboard_routes(),
     ]
 
 
-def create_web_app(settings: Settings, engine: Engine) -> Starlette:
+def create_web_app(settings: Settings, engine: Engine, shop: Shop | None = None) -> Starlette:
     https = settings.tracking_base_url.startswith("https://")
     middleware = [
         Middleware(SecurityHeaders),
@@ -151,6 +172,7 @@ def create_web_app(settings: Settings, engine: Engine) -> Starlette:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.shop = shop or Shop.from_settings(settings)
     configured = settings.engine.get("stores") or {}
     app.state.stores = dict(configured) if isinstance(configured, dict) else {}
     return app

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_date, format_datetime
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.requests import Request
@@ -29,7 +32,23 @@ def environment(lang: str) -> Environment:
     )
     env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.globals["languages"] = i18n.LANGUAGES
+    env.filters["lastday"] = lambda until, store=None: last_day(until, store, lang)
+    env.filters["localtime"] = lambda when, store=None: local_time(when, store, lang)
     return env
+
+
+def _zone(store: Any) -> ZoneInfo:
+    return ZoneInfo(getattr(store, "timezone", None) or "UTC")
+
+
+def last_day(until: datetime, store: Any, lang: str) -> str:
+    """The last day an offer holds (it ends at ``until``), as the reader's language writes it."""
+    day = (until - timedelta(seconds=1)).astimezone(_zone(store))
+    return str(format_date(day.date(), format="long", locale=lang))
+
+
+def local_time(when: datetime, store: Any, lang: str) -> str:
+    return str(format_datetime(when.astimezone(_zone(store)), format="short", locale=lang))
 
 
 def language(request: Request, *preferred: str | None) -> str:
@@ -69,7 +88,8 @@ def render(
         lang=chosen,
         account=getattr(request.state, "account", None),
         csrf_field=csrf_field,
-        path=request.url.path,
+        # the language switcher links here: a page answering a POST links to its area's page
+        path=request.url.path if request.method == "GET" else "/" + request.url.path.split("/")[1],
         **(context or {}),
     )
     response = HTMLResponse(page, status_code=status)

@@ -41,6 +41,7 @@ STORYLOOP["tracking"] = {{
     "host": "127.0.0.1",
     "port": {port},
     "offer_prefix": "CC",
+    "currency": "CNY",
     "api_token": {{"env": "STORYLOOP_API_TOKEN"}},
 }}
 STORYLOOP["channels"] = {{"mastodon": {{"instance": "https://mastodon.example"}}}}

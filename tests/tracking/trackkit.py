@@ -41,7 +41,7 @@ STORYLOOP = {{
         "signing_key": {{"env": "STORYLOOP_SIGNING_KEY"}},
         "behind_proxy": {behind_proxy},
     }},
-    "stores": {{"xiamen-1": {{"name": "Xiamen", "region": "xiamen"}}}},
+    "stores": {{"xiamen-1": {{"name": "Xiamen", "region": "xiamen", "currency": "CNY"}}}},
     "channels": {{
         "mastodon": {{
             "instance": "https://mastodon.example",
