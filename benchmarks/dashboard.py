@@ -12,8 +12,10 @@ stores). Then, in the same run and on the same database, it times
 - the dashboard's server work for one page: reading every section (``queries.load``) and
   rendering the page (charts and template), each the median of five runs after one warm-up.
 
-Goal: the dashboard answers in under 500 ms server time at scale 1 on both databases. Wall and
-CPU time of this process are printed; on PostgreSQL the database's own CPU is not in the latter.
+Goal: the dashboard answers in under 500 ms server time at scale 1 on both databases. Wall time
+and CPU time are printed; the CPU time is this process's plus, on PostgreSQL, that of the server
+process behind the benchmark's one connection (read from /proc), so it is the work done however
+busy the machine is. Parallel query workers, if PostgreSQL starts any, are not in it.
 """
 
 from __future__ import annotations
@@ -172,23 +174,45 @@ def seed(engine: Any, var_dir: Path, scale: float) -> dict[str, int]:
     }
 
 
-def median_ms(fn: Callable[[], Any], runs: int = 5) -> tuple[float, float, Any]:
-    """(median wall ms, median CPU ms of this process, last result), after one warm-up."""
+def backend_cpu(engine: Any) -> Callable[[], float]:
+    """CPU seconds used so far by the database server's process serving this engine's one
+    pooled connection (PostgreSQL), or nothing (SQLite works inside this process)."""
+    if engine.dialect.name != "postgresql":
+        return lambda: 0.0
+    with engine.connect() as conn:
+        pid = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def used() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    return used
+
+
+def median_ms(
+    fn: Callable[[], Any], server: Callable[[], float], runs: int = 5
+) -> tuple[float, float, Any]:
+    """(median wall ms, median CPU ms of this process plus the database server's, last
+    result), after one warm-up."""
     result = fn()
     walls, cpus = [], []
     for _ in range(runs):
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu, db_cpu = time.perf_counter(), time.process_time(), server()
         result = fn()
         walls.append((time.perf_counter() - wall) * 1000)
-        cpus.append((time.process_time() - cpu) * 1000)
+        cpus.append((time.process_time() - cpu + server() - db_cpu) * 1000)
     return statistics.median(walls), statistics.median(cpus), result
 
 
-def measure(url: str, scale: float) -> dict[str, Any]:
+def measure(url: str, scale: float, *, reuse: bool = False) -> dict[str, Any]:
     name = "postgresql" if url.startswith("postgresql") else "sqlite"
     engine = db.connect(url)
     db.upgrade(engine)
-    sizes = seed(engine, WORK / name / "var", scale)
+    if reuse:
+        sizes = {"deliveries": 0, "clicks": 0, "conversions": 0, "ingest_ms": 0}
+    else:
+        sizes = seed(engine, WORK / name / "var", scale)
     filters = Filters(since=LAST_DAY - timedelta(days=DAYS - 1), until=LAST_DAY, timezone=ZONE)
 
     def plain() -> Any:
@@ -206,9 +230,12 @@ def measure(url: str, scale: float) -> dict[str, Any]:
             .render(request=None, account=None, path="/dashboard", **context)
         )
 
-    report_ms, report_cpu, _ = median_ms(plain)
-    load_ms, load_cpu, data = median_ms(load)
-    render_ms, render_cpu, html = median_ms(lambda: page(data))
+    engine.dispose()
+    engine = db.connect(url, pool_size=1, max_overflow=0)
+    server = backend_cpu(engine)
+    report_ms, report_cpu, _ = median_ms(plain, server)
+    load_ms, load_cpu, data = median_ms(load, server)
+    render_ms, render_cpu, html = median_ms(lambda: page(data), server)
     engine.dispose()
     return {
         "db": name,
@@ -235,15 +262,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument(
+        "--reuse", action="store_true", help="Measure the SQLite file of the last run again."
+    )
     args = parser.parse_args()
-    shutil.rmtree(WORK, ignore_errors=True)
-    WORK.mkdir(parents=True)
+    sqlite_file = WORK / "sqlite" / "var" / "bench.db"
+    reuse = args.reuse and sqlite_file.exists()
+    if not reuse:
+        shutil.rmtree(WORK, ignore_errors=True)
+        (WORK / "sqlite" / "var").mkdir(parents=True)
     results = []
     if args.db in ("sqlite", "both"):
-        (WORK / "sqlite" / "var").mkdir(parents=True)
-        results.append(measure(f"sqlite:///{WORK / 'sqlite' / 'var' / 'bench.db'}", args.scale))
+        results.append(measure(f"sqlite:///{sqlite_file}", args.scale, reuse=reuse))
     if args.db in ("postgresql", "both"):
-        (WORK / "postgresql" / "var").mkdir(parents=True)
+        (WORK / "postgresql" / "var").mkdir(parents=True, exist_ok=True)
         server, url = postgres_url()
         try:
             results.append(measure(url, args.scale))

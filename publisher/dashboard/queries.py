@@ -8,6 +8,7 @@ series and the calendar have their own grouped queries.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -20,7 +21,7 @@ from publisher import ledger
 from publisher.dashboard import stats
 from publisher.tracking import report
 from publisher.tracking.report import Filters, ReadModel, Row
-from publisher.tracking.schema import click_readers, conversions
+from publisher.tracking.schema import click_totals, conversions
 
 GRAINS = ("day", "week")
 DEFAULT_DAYS = 28
@@ -49,7 +50,7 @@ def default_period(timezone: str, today: date | None = None) -> tuple[date, date
 class SeriesPoint:
     start: date  # the bucket's first local day (a Monday for weeks)
     channel: str
-    readers: int
+    clicks: int  # reader clicks
     conversions: int
     revenue: Mapping[str, int]
 
@@ -121,8 +122,10 @@ def load(engine: Engine, filters: Filters, grain: str = "day") -> Dashboard:
         by_category: dict[str, Row] = {}
         for line in stories:
             by_category.setdefault(line.category, Row((line.category,))).add(line.row)
-        for name, readers in _category_readers(model, categories).items():
-            by_category.setdefault(name, Row((name,))).unique_readers = readers
+        for line in stories:  # readers add up per post, so per story too
+            found = by_category[line.category]
+            found.unique_readers += line.row.unique_readers
+            found.converted_readers += line.row.converted_readers
         return Dashboard(
             filters=filters,
             grain=grain,
@@ -140,16 +143,6 @@ def load(engine: Engine, filters: Filters, grain: str = "day") -> Dashboard:
             calendar=calendar(conn, filters),
             options=options(conn),
         )
-
-
-def _category_readers(model: ReadModel, categories: Mapping[str, str]) -> dict[str, int]:
-    """Unique readers per category, as the sum over its stories (a reader of two stories in one
-    day counts in both, as in the stories' own rows)."""
-    out: dict[str, int] = {}
-    for (story,), readers in model.readers(("story",)).items():
-        name = categories.get(str(story), "stories")
-        out[name] = out.get(name, 0) + readers
-    return out
 
 
 def story_categories(conn: Connection) -> dict[str, str]:
@@ -223,6 +216,7 @@ def _slot_minutes(f: Filters) -> int:
     return 60
 
 
+@functools.lru_cache(maxsize=8192)
 def _slot_day(slot: str, zone: ZoneInfo) -> date:
     hour, _, quarter = slot.partition(":")
     moment = datetime.strptime(hour[:13], "%Y-%m-%d %H").replace(tzinfo=UTC)
@@ -232,18 +226,19 @@ def _slot_day(slot: str, zone: ZoneInfo) -> date:
 
 
 def series(conn: Connection, f: Filters, grain: str) -> list[SeriesPoint]:
-    """Readers, conversions and revenue per day (or week) and channel. Conversions are placed by
-    their time in the site's zone; readers by the UTC day ingest keeps them under."""
-    readers: dict[tuple[date, str], int] = {}
+    """Reader clicks, conversions and revenue per day (or week) and channel. Conversions are
+    placed by their time in the site's zone, clicks by the UTC day ingest keeps them under.
+    (Unique readers per day and channel would need a distinct count over every reader of the
+    period, sorted: slower than the whole page may be; see docs/TRACKING.md.)"""
+    clicked: dict[tuple[date, str], int] = {}
     if f.store is None:
-        distinct = func.count(func.distinct(click_readers.c.reader_key))
-        query = select(click_readers.c.day, click_readers.c.channel, distinct)
-        query = query.where(*report._where(click_readers, f))
-        query = query.where(*report._days(click_readers.c.day, f))
-        query = query.group_by(click_readers.c.day, click_readers.c.channel)
+        t = click_totals.c
+        query = select(t.day, t.channel, func.sum(t.reader_clicks))
+        query = query.where(*report._where(click_totals, f), *report._days(t.day, f))
+        query = query.group_by(t.day, t.channel)
         for day, channel, n in conn.execute(query):
             key = (_bucket(date.fromisoformat(day), grain), str(channel))
-            readers[key] = readers.get(key, 0) + int(n)
+            clicked[key] = clicked.get(key, 0) + int(n or 0)
     minutes = _slot_minutes(f)
     slot = _utc_slot(conn, conversions.c.at, minutes).label("slot")
     query = select(
@@ -266,12 +261,12 @@ def series(conn: Connection, f: Filters, grain: str) -> list[SeriesPoint]:
         if kind != "lead":
             spent = money.setdefault(key, {})
             spent[currency] = spent.get(currency, 0) + int(value or 0)
-    keys = sorted(set(readers) | set(counted))
+    keys = sorted(set(clicked) | set(counted))
     return [
         SeriesPoint(
             day,
             channel,
-            readers.get((day, channel), 0),
+            clicked.get((day, channel), 0),
             counted.get((day, channel), 0),
             money.get((day, channel), {}),
         )

@@ -168,7 +168,7 @@ def series_section(data: Dashboard, _: Gettext, f: Format) -> Section:
     channels = sorted({p.channel for p in data.series})
     index = {(p.start, p.channel): p for p in data.series}
     readers = [
-        (c, [float(index[(d, c)].readers) if (d, c) in index else 0.0 for d in days])
+        (c, [float(index[(d, c)].clicks) if (d, c) in index else 0.0 for d in days])
         for c in channels
     ]
     converted = [
@@ -176,7 +176,7 @@ def series_section(data: Dashboard, _: Gettext, f: Format) -> Section:
         for c in channels
     ]
     labels = [f.short_day(d) for d in days]
-    title = _("Readers per day") if data.grain == "day" else _("Readers per week")
+    title = _("Reader clicks per day") if data.grain == "day" else _("Reader clicks per week")
     chart = charts.lines("series", title, labels, readers) if channels else None
     second = (
         charts.lines(
@@ -194,14 +194,14 @@ def series_section(data: Dashboard, _: Gettext, f: Format) -> Section:
         revenue: dict[str, int] = {}
         for c in channels:
             p = index.get((d, c))
-            cells += [f.n(p.readers if p else 0), f.n(p.conversions if p else 0)]
+            cells += [f.n(p.clicks if p else 0), f.n(p.conversions if p else 0)]
             for currency, value in (p.revenue if p else {}).items():
                 revenue[currency] = revenue.get(currency, 0) + value
         rows.append([*cells, f.money(revenue)])
     headers = [_("Day") if data.grain == "day" else _("Week of")]
     for c in channels:
         headers += [
-            _("{channel}: readers").format(channel=c),
+            _("{channel}: clicks").format(channel=c),
             _("{channel}: conversions").format(channel=c),
         ]
     headers.append(_("Revenue"))

@@ -44,6 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from publisher.errors import StoryloopError
+from publisher.shop.schema import personal_codes
 from publisher.tracking.schema import (
     click_readers,
     click_totals,
@@ -153,11 +154,20 @@ class Row:
         return [FLAG_NO_CONVERSIONS] if self.clicks and not self.conversions else []
 
     def add(self, other: Row) -> None:
-        """Add ``other``'s additive figures (not readers, which are counted per grouping)."""
-        for name in ADDITIVE:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        _add_money(self.revenue, other.revenue)
-        _add_money(self.shop_revenue, other.shop_revenue)
+        """Add ``other``'s additive figures (not readers, which are counted per grouping).
+        Written out field by field: the dashboard adds up some 50,000 rows per page."""
+        self.deliveries += other.deliveries
+        self.clicks += other.clicks
+        self.bot_fetches += other.bot_fetches
+        self.codes_claimed += other.codes_claimed
+        self.leads += other.leads
+        self.online_sales += other.online_sales
+        self.redemptions_linked += other.redemptions_linked
+        self.redemptions_code_only += other.redemptions_code_only
+        if other.revenue:
+            _add_money(self.revenue, other.revenue)
+        if other.shop_revenue:
+            _add_money(self.shop_revenue, other.shop_revenue)
         if other.engagement:
             self.engagement = _add_engagement(self.engagement, other.engagement)
 
@@ -226,6 +236,7 @@ class ReadModel:
         self.filters = filters
         self._cube: dict[Key, Row] | None = None
         self._distinct: dict[tuple[str, tuple[str, ...]], dict[Key, int]] = {}
+        self._converted_cache: tuple[dict[Key, int], int] | None = None
 
     # the additive cube: one row per story, channel, variant, region and store
     def cube(self) -> dict[Key, Row]:
@@ -255,6 +266,8 @@ class ReadModel:
                         n: None if v is None else int(v)
                         for n, v in zip(ENGAGEMENT, figures, strict=True)
                     }
+            for *fine, count in conn.execute(_codes_query(f)):
+                row(fine).codes_claimed = int(count)
         for *fine, store, kind, linked, currency, count, value in conn.execute(
             _conversions_query(f)
         ):
@@ -284,26 +297,54 @@ class ReadModel:
         return Report(by, self.filters.since, ordered, totals, datetime.now(UTC), self.filters)
 
     def readers(self, by: Sequence[str]) -> dict[Key, int]:
-        """Unique readers per group (a store has none: readers belong to no store)."""
+        """Unique readers per group: for the whole period (``by`` empty) the true number; for a
+        grouping, each post's unique readers added up (see "Definitions" in docs/TRACKING.md).
+        A store has none: readers belong to no store."""
         if self.filters.store is not None:
             return {}
-        return self._count("readers", by, _readers_query)
+        if not by:
+            return self._count("readers", by, _readers_query)
+        return _roll_up(self._count("readers", FINE, _readers_query), by)
 
     def converted(self, by: Sequence[str]) -> dict[Key, int]:
-        """Readers who converted through a click, per group (none for a store, as readers)."""
+        """Readers who converted through a click, counted like :meth:`readers`."""
         if self.filters.store is not None:
             return {}
-        return self._count("converted", by, _converted_query)
+        per_post, everyone = self._converted()
+        return {(): everyone} if not by else _roll_up(per_post, by)
+
+    def _converted(self) -> tuple[dict[Key, int], int]:
+        """(converted readers per post, converted readers in all): one query for both (two
+        counts in the database cost twice the join), at most one row per converting reader."""
+        if self._converted_cache is None:
+            per_post: dict[Key, set[str]] = {}
+            everyone: set[str] = set()
+            for *key, reader in self.conn.execute(_converted_query(self.filters)):
+                per_post.setdefault(tuple(_none(v) for v in key), set()).add(reader)
+                everyone.add(reader)
+            counts = {k: len(v) for k, v in per_post.items()}
+            self._converted_cache = (counts, len(everyone))
+        return self._converted_cache
 
     def _count(
         self, what: str, by: Sequence[str], make: Callable[[Sequence[str], Filters], Any]
     ) -> dict[Key, int]:
-        """One COUNT(DISTINCT ...) per grouping and read model, however often it is asked."""
+        """One count per grouping and read model, however often it is asked."""
         memo = (what, tuple(by))
         if memo not in self._distinct:
             rows = self.conn.execute(make(by, self.filters))
             self._distinct[memo] = {tuple(_none(v) for v in key): int(n) for *key, n in rows}
         return self._distinct[memo]
+
+
+def _roll_up(per_post: Mapping[Key, int], by: Sequence[str]) -> dict[Key, int]:
+    """Per-post counts (keyed by FINE) added up to ``by``; a store key is always None."""
+    indexes = [FINE.index(d) if d in FINE else None for d in by]
+    out: dict[Key, int] = {}
+    for key, n in per_post.items():
+        target = tuple(None if i is None else key[i] for i in indexes)
+        out[target] = out.get(target, 0) + n
+    return out
 
 
 def _none(value: Any) -> str | None:
@@ -370,6 +411,13 @@ def _metrics_query(f: Filters) -> Any:
     return query.group_by(*_fine(deliveries))
 
 
+def _codes_query(f: Filters) -> Any:
+    """Personal codes readers claimed on the site (the shop's table), by when they claimed."""
+    query = select(*_fine(personal_codes), func.count())
+    query = query.where(*_where(personal_codes, f), *_between(personal_codes.c.created_at, f))
+    return query.group_by(*_fine(personal_codes))
+
+
 def _conversions_query(f: Filters) -> Any:
     linked = conversions.c.click_id.is_not(None)
     extra = (conversions.c.store, conversions.c.kind, linked, conversions.c.currency)
@@ -379,12 +427,18 @@ def _conversions_query(f: Filters) -> Any:
 
 
 def _readers_query(by: Sequence[str], f: Filters) -> Any:
+    """Unique readers per ``by`` group. Grouped by :data:`FINE` it is a plain ``COUNT(*)``, since
+    ``click_readers`` holds each group's reader once and is clustered in that order: one
+    streaming pass, where a ``COUNT(DISTINCT ...)`` for a coarser grouping must sort them all."""
     if not by and not f.values():
         query = select(func.count()).select_from(daily_readers)
         return query.where(*_days(daily_readers.c.day, f))
     keys = [_col(click_readers, d) for d in by]
-    distinct = func.count(func.distinct(click_readers.c.reader_key))
-    query = select(*keys, distinct)
+    if tuple(by) == FINE:
+        counted = func.count()
+    else:
+        counted = func.count(func.distinct(click_readers.c.reader_key))
+    query = select(*keys, counted)
     query = query.where(*_where(click_readers, f), *_days(click_readers.c.day, f))
     return query.group_by(*keys) if keys else query
 
@@ -394,12 +448,10 @@ def reader_of(column: ColumnElement[Any]) -> ColumnElement[Any]:
     return func.substr(column, 1, 15)
 
 
-def _converted_query(by: Sequence[str], f: Filters) -> Any:
-    """Distinct readers whose click is in the period and whose conversion is too: a subset of
-    the readers counted by :func:`_readers_query` for the same group."""
+def _converted_query(f: Filters) -> Any:
+    """Each post's readers whose click is in the period and whose conversion is too (distinct
+    pairs): a subset of the readers :func:`_readers_query` counts for the same post."""
     joined = conversions.join(clicks, clicks.c.id == conversions.c.click_id)
-    keys = [_col(clicks, d) for d in by]
-    distinct = func.count(func.distinct(reader_of(clicks.c.reader)))
     start, end = f.days()
     click_window = replace(
         f,
@@ -407,14 +459,15 @@ def _converted_query(by: Sequence[str], f: Filters) -> Any:
         until=date.fromisoformat(end) if end else None,
         timezone="UTC",
     )
-    query = (
-        select(*keys, distinct)
+    return (
+        select(*_fine(conversions), reader_of(clicks.c.reader))
         .select_from(joined)
-        .where(clicks.c.kind == "reader", clicks.c.reader.is_not(None))
-        .where(*_where(clicks, f), *_between(conversions.c.at, f))
+        .where(conversions.c.click_id.is_not(None), clicks.c.kind == "reader")
+        .where(clicks.c.reader.is_not(None))
+        .where(*_where(conversions, f), *_between(conversions.c.at, f))
         .where(*_between(clicks.c.at, click_window))
+        .distinct()
     )
-    return query.group_by(*keys) if keys else query
 
 
 def _add_conversions(

@@ -16,9 +16,12 @@ class Figures:
     posts: int = 0
     bots: int = 0
     clicks: int = 0
-    readers: set[str] = field(default_factory=set)
+    readers: set[str] = field(default_factory=set)  # unique readers
     converted: set[str] = field(default_factory=set)
+    post_readers: dict[str, set[str]] = field(default_factory=dict)  # per delivery
+    post_converted: dict[str, set[str]] = field(default_factory=dict)
     sales: int = 0
+    codes: int = 0
     linked: int = 0
     code_only: int = 0
     revenue: dict[str, int] = field(default_factory=dict)
@@ -35,6 +38,15 @@ class Figures:
     @property
     def rate(self) -> float | None:
         return len(self.converted) / len(self.readers) if self.readers else None
+
+    @property
+    def readers_of_posts(self) -> int:
+        """The readers of each post, added up (how a row of several posts counts them)."""
+        return sum(len(r) for r in self.post_readers.values())
+
+    @property
+    def converted_of_posts(self) -> int:
+        return sum(len(r) for r in self.post_converted.values())
 
 
 def local_day(moment) -> date:  # type: ignore[no-untyped-def]
@@ -63,6 +75,10 @@ def figures(
                 else:
                     out.clicks += 1
                     out.readers.add(c.reader)
+                    out.post_readers.setdefault(c.delivery, set()).add(c.reader)
+        for claim in h.claims:
+            if h.clicks[claim.click].delivery in wanted and inside(claim.at):
+                out.codes += 1
     for s in h.sales:
         if s.delivery not in wanted or not inside(s.at):
             continue
@@ -79,6 +95,7 @@ def figures(
             out.shop_revenue[s.currency] = out.shop_revenue.get(s.currency, 0) + s.value_minor
         if store is None and s.click is not None and inside(h.clicks[s.click].at):
             out.converted.add(h.clicks[s.click].reader)
+            out.post_converted.setdefault(s.delivery, set()).add(h.clicks[s.click].reader)
     return out
 
 

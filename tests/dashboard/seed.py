@@ -17,8 +17,15 @@ from sqlalchemy import Engine, insert
 
 from publisher import ledger
 from publisher.settings import Settings
+from publisher.shop.offers import OfferBook, bare_offer
+from publisher.shop.personal import claim
+from publisher.shop.redeem import Sale as Sale_
+from publisher.shop.redeem import Status
+from publisher.shop.redeem import redeem as redeem_code
+from publisher.shop.schema import personal_codes
+from publisher.shop.stores import stores_of
 from publisher.tracking import prepare_links
-from publisher.tracking.conversions import parse_redemption, record_online, record_redemption
+from publisher.tracking.conversions import record_online
 from publisher.tracking.ingest import ingest
 from publisher.tracking.journal import Click as JournalClick
 from publisher.tracking.journal import Journal, journal_dir
@@ -43,7 +50,17 @@ CHANNELS = {
     "telegram": (11, 0.0, 0.0),
     "email": (7, 0.06, 0.04),
 }
-STORE_OF = {"kitchen": "xiamen-1", "tea-room": "xiamen-1", "chen-review": "xiamen-1"}
+REGION_OF = {
+    "kitchen": "xiamen",
+    "tea-room": "xiamen",
+    "chen-review": "xiamen",
+    "rattan-chair": "berlin",
+    "plum-rain": "berlin",
+    "lin-review": "berlin",
+    "winter-flat": "xiamen",
+}
+STORE_OF = {"xiamen": "xiamen-1", "berlin": "berlin-1"}  # where each region's readers shop
+CURRENCY_OF = {"xiamen-1": "CNY", "berlin-1": "EUR"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,14 @@ class Sale:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """A personal code a reader claimed on the site after their click."""
+
+    click: int  # index into History.clicks
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Delivery:
     id: str
     story: str
@@ -84,6 +109,7 @@ class History:
     deliveries: list[Delivery] = field(default_factory=list)
     clicks: list[Click] = field(default_factory=list)
     sales: list[Sale] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
 
     def delivery(self, id_: str) -> Delivery:
         return next(d for d in self.deliveries if d.id == id_)
@@ -122,29 +148,41 @@ def history(seed: int = 7) -> History:
                         h.sales.append(
                             Sale(id_, "sale", value, "CNY", when + timedelta(hours=1), index)
                         )
-                    if rng.random() < redeem:
-                        value = rng.choice((29900, 89900))
-                        store = STORE_OF.get(story, "berlin-1")
-                        currency = "CNY" if store == "xiamen-1" else "EUR"
-                        h.sales.append(
-                            Sale(
-                                id_,
-                                "redemption",
-                                value,
-                                currency,
-                                when + timedelta(hours=3),
-                                index,
-                                store,
+                    if rng.random() < redeem * 2:  # half of those who claim a code use it
+                        h.claims.append(Claim(index, when + timedelta(minutes=5)))
+                        if rng.random() < 0.5:
+                            store = STORE_OF[REGION_OF[story]]
+                            h.sales.append(
+                                Sale(
+                                    id_,
+                                    "redemption",
+                                    rng.choice((29900, 89900)),
+                                    CURRENCY_OF[store],
+                                    when + timedelta(hours=3),
+                                    index,
+                                    store,
+                                )
                             )
-                        )
                 day_of += 1
+    # one reader opens two mastodon posts on the same day (one daily hash): one unique reader
+    # in the total, one reader of each post
+    first, second = [d for d in h.deliveries if d.channel == "mastodon"][:2]
+    again = local(max(first.at, second.at).astimezone(ZoneInfo(ZONE)).date(), 12)
+    h.clicks += [Click(first.id, "f" * 32, again), Click(second.id, "f" * 32, again)]
     # code-only redemptions: codes printed in mastodon posts, redeemed in the shop
     for n, d in enumerate(x for x in h.deliveries if x.channel == "mastodon"):
         if n % 3 == 0:
-            store = STORE_OF.get(d.story, "berlin-1")
-            currency = "CNY" if store == "xiamen-1" else "EUR"
+            store = STORE_OF[REGION_OF[d.story]]
             h.sales.append(
-                Sale(d.id, "redemption", 15000, currency, d.at + timedelta(days=1), None, store)
+                Sale(
+                    d.id,
+                    "redemption",
+                    15000,
+                    CURRENCY_OF[store],
+                    d.at + timedelta(days=1),
+                    None,
+                    store,
+                )
             )
     h.sales = [replace(s, order_id=f"o-{i}") for i, s in enumerate(h.sales)]
     # the calendar's other states, on a story of their own
@@ -169,7 +207,7 @@ def _ledger_row(d: Delivery, category: str) -> dict[str, object]:
         "story": d.story,
         "channel": d.channel,
         "variant": d.variant,
-        "region": "xiamen",
+        "region": REGION_OF[d.story],
         "category": category,
         "timezone": ZONE,
         "content_hash": "h",
@@ -198,7 +236,7 @@ def write(engine: Engine, settings: Settings, h: History) -> dict[str, str]:
         for d in h.deliveries:
             if d.state != ledger.SENT:
                 continue
-            story = make_story(slug=d.story, category=STORIES[d.story])
+            story = make_story(slug=d.story, category=STORIES[d.story], region=REGION_OF[d.story])
             links = prepare_links(
                 conn,
                 settings,
@@ -220,8 +258,21 @@ def write(engine: Engine, settings: Settings, h: History) -> dict[str, str]:
         click_ids.append(click_id)
     journal.close()
     ingest(engine, journal_dir(settings.var_dir))
-    stores = {"xiamen-1": {}, "berlin-1": {}}
+    shop_stores = stores_of(settings)
+    book = OfferBook(settings.manifest_path, shop_stores)
+    personal: dict[int, str] = {}
     with engine.begin() as conn:
+        for c in h.claims:
+            d = h.delivery(h.clicks[c.click].delivery)
+            offer = bare_offer(d.story, "10% off", None, shop_stores)
+            claimed = claim(conn, offer, f"reader-{c.click}", click_ids[c.click], "CC")
+            assert claimed.via == "link"
+            personal[c.click] = claimed.code
+            conn.execute(  # claimed then, not now
+                personal_codes.update()
+                .where(personal_codes.c.code == claimed.code)
+                .values(created_at=c.at)
+            )
         for s in h.sales:
             if s.kind == "sale":
                 assert s.click is not None
@@ -238,42 +289,19 @@ def write(engine: Engine, settings: Settings, h: History) -> dict[str, str]:
                     .where(conversions_table.c.dedupe_key == f"order:{s.order_id}")
                     .values(at=s.at)
                 )
-            elif s.click is None:
-                payload = {
-                    "code": offer_codes[s.delivery],
-                    "value": f"{s.value_minor / 100:.2f}",
-                    "currency": s.currency,
-                    "store": s.store,
-                    "order_id": s.order_id,
-                    "date": s.at.isoformat(),
-                }
-                record_redemption(
-                    conn, parse_redemption(payload, "CNY", stores), "cli", f"r:{s.order_id}"
-                )
-            else:
-                _linked_redemption(conn, s, h, click_ids[s.click])
+                continue
+            assert s.store is not None
+            code = offer_codes[s.delivery] if s.click is None else personal[s.click]
+            sale = Sale_(
+                code=code,
+                store=shop_stores[s.store],
+                value_minor=s.value_minor,
+                currency=s.currency,
+                receipt=s.order_id,
+                source="till",
+                account="seed",
+                at=s.at,
+            )
+            outcome = redeem_code(conn, sale, book, shop_stores)
+            assert outcome.status is Status.RECORDED, (s, outcome)
     return offer_codes
-
-
-def _linked_redemption(conn: object, s: Sale, h: History, click_id: str) -> None:
-    """An in-shop sale made with a personal code bound to the reader's click, stored as the
-    till stores it: a redemption row that carries the click id."""
-    d = h.delivery(s.delivery)
-    row = {
-        "dedupe_key": f"redemption:{s.store}:{s.order_id}",
-        "kind": "redemption",
-        "click_id": click_id,
-        "offer_code": None,
-        "delivery_id": d.id,
-        "story": d.story,
-        "channel": d.channel,
-        "variant": d.variant,
-        "region": "xiamen",
-        "value_minor": s.value_minor,
-        "currency": s.currency,
-        "order_id": s.order_id,
-        "store": s.store,
-        "source": "till",
-        "at": s.at,
-    }
-    conn.execute(insert(conversions_table), [row])  # type: ignore[attr-defined]

@@ -122,6 +122,7 @@ def test_each_section_shows_what_the_seed_implies(
     assert tab.cells("funnel", "Clicks")[1] == n(want.clicks)
     assert tab.cells("funnel", "Unique readers")[1] == n(len(want.readers))
     assert tab.cells("funnel", "Link previews and bots")[1] == n(want.bots)
+    assert tab.cells("funnel", "Codes claimed")[1] == n(want.codes)
     assert tab.cells("funnel", "In-shop sales via a tracked link")[1] == n(want.linked)
     assert tab.cells("funnel", "In-shop sales with a code only")[1] == n(want.code_only)
     rate = f"{len(want.converted) / len(want.readers):.1%}"
@@ -144,6 +145,17 @@ def test_each_section_shows_what_the_seed_implies(
     ranked = tab.page.locator("#stories table").first.locator("tbody th").all_inner_texts()
     assert [r.strip() for r in ranked] == expect.story_ranking(h, since=SINCE, until=UNTIL)
 
+    first_day = tab.rows("over-time")[0]
+    mastodon_clicks = sum(
+        1
+        for c in h.clicks
+        if not c.bot
+        and expect.local_day(c.at) == SINCE
+        and h.delivery(c.delivery).channel == "mastodon"
+    )
+    clicks_at = tab.header_index("over-time", "mastodon: clicks")
+    assert first_day[clicks_at] == n(mastodon_clicks)
+
     kitchen_b = expect.figures(
         h, since=SINCE, until=UNTIL, keep=lambda d: d.story == "kitchen" and d.variant == "B"
     )
@@ -151,8 +163,8 @@ def test_each_section_shows_what_the_seed_implies(
     assert [r[:4] for r in variants if r[0] == "kitchen"][1] == [
         "kitchen",
         "B",
-        str(len(kitchen_b.readers)),
-        str(len(kitchen_b.converted)),
+        str(kitchen_b.readers_of_posts),
+        str(kitchen_b.converted_of_posts),
     ]
 
     linked = sum(int(r[3]) for r in tab.rows("stores") if r[0] == "xiamen-1")

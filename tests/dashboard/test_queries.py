@@ -26,6 +26,7 @@ def test_funnel_and_sections_show_what_the_seed_implies(any_seeded: Seeded) -> N
     want = expect.figures(h, since=SINCE, until=UNTIL)
     f = data.funnel
     assert (f.deliveries, f.bot_fetches, f.clicks) == (want.posts, want.bots, want.clicks)
+    assert f.codes_claimed == want.codes > want.linked  # some readers claim and never come
     assert (f.unique_readers, f.converted_readers) == (len(want.readers), len(want.converted))
     assert (f.online_sales, f.redemptions_linked, f.redemptions_code_only) == (
         want.sales,
@@ -37,9 +38,11 @@ def test_funnel_and_sections_show_what_the_seed_implies(any_seeded: Seeded) -> N
     channels = expect.by(h, "channel", since=SINCE, until=UNTIL)
     for line in data.channels:
         name = str(line.row.key[0])
-        assert line.row.unique_readers == len(channels[name].readers), name
-        assert line.row.converted_readers == len(channels[name].converted), name
+        assert line.row.unique_readers == channels[name].readers_of_posts, name
+        assert line.row.converted_readers == channels[name].converted_of_posts, name
         assert line.row.redemptions_code_only == channels[name].code_only, name
+    mastodon = channels["mastodon"]
+    assert mastodon.readers_of_posts == len(mastodon.readers) + 1  # the reader of two posts
     verdicts = {str(line.row.key[0]): line.verdict.verdict for line in data.channels}
     assert verdicts["telegram"] is stats.Verdict.NO_CUSTOMERS
     assert verdicts["email"] is stats.Verdict.TOO_EARLY  # 12 posts, but fewer than 100 readers
@@ -57,7 +60,10 @@ def test_funnel_and_sections_show_what_the_seed_implies(any_seeded: Seeded) -> N
             until=UNTIL,
             keep=lambda d, v=chance.variant: d.story == "kitchen" and d.variant == v,
         )
-        assert (chance.readers, chance.converted) == (len(mine.readers), len(mine.converted))
+        assert (chance.readers, chance.converted) == (
+            mine.readers_of_posts,
+            mine.converted_of_posts,
+        )
     assert abs(sum(c.p_best for c in kitchen.test.variants) - 1) < 1e-9
 
     for store in ("xiamen-1", "berlin-1"):
@@ -96,6 +102,13 @@ def test_filters_narrow_every_section(any_seeded: Seeded) -> None:
     telegram = queries.load(engine, period(channel="telegram"))
     want = expect.figures(h, since=SINCE, until=UNTIL, keep=lambda d: d.channel == "telegram")
     assert telegram.funnel.unique_readers == len(want.readers)
+    assert [p.clicks for p in telegram.series if p.start == SINCE] == [
+        sum(
+            1
+            for c in h.clicks
+            if not c.bot and c.delivery in want.post_readers and expect.local_day(c.at) == SINCE
+        )
+    ]
     assert telegram.funnel.redemptions == 0 and [c.row.key for c in telegram.channels] == [
         ("telegram",)
     ]
