@@ -137,8 +137,8 @@ def test_each_section_shows_what_the_seed_implies(
             continue
         row = tab.cells("channels", name)
         assert (row[readers_at], row[converted_at]) == (
-            n(len(mine.readers)),
-            n(len(mine.converted)),
+            n(mine.readers_of_posts),
+            n(mine.converted_of_posts),
         )
     assert "no customers" in tab.cells("channels", "telegram")[-1]
 
