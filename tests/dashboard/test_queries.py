@@ -129,11 +129,11 @@ def test_filters_narrow_every_section(any_seeded: Seeded) -> None:
     assert day.funnel.unique_readers == len(expect.figures(h, since=SINCE, until=SINCE).readers)
 
 
-def test_a_sale_late_in_the_evening_belongs_to_the_site_s_day(any_seeded: Seeded) -> None:
-    """23:30 in Xiamen is 15:30 UTC: the sale is on that local day, not the next UTC one."""
+def test_a_sale_just_after_midnight_belongs_to_the_site_s_day(any_seeded: Seeded) -> None:
+    """00:30 on the 21st in Xiamen is 16:30 UTC on the 20th: the sale is on the 21st."""
     engine = any_seeded.site.engine
-    day = date(2026, 3, 20)
-    late = datetime(2026, 3, 20, 15, 30, tzinfo=UTC)
+    day = date(2026, 3, 21)
+    late = datetime(2026, 3, 20, 16, 30, tzinfo=UTC)
     d = any_seeded.history.deliveries[0]
     row = {
         "dedupe_key": "late",
@@ -155,8 +155,8 @@ def test_a_sale_late_in_the_evening_belongs_to_the_site_s_day(any_seeded: Seeded
     with engine.begin() as conn:
         conn.execute(insert(conversions), [row])
     on_the_day = report.build(engine, (), filters=Filters(day, day, timezone=seed.ZONE))
-    next_day = day + timedelta(days=1)
-    after = report.build(engine, (), filters=Filters(next_day, next_day, timezone=seed.ZONE))
-    assert (on_the_day.totals.online_sales, after.totals.online_sales) == (1, 0)
-    series = queries.series_for(engine, Filters(day, next_day, timezone=seed.ZONE))
+    utc_day = day - timedelta(days=1)
+    before = report.build(engine, (), filters=Filters(utc_day, utc_day, timezone=seed.ZONE))
+    assert (on_the_day.totals.online_sales, before.totals.online_sales) == (1, 0)
+    series = queries.series_for(engine, Filters(utc_day, day, timezone=seed.ZONE))
     assert [(p.start, p.conversions) for p in series] == [(day, 1)]
