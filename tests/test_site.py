@@ -55,6 +55,7 @@ def pages(site: Path) -> dict[str, BeautifulSoup]:
 TRACKER = "http://127.0.0.1:8000"  # pelicanconf.py's tracking base_url
 TRACKER_PAGES = (f"{TRACKER}/offer/", f"{TRACKER}/qr/")
 
+
 def page_for(site: Path, story: dict[str, Any]) -> str:
     path = local_file(site, site / "index.html", story["url"], SITE_URL)
     assert path is not None, story["url"]

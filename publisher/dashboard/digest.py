@@ -113,7 +113,8 @@ def compose(data: queries.Dashboard, digest: DigestSettings) -> EmailMessage:
             parts.append("</ul>")
     body = f'<!doctype html><html lang="{digest.lang}"><body>{"".join(parts)}</body></html>'
     message.add_alternative(body, subtype="html")
-    related = message.get_payload()[1]  # type: ignore[index]
+    related = message.get_body(preferencelist=("html",))
+    assert isinstance(related, EmailMessage)
     for name in CHARTS:
         chart = sections[name].chart
         if chart is not None:

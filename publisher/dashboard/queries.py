@@ -241,7 +241,7 @@ def series(conn: Connection, f: Filters, grain: str) -> list[SeriesPoint]:
             clicked[key] = clicked.get(key, 0) + int(n or 0)
     minutes = _slot_minutes(f)
     slot = _utc_slot(conn, conversions.c.at, minutes).label("slot")
-    query = select(
+    made = select(
         slot,
         conversions.c.channel,
         conversions.c.kind,
@@ -249,13 +249,13 @@ def series(conn: Connection, f: Filters, grain: str) -> list[SeriesPoint]:
         func.count(),
         func.sum(conversions.c.value_minor),
     )
-    query = query.where(*report._where(conversions, f, store=True))
-    query = query.where(*report._between(conversions.c.at, f))
-    query = query.group_by(slot, conversions.c.channel, conversions.c.kind, conversions.c.currency)
+    made = made.where(*report._where(conversions, f, store=True))
+    made = made.where(*report._between(conversions.c.at, f))
+    made = made.group_by(slot, conversions.c.channel, conversions.c.kind, conversions.c.currency)
     zone = ZoneInfo(f.timezone)
     counted: dict[tuple[date, str], int] = {}
     money: dict[tuple[date, str], dict[str, int]] = {}
-    for when, channel, kind, currency, n, value in conn.execute(query):
+    for when, channel, kind, currency, n, value in conn.execute(made):
         key = (_bucket(_slot_day(str(when), zone), grain), str(channel))
         counted[key] = counted.get(key, 0) + int(n)
         if kind != "lead":

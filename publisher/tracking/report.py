@@ -431,9 +431,10 @@ def _readers_query(by: Sequence[str], f: Filters) -> Any:
     ``click_readers`` holds each group's reader once and is clustered in that order: one
     streaming pass, where a ``COUNT(DISTINCT ...)`` for a coarser grouping must sort them all."""
     if not by and not f.values():
-        query = select(func.count()).select_from(daily_readers)
-        return query.where(*_days(daily_readers.c.day, f))
+        everyone = select(func.count()).select_from(daily_readers)
+        return everyone.where(*_days(daily_readers.c.day, f))
     keys = [_col(click_readers, d) for d in by]
+    counted: ColumnElement[Any]
     if tuple(by) == FINE:
         counted = func.count()
     else:
