@@ -54,8 +54,8 @@ def test_report_by_store_credits_each_store(seeded: Seeded) -> None:
         assert sum(r["redemptions_code_only"] for r in found) == mine.code_only
         assert all(r["unique_readers"] == 0 and r["conversion_rate"] is None for r in found)
     reach = [r for r in rows if r["store"] is None]  # what belongs to no store: the reach
-    assert sum(r["unique_readers"] for r in reach) == len(
-        expect.figures(seeded.history, since=SINCE, until=UNTIL).readers
+    assert sum(r["unique_readers"] for r in reach) == (
+        expect.figures(seeded.history, since=SINCE, until=UNTIL).readers_of_posts
     )
 
 
