@@ -20,6 +20,11 @@ from publisher.model import load_manifest
 STORIES = max(qrcodes.CHILD_THRESHOLD, pelican_plugin.FORK_THRESHOLD) + 20
 
 
+def qr_link(slug: str) -> str:
+    """What a story's QR code holds: the tracker's tracked /qr/ link (pelicanconf's base_url)."""
+    return f"http://127.0.0.1:8000/qr/{slug}"
+
+
 def story(i: int) -> str:
     return f"""Title: Kitchen {i}
 Date: 2026-03-{1 + i % 28:02d} 10:00
@@ -99,7 +104,7 @@ def test_each_story_page_carries_the_code_the_child_drew_for_it(
     _, output, _ = large
     for s in load_manifest(output / MANIFEST).stories:
         page = (output / "stories" / f"{s.slug}.html").read_text(encoding="utf-8")
-        assert qrcodes.data_uri(qrcodes.svg(s.url)) in page
+        assert qrcodes.data_uri(qrcodes.svg(qr_link(s.slug))) in page
     assert not (output / "qr").exists(), "codes live in the pages, not in files"
 
 
@@ -129,13 +134,13 @@ def test_a_warm_rebuild_takes_the_codes_from_the_cache_and_keeps_only_current_on
     first = build(content, output, **caching)
     assert first.returncode == 0 and "QR codes: drawn by child process" in first.stdout
     saved = json.loads((cache / qrcodes.CACHE_NAME).read_text(encoding="utf-8"))
-    urls = {s.url for s in load_manifest(output / MANIFEST).stories}
+    urls = {qr_link(s.slug) for s in load_manifest(output / MANIFEST).stories}
     assert saved["style"] == qrcodes.STYLE and set(saved["codes"]) == urls
     again = build(content, output, **caching)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "QR codes: drawn by child process" not in again.stdout
     page = (output / "stories" / "kitchen-7.html").read_text(encoding="utf-8")
-    assert qrcodes.data_uri(qrcodes.svg(f"{SITE_URL}/stories/kitchen-7.html")) in page
+    assert qrcodes.data_uri(qrcodes.svg(qr_link("kitchen-7"))) in page
 
 
 def test_region_pages_are_paginated_like_the_index(large: tuple[Path, Path, str]) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
+from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -30,8 +31,13 @@ FIRST_WAIT = timedelta(seconds=30)
 LONGEST_WAIT = timedelta(minutes=15)
 
 _hasher = PasswordHasher()
-# Verified against when the name is unknown, so a wrong name takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("storyloop: no such account")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the name is unknown, so a wrong name takes as long as a wrong
+    password (made on first use: hashing costs tens of milliseconds at every start)."""
+    return _hasher.hash("storyloop: no such account")
 
 
 class AccountError(StoryloopError):
@@ -167,7 +173,7 @@ def authenticate(engine: Engine, name: str, password: str) -> LoginResult:
     with engine.begin() as conn:
         row = conn.execute(select(accounts).where(accounts.c.name == name)).first()
         if row is None:
-            _verify(_DUMMY_HASH, password)
+            _verify(_dummy_hash(), password)
             return LoginResult(Login.WRONG)
         locked = _aware(row.locked_until)
         if locked and locked > now:

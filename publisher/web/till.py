@@ -53,6 +53,9 @@ def _store(request: Request, form: FormData | None = None) -> Store | None:
     if isinstance(asked, str) and asked in shop.stores:
         request.session["till_store"] = asked
         return shop.stores[asked]
+    if asked == "":  # "change store": ask again
+        request.session.pop("till_store", None)
+        return None
     chosen = request.session.get("till_store")
     return shop.stores.get(chosen) if isinstance(chosen, str) else None
 
