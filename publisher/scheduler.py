@@ -140,6 +140,7 @@ class Runner:
         apply_plan(self.engine, self.watch.manifest, self.settings, self.clock())
         self.scheduler.add_job(self._want_sweep, "interval", seconds=self.sweep_seconds, id="sweep")
         self._schedule_metrics()
+        self._schedule_digest()
         self.scheduler.start()
         log.info(
             "engine running as %s (sweep every %ss)", self.dispatcher.worker, self.sweep_seconds
@@ -162,6 +163,25 @@ class Runner:
             self.scheduler.add_job(
                 self.refresh_metrics, "interval", minutes=minutes, id="metrics", coalesce=True
             )
+
+    def _schedule_digest(self) -> None:
+        """The owner's weekly digest (:mod:`publisher.dashboard.digest`), when
+        ``STORYLOOP["digest"]`` names an address."""
+        wanted = self.settings.engine.get("digest") or {}
+        if not isinstance(wanted, dict) or not wanted.get("to"):
+            return
+        from publisher.dashboard import digest
+
+        self.scheduler.add_job(
+            digest.weekly_job,
+            "cron",
+            args=(self.engine, self.settings),
+            id="digest",
+            timezone=self.settings.timezone,
+            coalesce=True,
+            misfire_grace_time=6 * 3600,
+            **digest.WEEKLY,
+        )
 
     def refresh_metrics(self) -> tuple[int, int] | None:
         try:

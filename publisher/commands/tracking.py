@@ -6,7 +6,9 @@ import json
 import logging
 import multiprocessing
 import os
+import shutil
 import sys
+import textwrap
 import threading
 from datetime import date
 from pathlib import Path
@@ -179,50 +181,116 @@ def import_sales(ctx: Context, file: Path, encoding: str | None) -> None:
 # --------------------------------------------------------------------------- report
 
 
-def _since(value: str | None) -> date | None:
+@click.command("report")
+@click.option("--by", "by", default="story,channel", show_default=True, help="Group by.")
+@click.option("--since", help="Only activity from this day (YYYY-MM-DD, the site's time zone).")
+@click.option("--until", help="Only activity up to this day, inclusive (YYYY-MM-DD).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "html"]),
+    default="table",
+    show_default=True,
+    help="html: the dashboard as one self-contained file.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write to this file instead of standard output (html default: var/report.html).",
+)
+@click.option("--lang", help="Language of the html report (zh, en or de; default: the site's).")
+@pass_context
+def report_command(
+    ctx: Context,
+    by: str,
+    since: str | None,
+    until: str | None,
+    fmt: str,
+    out: Path | None,
+    lang: str | None,
+) -> None:
+    """Which stories and channels bring customers into the shop (in-shop sales first)."""
+    filters = report.Filters(
+        since=_day(since, "--since"), until=_day(until, "--until"), timezone=ctx.settings.timezone
+    )
+    by_keys = report.parse_by(by)
+    engine = _database(ctx)
+    if fmt == "html":
+        from publisher.dashboard import export
+
+        target = out or ctx.settings.var_dir / "report.html"
+        export.write_html(engine, ctx.settings, filters, target, lang=lang)
+        click.echo(str(target))
+        return
+    result = report.build(engine, by_keys, filters=filters)
+    if fmt == "table":
+        _print_table(result)
+        return
+    if fmt == "json":
+        text = json.dumps(report.as_json(result), ensure_ascii=False, indent=2) + "\n"
+    else:
+        text = report.as_csv(result)
+    if out:
+        out.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+def _day(value: str | None, option: str) -> date | None:
     if value is None:
         return None
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
-        raise StoryloopError(f"--since {value!r}: expected a date like 2026-03-01") from exc
+        raise StoryloopError(f"{option} {value!r}: expected a date like 2026-03-01") from exc
 
 
-@click.command("report")
-@click.option("--by", "by", default="story,channel", show_default=True, help="Group by.")
-@click.option("--since", help="Only activity from this date (YYYY-MM-DD, UTC).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-)
-@pass_context
-def report_command(ctx: Context, by: str, since: str | None, fmt: str) -> None:
-    """Which stories and channels bring readers, and which bring customers."""
-    engine = _database(ctx)
-    result = report.build(engine, report.parse_by(by), _since(since))
-    if fmt == "json":
-        click.echo(json.dumps(report.as_json(result), ensure_ascii=False, indent=2))
-    elif fmt == "csv":
-        click.echo(report.as_csv(result), nl=False)
-    else:
-        _print_table(result)
+def terminal_width() -> int:
+    """COLUMNS when set, else the terminal's width, else 200 (a pipe or a file)."""
+    if os.environ.get("COLUMNS", "").isdigit() or sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return 200
 
 
 def _print_table(result: report.Report) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    header, cells = report.table_rows(result)
-    table = Table(*header, show_lines=False)
-    for index, row in enumerate(cells):
-        table.add_row(*row, end_section=index == len(cells) - 2)
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    width = terminal_width()
+    drawn = report.layout(result, width)
+    table = Table()
+    for name, size, numeric in zip(drawn.header, drawn.widths, drawn.numeric, strict=True):
+        if numeric:
+            table.add_column(name, justify="right", no_wrap=True, min_width=size, max_width=size)
+        else:
+            table.add_column(name, overflow="fold", min_width=size, max_width=size)
+    for index, row in enumerate(drawn.cells):
+        table.add_row(*row, end_section=index == len(drawn.cells) - 2)
+    Console(width=width, soft_wrap=False).print(table)
+    notes = []
+    if drawn.left_out:
+        notes.append(f"left out for width: {', '.join(drawn.left_out)} (see --format csv)")
     flagged = report.channels_without_conversions(result)
     if flagged:
-        click.echo(f"clicks but no conversions: {', '.join(flagged)}")
+        notes.append(f"clicks but no conversions: {', '.join(flagged)}")
+    for note in notes:
+        click.echo(textwrap.fill(note, width=max(width, 20), break_on_hyphens=False))
+
+
+@click.command("digest")
+@click.option("--to", help='Send to this address instead of STORYLOOP["digest"]["to"].')
+@click.option("--days", type=int, help="How many days back (default: digest.days or 7).")
+@click.option("--until", help="Last day of the digest (YYYY-MM-DD; default: yesterday).")
+@pass_context
+def digest_command(ctx: Context, to: str | None, days: int | None, until: str | None) -> None:
+    """Email the owner a short summary of the last week, with the charts as images."""
+    from publisher.dashboard import digest
+
+    if days is not None and not 1 <= days <= 366:
+        raise StoryloopError(f"--days {days}: expected a number of days from 1 to 366")
+    last = _day(until, "--until")
+    message = digest.send_digest(_database(ctx), ctx.settings, to=to, days=days, until=last)
+    click.echo(f"digest sent to {message['To']}")
 
 
 # --------------------------------------------------------------------------- poster
@@ -323,6 +391,7 @@ COMMANDS = [
     redeem,
     import_sales,
     report_command,
+    digest_command,
     poster_command,
     links_command,
     metrics_command,

@@ -20,6 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from publisher.dashboard.web import routes as dashboard_routes
 from publisher.settings import Settings
 from publisher.shop.context import Shop
 from publisher.tracking import optout
@@ -45,6 +46,7 @@ WEB_PREFIXES = (
     "/webhooks/",
     "/storyloop.js",
     "/web-static/",
+    "/dashboard",
 )
 SESSION_COOKIE = "sl_session"
 SESSION_HOURS = 12
@@ -148,6 +150,7 @@ def routes() -> list[Route | Mount]:
         Route("/storyloop.js", shop_api.script, methods=["GET", "HEAD"]),
         Route("/webhooks/shopify", shop_api.shopify_webhook, methods=["POST"]),
         Mount("/web-static", StaticFiles(directory=STATIC), name="static"),
+        *dashboard_routes(),
     ]
 
 

@@ -78,9 +78,15 @@ def test_report_shows_exactly_the_recorded_funnel(funnel: Site) -> None:
         "bot_fetches": 2,
         "leads": 1,
         "online_sales": 1,
-        "redemptions": 1,
-        "conversion_rate": 1.5,
+        "codes_claimed": 0,
+        "redemptions_linked": 0,
+        "redemptions_code_only": 1,
+        "converted_readers": 2,
+        "conversion_rate": 1.0,
     }
+    # three conversions by two readers: the rate counts the readers, and the redemption made
+    # with the code printed in the post is "code only", never part of a rate
+    assert (mastodon["conversions"], mastodon["redemptions"]) == (3, 1)
     assert mastodon["revenue"] == {"CNY": "399.50"}
     assert mastodon["engagement"] == {"likes": 5, "reposts": 2, "replies": 1, "views": None}
     assert mastodon["flags"] == []
@@ -109,7 +115,7 @@ def test_report_command_prints_json_csv_and_a_table(funnel: Site) -> None:
     done = run_storyloop(funnel, "report", "--by", "channel", "--format", "json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
-    assert data["version"] == 1 and _row(data, channel="mastodon")["online_sales"] == 1
+    assert data["version"] == 2 and _row(data, channel="mastodon")["online_sales"] == 1
     csv_out = run_storyloop(funnel, "report", "--by", "channel", "--format", "csv").stdout
     assert csv_out.splitlines()[0].startswith("channel,deliveries,clicks,unique_readers")
     table = run_storyloop(funnel, "report").stdout
@@ -122,11 +128,13 @@ def test_report_rejects_an_unknown_grouping(sqlite_site: Site) -> None:
 
 
 def test_report_json_matches_its_documented_schema(funnel: Site) -> None:
-    data = report.as_json(report.build(funnel.engine, ("story", "channel", "variant", "region")))
+    data = report.as_json(report.build(funnel.engine, report.DIMENSIONS))
     assert set(data) == {
         "version",
         "generated_at",
         "since",
+        "until",
+        "timezone",
         "by",
         "rows",
         "totals",
@@ -135,12 +143,14 @@ def test_report_json_matches_its_documented_schema(funnel: Site) -> None:
     figures = {
         *report.COLUMNS,
         "conversions",
+        "redemptions",
         "revenue",
+        "shop_revenue",
         "engagement",
         "flags",
     }
     for row in data["rows"]:
-        assert set(row) == figures | {"story", "channel", "variant", "region"}
+        assert set(row) == figures | {"story", "channel", "variant", "region", "store"}
     assert set(data["totals"]) == figures
 
 

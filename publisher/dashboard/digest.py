@@ -1,0 +1,179 @@
+"""``storyloop digest``: a short weekly summary mailed to the owner, with the charts as PNG
+images inside the message (``cid:`` parts), sent through the configured SMTP server.
+
+Settings (``STORYLOOP["digest"]``): ``to`` (the owner's address, required), ``sender`` (default:
+the email channel's), ``lang`` (default: the site's), ``days`` (default 7), and ``smtp``
+(``host``, ``port``, ``username``, ``password`` as ``{"env": NAME}``, ``starttls``; default: the
+email channel's). ``storyloop run`` sends it every Monday at 08:00 in the site's time zone.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from publisher.dashboard import pages, queries, view
+from publisher.dashboard.export import site_language
+from publisher.errors import SettingsError, StoryloopError
+from publisher.settings import Secret, Settings, resolve_secrets
+from publisher.tracking.report import Filters
+from publisher.web import i18n as web_i18n
+
+log = logging.getLogger(__name__)
+CHARTS = ("funnel", "channels", "stores")  # the sections whose chart goes into the mail
+WEEKLY = {"day_of_week": "mon", "hour": 8, "minute": 0}
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    to: str
+    sender: str
+    lang: str
+    days: int
+    smtp: Mapping[str, Any]
+
+
+def digest_settings(settings: Settings) -> DigestSettings:
+    raw = settings.engine.get("digest") or {}
+    if not isinstance(raw, Mapping) or not raw.get("to"):
+        raise SettingsError(
+            f'{settings.source}: STORYLOOP["digest"]["to"]: the owner\'s address is needed '
+            'for the digest, e.g. "digest": {"to": "owner@example.com"}'
+        )
+    email = dict(settings.channels.get("email") or {})
+    smtp = resolve_secrets(dict(raw.get("smtp") or email))
+    if not smtp.get("host"):
+        raise SettingsError(
+            f'{settings.source}: STORYLOOP["digest"]["smtp"]["host"]: no SMTP server '
+            "(set one there or configure the email channel)"
+        )
+    sender = str(raw.get("sender") or email.get("sender") or f"Storyloop <{raw['to']}>")
+    lang = web_i18n.language_of(str(raw.get("lang") or "")) or site_language(settings)
+    return DigestSettings(str(raw["to"]), sender, lang, int(raw.get("days", 7)), smtp)
+
+
+def period_ending(last_day: date, days: int, timezone: str) -> Filters:
+    """``days`` days up to ``last_day`` included, in the site's time zone."""
+    return Filters(since=last_day - timedelta(days=days - 1), until=last_day, timezone=timezone)
+
+
+def yesterday(settings: Settings) -> date:
+    return datetime.now(ZoneInfo(settings.timezone)).date() - timedelta(days=1)
+
+
+def compose(data: queries.Dashboard, digest: DigestSettings) -> EmailMessage:
+    _ = pages.gettext(digest.lang)
+    fmt = view.Format(view.LOCALES.get(digest.lang, "en_GB"))
+    f = data.filters
+    assert f.since and f.until
+    span = f"{fmt.day(f.since)} – {fmt.day(f.until)}"
+    sections = {s.id: s for s in view.sections(data, _, fmt)}
+    figures = view.headline(data, _, fmt)
+    verdicts = [(row[0], row[-1]) for row in sections["channels"].rows]
+    top = sections["stories"].rows[:5]
+
+    message = EmailMessage()
+    message["Subject"] = _("Storyloop: your week, {span}").format(span=span)
+    message["From"] = digest.sender
+    message["To"] = digest.to
+    lines = [_("Your week, {span}").format(span=span), ""]
+    lines += [f"{label}: {value}" for label, value in figures]
+    lines += ["", _("Channels compared")]
+    lines += [f"- {name}: {text}" for name, text in verdicts]
+    lines += ["", _("Stories ranked by what they brought into the shop")]
+    lines += [f"- {row[0]}: {row[2]} ({row[3]})" for row in top]
+    message.set_content("\n".join(lines) + "\n")
+
+    images = {name: make_msgid(domain="storyloop.local")[1:-1] for name in CHARTS}
+    parts = [f"<h1>{html.escape(_('Your week, {span}').format(span=span))}</h1><ul>"]
+    parts += [f"<li>{html.escape(k)}: <strong>{html.escape(v)}</strong></li>" for k, v in figures]
+    parts.append("</ul>")
+    for name in CHARTS:
+        chart = sections[name].chart
+        if chart is None:
+            continue
+        parts.append(f"<h2>{html.escape(sections[name].title)}</h2>")
+        parts.append(f'<img src="cid:{images[name]}" alt="{html.escape(chart.title)}" width="640">')
+        if name == "channels":
+            parts.append("<ul>")
+            parts += [
+                f"<li><strong>{html.escape(n)}</strong>: {html.escape(t)}</li>" for n, t in verdicts
+            ]
+            parts.append("</ul>")
+    body = f'<!doctype html><html lang="{digest.lang}"><body>{"".join(parts)}</body></html>'
+    message.add_alternative(body, subtype="html")
+    related = message.get_body(preferencelist=("html",))
+    assert isinstance(related, EmailMessage)
+    for name in CHARTS:
+        chart = sections[name].chart
+        if chart is not None:
+            related.add_related(
+                chart.png(640),
+                maintype="image",
+                subtype="png",
+                cid=f"<{images[name]}>",
+                filename=f"{name}.png",
+            )
+    return message
+
+
+def send(message: EmailMessage, smtp: Mapping[str, Any]) -> None:
+    host, port = str(smtp["host"]), int(smtp.get("port") or 587)
+    try:
+        with smtplib.SMTP(host, port, timeout=float(smtp.get("timeout", 30))) as server:
+            if smtp.get("starttls", port == 587):
+                server.starttls(context=ssl.create_default_context())
+            if smtp.get("username"):
+                password = smtp.get("password")
+                secret = password.reveal() if isinstance(password, Secret) else str(password or "")
+                server.login(str(smtp["username"]), secret)
+            server.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise StoryloopError(
+            f"digest: cannot send through SMTP server {host}:{port}: {type(exc).__name__}"
+        ) from None
+
+
+def send_digest(
+    engine: Engine,
+    settings: Settings,
+    *,
+    to: str | None = None,
+    days: int | None = None,
+    until: date | None = None,
+) -> EmailMessage:
+    """Send the digest of the ``days`` days up to ``until`` (default: yesterday)."""
+    digest = digest_settings(settings) if to is None else _with_to(settings, to)
+    if days is not None:
+        digest = DigestSettings(digest.to, digest.sender, digest.lang, days, digest.smtp)
+    last = until or yesterday(settings)
+    data = queries.load(engine, period_ending(last, digest.days, settings.timezone))
+    message = compose(data, digest)
+    send(message, digest.smtp)
+    log.info("digest sent to %s", digest.to)
+    return message
+
+
+def _with_to(settings: Settings, to: str) -> DigestSettings:
+    raw = dict(settings.engine.get("digest") or {})
+    raw["to"] = to
+    return digest_settings(replace(settings, engine={**settings.engine, "digest": raw}))
+
+
+def weekly_job(engine: Engine, settings: Settings) -> None:
+    """What ``storyloop run`` calls every Monday: errors are logged, the engine goes on."""
+    try:
+        send_digest(engine, settings)
+    except StoryloopError as exc:
+        log.warning("weekly digest not sent: %s", exc)

@@ -1,0 +1,95 @@
+"""Rendering the dashboard: one Jinja2 environment per language over the dashboard's templates
+and the web layer's (for the shared page frame), and the context every page and file shares."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from publisher.dashboard import charts, i18n, view
+from publisher.dashboard.queries import Dashboard
+from publisher.web.pages import TEMPLATES as WEB_TEMPLATES
+
+TEMPLATES = Path(__file__).with_name("templates")
+STATIC = Path(__file__).with_name("static")
+
+
+@cache
+def environment(lang: str) -> Environment:
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(TEMPLATES), FileSystemLoader(WEB_TEMPLATES)]),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["languages"] = i18n.LANGUAGES
+    return env
+
+
+def gettext(lang: str) -> view.Gettext:
+    return i18n.translations(lang).gettext
+
+
+def context(
+    data: Dashboard, lang: str, *, interactive: bool, inline_full: bool = False
+) -> dict[str, Any]:
+    """Everything the sections template needs. ``inline_full`` puts each chart's stylesheet in
+    the chart itself (the self-contained file); pages link one stylesheet instead."""
+    _ = gettext(lang)
+    fmt = view.Format(view.LOCALES.get(lang, "en_GB"))
+    zone = ZoneInfo(data.filters.timezone)
+    f = data.filters
+
+    def chart_markup(chart: charts.Chart) -> Markup:
+        return Markup(chart.full if inline_full else chart.inline)
+
+    def time_of(at: datetime) -> str:
+        return at.astimezone(zone).strftime("%H:%M")
+
+    chosen = {d: getattr(f, d) or "" for d in ("story", "channel", "variant", "region", "store")}
+    period = ""
+    if f.since and f.until:
+        period = _("{since} to {until}, times in {zone}").format(
+            since=fmt.day(f.since), until=fmt.day(f.until), zone=f.timezone
+        )
+    generated = _("Figures as of {moment}.").format(
+        moment=data.generated_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    )
+    return {
+        "lang": lang,
+        "sections": view.sections(data, _, fmt),
+        "headline": view.headline(data, _, fmt),
+        "fmt": fmt,
+        "filters": f,
+        "chosen": chosen,
+        "options": data.options,
+        "grain": data.grain,
+        "interactive": interactive,
+        "chart_markup": chart_markup,
+        "time_of": time_of,
+        "state_label": lambda s: view.state_label(s, _),
+        "period_text": period,
+        "generated_text": generated,
+        "dimension_labels": [
+            ("story", _("Story")),
+            ("channel", _("Channel")),
+            ("variant", _("Variant")),
+            ("region", _("Region")),
+            ("store", _("Store")),
+        ],
+    }
+
+
+def export_css() -> str:
+    """The styles of the self-contained file: the web layer's, the dashboard's, the charts'."""
+    web = (WEB_TEMPLATES.parent / "static" / "web.css").read_text(encoding="utf-8")
+    mine = (STATIC / "dashboard.css").read_text(encoding="utf-8")
+    return "\n".join((web, mine, charts.stylesheet()))

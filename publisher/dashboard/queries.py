@@ -1,0 +1,398 @@
+"""What the dashboard shows, read from the ledger and the tracking tables for one period.
+
+Every section of the page is a plain value built here, so the page, the HTML export, the digest
+and the tests read the same figures. The funnel, channels, stories, variants and stores share
+one :class:`publisher.tracking.report.ReadModel` (one pass over the additive figures); the
+series and the calendar have their own grouped queries.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, String, and_, cast, func, or_, select
+
+from publisher import ledger
+from publisher.dashboard import stats
+from publisher.tracking import report
+from publisher.tracking.report import Filters, ReadModel, Row
+from publisher.tracking.schema import click_totals, conversions
+
+GRAINS = ("day", "week")
+DEFAULT_DAYS = 28
+CALENDAR_LIMIT = 300  # deliveries shown in the calendar for one period
+VARIANT_STORIES = 12  # stories whose variants are compared: those with the most readers
+
+# How the calendar names a delivery's state (ledger state -> what the owner sees).
+UPCOMING, SENT, FAILED, UNKNOWN, HELD, CANCELLED = (
+    "upcoming",
+    "sent",
+    "failed",
+    "unknown",
+    "held",
+    "cancelled",
+)
+CALENDAR_STATES = (UPCOMING, SENT, FAILED, UNKNOWN, HELD, CANCELLED)
+
+
+def default_period(timezone: str, today: date | None = None) -> tuple[date, date]:
+    """The last four weeks, today included, in the site's time zone."""
+    now = today or datetime.now(ZoneInfo(timezone)).date()
+    return now - timedelta(days=DEFAULT_DAYS - 1), now
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    start: date  # the bucket's first local day (a Monday for weeks)
+    channel: str
+    clicks: int  # reader clicks
+    conversions: int
+    revenue: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class ChannelLine:
+    row: Row
+    verdict: stats.ChannelVerdict
+
+
+@dataclass(frozen=True)
+class StoryLine:
+    row: Row
+    category: str  # "stories" | "testimonials" (from the ledger; "stories" when unknown)
+
+
+@dataclass(frozen=True)
+class StoryVariants:
+    story: str
+    rows: list[Row]
+    test: stats.VariantTest
+
+
+@dataclass(frozen=True)
+class CalendarEntry:
+    id: str
+    day: date  # local day of its time
+    at: datetime  # sent, or next attempt, or due (UTC)
+    story: str
+    channel: str
+    variant: str | None
+    state: str  # one of CALENDAR_STATES
+    ledger_state: str
+    reason: str | None
+    url: str | None
+    can_retry: bool
+    can_cancel: bool
+    can_resolve: bool
+
+
+@dataclass
+class Dashboard:
+    filters: Filters
+    grain: str
+    funnel: Row
+    series: list[SeriesPoint]
+    channels: list[ChannelLine]
+    stories: list[StoryLine]
+    categories: dict[str, Row]
+    variants: list[StoryVariants]
+    stores: list[Row]  # keyed (store, channel, story), in-shop sales only
+    calendar: list[CalendarEntry]
+    options: dict[str, list[str]] = field(default_factory=dict)
+    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def load(engine: Engine, filters: Filters, grain: str = "day") -> Dashboard:
+    if grain not in GRAINS:
+        grain = "day"
+    with engine.connect() as conn:
+        model = ReadModel(conn, filters)
+        funnel = model.report(()).totals
+        channels = channel_lines(model.report(("channel",)))
+        categories = story_categories(conn)
+        stories = [
+            StoryLine(r, categories.get(str(r.key[0]), "stories"))
+            for r in model.report(("story",)).rows
+        ]
+        by_category: dict[str, Row] = {}
+        for line in stories:
+            by_category.setdefault(line.category, Row((line.category,))).add(line.row)
+        for line in stories:  # readers add up per post, so per story too
+            found = by_category[line.category]
+            found.unique_readers += line.row.unique_readers
+            found.converted_readers += line.row.converted_readers
+        return Dashboard(
+            filters=filters,
+            grain=grain,
+            funnel=funnel,
+            series=series(conn, filters, grain),
+            channels=channels,
+            stories=stories,
+            categories=by_category,
+            variants=variant_tests(model.report(("story", "variant"))),
+            stores=[
+                r
+                for r in model.report(("store", "channel", "story"), readers=False).rows
+                if r.key[0] is not None
+            ],
+            calendar=calendar(conn, filters),
+            options=options(conn),
+        )
+
+
+def story_categories(conn: Connection) -> dict[str, str]:
+    d = ledger.deliveries.c
+    return {s: c for s, c in conn.execute(select(d.story, func.max(d.category)).group_by(d.story))}
+
+
+def channel_lines(result: report.Report) -> list[ChannelLine]:
+    figures = [
+        stats.ChannelFigures(
+            str(r.key[0]),
+            r.deliveries,
+            r.unique_readers,
+            r.converted_readers,
+            r.redemptions_code_only,
+        )
+        for r in result.rows
+    ]
+    judged = stats.verdicts(figures)
+    return [ChannelLine(r, v) for r, v in zip(result.rows, judged, strict=True)]
+
+
+def variant_tests(result: report.Report) -> list[StoryVariants]:
+    by_story: dict[str, list[Row]] = {}
+    for r in result.rows:
+        if r.key[1] is not None:
+            by_story.setdefault(str(r.key[0]), []).append(r)
+    out = []
+    tested = [(story, rows) for story, rows in by_story.items() if len(rows) >= 2]
+    tested.sort(key=lambda item: (-sum(r.unique_readers for r in item[1]), item[0]))
+    for story, rows in sorted(tested[:VARIANT_STORIES]):
+        rows.sort(key=lambda r: str(r.key[1]))
+        test = stats.p_best({str(r.key[1]): (r.converted_readers, r.unique_readers) for r in rows})
+        out.append(StoryVariants(story, rows, test))
+    return out
+
+
+# --------------------------------------------------------------------------- over time
+
+
+def _bucket(day: date, grain: str) -> date:
+    return day - timedelta(days=day.weekday()) if grain == "week" else day
+
+
+def _utc_slot(conn: Connection, column: Any, minutes: int) -> Any:
+    """The UTC hour (or quarter hour) of a timestamp, as text, on SQLite and PostgreSQL."""
+    if conn.dialect.name == "sqlite":
+        hour = func.substr(column, 1, 13)
+        if minutes == 60:
+            return hour
+        quarter = cast(cast(func.substr(column, 15, 2), String).op("/")(15), String)
+        return hour.op("||")(":").op("||")(quarter)
+    text = func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
+    if minutes == 60:
+        return text
+    quarter = cast(func.floor(func.extract("minute", column) / 15), String)
+    return text.op("||")(":").op("||")(quarter)
+
+
+def _slot_minutes(f: Filters) -> int:
+    """60 when the site's zone is a whole number of hours off UTC all through the period."""
+    zone = ZoneInfo(f.timezone)
+    start, end = f.window()
+    probe = start or datetime.now(UTC) - timedelta(days=366)
+    stop = end or datetime.now(UTC) + timedelta(days=1)
+    while probe < stop:
+        offset = probe.astimezone(zone).utcoffset() or timedelta()
+        if offset.total_seconds() % 3600:
+            return 15
+        probe += timedelta(hours=12)
+    return 60
+
+
+@functools.lru_cache(maxsize=8192)
+def _slot_day(slot: str, zone: ZoneInfo) -> date:
+    hour, _, quarter = slot.partition(":")
+    moment = datetime.strptime(hour[:13], "%Y-%m-%d %H").replace(tzinfo=UTC)
+    if quarter:
+        moment += timedelta(minutes=15 * int(float(quarter)))
+    return moment.astimezone(zone).date()
+
+
+def series(conn: Connection, f: Filters, grain: str) -> list[SeriesPoint]:
+    """Reader clicks, conversions and revenue per day (or week) and channel. Conversions are
+    placed by their time in the site's zone, clicks by the UTC day ingest keeps them under.
+    (Unique readers per day and channel would need a distinct count over every reader of the
+    period, sorted: slower than the whole page may be; see docs/TRACKING.md.)"""
+    clicked: dict[tuple[date, str], int] = {}
+    if f.store is None:
+        t = click_totals.c
+        query = select(t.day, t.channel, func.sum(t.reader_clicks))
+        query = query.where(*report._where(click_totals, f), *report._days(t.day, f))
+        query = query.group_by(t.day, t.channel)
+        for day, channel, n in conn.execute(query):
+            key = (_bucket(date.fromisoformat(day), grain), str(channel))
+            clicked[key] = clicked.get(key, 0) + int(n or 0)
+    minutes = _slot_minutes(f)
+    slot = _utc_slot(conn, conversions.c.at, minutes).label("slot")
+    made = select(
+        slot,
+        conversions.c.channel,
+        conversions.c.kind,
+        conversions.c.currency,
+        func.count(),
+        func.sum(conversions.c.value_minor),
+    )
+    made = made.where(*report._where(conversions, f, store=True))
+    made = made.where(*report._between(conversions.c.at, f))
+    made = made.group_by(slot, conversions.c.channel, conversions.c.kind, conversions.c.currency)
+    zone = ZoneInfo(f.timezone)
+    counted: dict[tuple[date, str], int] = {}
+    money: dict[tuple[date, str], dict[str, int]] = {}
+    for when, channel, kind, currency, n, value in conn.execute(made):
+        key = (_bucket(_slot_day(str(when), zone), grain), str(channel))
+        counted[key] = counted.get(key, 0) + int(n)
+        if kind != "lead":
+            spent = money.setdefault(key, {})
+            spent[currency] = spent.get(currency, 0) + int(value or 0)
+    keys = sorted(set(clicked) | set(counted))
+    return [
+        SeriesPoint(
+            day,
+            channel,
+            clicked.get((day, channel), 0),
+            counted.get((day, channel), 0),
+            money.get((day, channel), {}),
+        )
+        for day, channel in keys
+    ]
+
+
+def series_for(engine: Engine, f: Filters, grain: str = "day") -> list[SeriesPoint]:
+    with engine.connect() as conn:
+        return series(conn, f, grain)
+
+
+def buckets(f: Filters, grain: str) -> list[date]:
+    """Every bucket of the period, so a quiet day still shows as 0."""
+    if not f.since or not f.until:
+        return []
+    out, day = [], _bucket(f.since, grain)
+    step = timedelta(days=7 if grain == "week" else 1)
+    while day <= f.until:
+        out.append(day)
+        day += step
+    return out
+
+
+# --------------------------------------------------------------------------- calendar
+
+
+def _calendar_state(
+    state: str, next_attempt_at: datetime | None, paused: set[str], channel: str
+) -> str:
+    if state == ledger.SENT:
+        return SENT
+    if state in (ledger.FAILED, ledger.MISSED):
+        return FAILED
+    if state == ledger.CANCELLED:
+        return CANCELLED
+    if state == ledger.UNKNOWN:
+        return UNKNOWN if next_attempt_at is not None else HELD
+    if channel in paused and state in ledger.PENDING:
+        return HELD
+    return UPCOMING
+
+
+def calendar(conn: Connection, f: Filters, *, now: datetime | None = None) -> list[CalendarEntry]:
+    """Deliveries of the period by their time (sent, else next attempt, else due), plus every
+    delivery that waits for a person whatever its date."""
+    moment = now or datetime.now(UTC)
+    d = ledger.deliveries.c
+    when = func.coalesce(d.sent_at, d.next_attempt_at, d.due_at)
+    start, end = f.window()
+    in_period = and_(*([when >= start] if start else []), *([when < end] if end else []))
+    waiting = or_(
+        d.state.in_((ledger.FAILED, ledger.MISSED)),
+        and_(d.state == ledger.UNKNOWN, d.next_attempt_at.is_(None)),
+    )
+    conditions = [d[name] == value for name, value in f.values().items() if name != "store"]
+    query = (
+        select(
+            d.id,
+            d.story,
+            d.channel,
+            d.variant,
+            d.state,
+            d.sent_at,
+            d.next_attempt_at,
+            d.due_at,
+            d.last_error,
+            d.url,
+        )
+        .where(or_(in_period, waiting), *conditions)
+        .order_by(when, d.channel, d.id)
+        .limit(CALENDAR_LIMIT)
+    )
+    if f.store is not None:
+        return []
+    paused = {row.channel for row in ledger.paused_channels(conn, now=moment)}
+    zone = ZoneInfo(f.timezone)
+    out = []
+    for row in conn.execute(query):
+        at = row.sent_at or row.next_attempt_at or row.due_at
+        shown = _calendar_state(row.state, row.next_attempt_at, paused, row.channel)
+        out.append(
+            CalendarEntry(
+                id=row.id,
+                day=at.astimezone(zone).date(),
+                at=at,
+                story=row.story,
+                channel=row.channel,
+                variant=row.variant,
+                state=shown,
+                ledger_state=row.state,
+                reason=row.last_error,
+                url=row.url if row.state == ledger.SENT else None,
+                can_retry=row.state
+                in (
+                    ledger.FAILED,
+                    ledger.MISSED,
+                    ledger.CANCELLED,
+                    ledger.UNKNOWN,
+                    ledger.RETRY_WAIT,
+                ),
+                can_cancel=row.state
+                in (*ledger.PENDING, ledger.FAILED, ledger.UNKNOWN, ledger.MISSED),
+                can_resolve=row.state == ledger.UNKNOWN,
+            )
+        )
+    return out
+
+
+def options(conn: Connection) -> dict[str, list[str]]:
+    """The values each filter can take (stories, channels, variants, regions from the ledger;
+    stores from the redemptions)."""
+    d = ledger.deliveries.c
+    out: dict[str, list[str]] = {}
+    for name in ("story", "channel", "variant", "region"):
+        values = conn.execute(select(d[name]).where(d[name].is_not(None)).distinct())
+        out[name] = sorted(str(v) for v in values.scalars())
+    stores = conn.execute(
+        select(conversions.c.store).where(conversions.c.store.is_not(None)).distinct()
+    )
+    out["store"] = sorted(str(v) for v in stores.scalars())
+    return out
+
+
+def with_period(f: Filters, since: date | None, until: date | None) -> Filters:
+    if since is None or until is None:
+        first, last = default_period(f.timezone)
+        since, until = since or first, until or last
+    return replace(f, since=since, until=until)
