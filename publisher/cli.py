@@ -15,7 +15,7 @@ import click
 from publisher import settings as settings_mod
 from publisher.errors import StoryloopError
 
-COMMAND_MODULES = ("site", "channels", "engine", "tracking", "web")
+COMMAND_MODULES = ("site", "channels", "engine", "tracking", "web", "customers")
 
 
 class Context:

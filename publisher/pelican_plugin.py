@@ -235,6 +235,15 @@ def qr_url(slug: str) -> str:
     return f"{_tracker_url()}/qr/{slug}"
 
 
+def verified_mark(verified: str | None) -> dict[str, str] | None:
+    """``Verified: berlin-1 2026-12-01`` (a visit the till recorded) -> the store's name and day."""
+    if not verified:
+        return None
+    store, _, day = verified.partition(" ")
+    stores = STATE.engine.get("stores") or {}
+    return {"store": (stores.get(store) or {}).get("name") or store, "date": day.strip()}
+
+
 def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
     regions = settings.get("STORYLOOP_REGIONS") or {}
     stores = STATE.engine.get("stores") or {}
@@ -335,6 +344,7 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     for article in keep:
         story = story_from(article, headers[article.source_path], rules, STATE.site_url, root)
         article.storyloop = theme_data(story, generator.settings)
+        article.storyloop["verified"] = verified_mark(headers[article.source_path].get("verified"))
         STATE.stories.append(story)
         if story.offer:  # asked for already unless the article came from the cache
             STATE.qr.add(qr_url(story.slug))
