@@ -452,8 +452,11 @@ class _Checker:
             self.add("verified", f"cannot read {verified!r}", "<store> <YYYY-MM-DD>")
             return
         if store != self.h.get("store"):
-            self.add("verified", f"visit at {store!r} but Store is {self.h.get('store')!r}",
-                     "the same store in Store and Verified")
+            self.add(
+                "verified",
+                f"visit at {store!r} but Store is {self.h.get('store')!r}",
+                "the same store in Store and Verified",
+            )
 
     def unknown_fields(self) -> None:
         for key in self.h.values:

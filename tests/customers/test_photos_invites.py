@@ -56,7 +56,7 @@ def test_invitation_round_trip_and_no_receipt_or_contact_inside() -> None:
 
 def test_altered_or_foreign_invitation_is_refused() -> None:
     token = invites.make(SECRET, "berlin-1", "shop:berlin-1:R-1001", date(2026, 12, 1))
-    head, rest = token.split(".", 1)
+    _, rest = token.split(".", 1)
     forged = base64.urlsafe_b64encode(b'{"s":"berlin-2","d":"2026-12-01","i":"x"}').decode()
     assert invites.read(SECRET, forged.rstrip("=") + "." + rest) is None
     assert invites.read(invites.secret_for("another site"), token) is None

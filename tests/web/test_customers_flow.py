@@ -122,6 +122,13 @@ def test_a_till_invitation_becomes_a_verified_testimonial_on_a_git_branch(
         assert "R-2001" not in link and code not in link
         assert till_errors == []
 
+        # the same form at a desktop's size (opening it does not use the invitation)
+        wide = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+        wide.goto(link + "?lang=de")
+        assert wide.get_by_role("heading", name="Wie war Ihr Besuch?").is_visible()
+        _shot(wide, "2-form-desktop")
+        wide.context.close()
+
         # the customer's own phone: no session, the shop's language from the store (German)
         errors: list[str] = []
         phone = _phone(browser, errors)
