@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from publisher import settings as settings_mod
 from publisher.errors import StoryloopError
 
-COMMAND_MODULES = ("site", "channels", "engine", "tracking", "web")
+COMMAND_MODULES = ("site", "channels", "engine", "tracking", "web", "customers")
 
 
 class Context:

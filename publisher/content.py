@@ -43,6 +43,9 @@ KNOWN_FIELDS = {
     "customer",
     "consent",
     "consent-until",
+    "consent-scope",
+    "consent-version",
+    "verified",
     "rating",
     "status",
     "author",
@@ -51,6 +54,7 @@ KNOWN_FIELDS = {
     "save_as",
     "url",
 }
+CONSENT_SCOPES = ("site", "site, social, newsletter")
 HEADLINE = re.compile(r"^headline-([a-z])$")  # Headline-A ... Headline-Z
 CHANNEL_TEXT = re.compile(r"^(.+)-text$")
 LANG_TAG = re.compile(r"^[a-z]{2,3}(?:[-_][a-z0-9]{2,8})*$", re.IGNORECASE)
@@ -576,6 +580,28 @@ class _Checker:
         rating = self.h.get("rating")
         if rating is not None and not re.fullmatch(r"[1-5]", rating):
             self.add("rating", f"{rating!r} is not a rating", "a whole number from 1 to 5")
+        self.verified_visit()
+
+    def verified_visit(self) -> None:
+        """Consent-Scope and Verified, as ``storyloop testimonials pull`` writes them."""
+        scope = self.h.get("consent-scope")
+        if scope is not None and scope not in CONSENT_SCOPES:
+            self.add("consent-scope", f"{scope!r} is not a scope", " or ".join(CONSENT_SCOPES))
+        verified = self.h.get("verified")
+        if verified is None:
+            return
+        store, _, day = verified.partition(" ")
+        try:
+            date.fromisoformat(day.strip())
+        except ValueError:
+            self.add("verified", f"cannot read {verified!r}", "<store> <YYYY-MM-DD>")
+            return
+        if store != self.h.get("store"):
+            self.add(
+                "verified",
+                f"visit at {store!r} but Store is {self.h.get('store')!r}",
+                "the same store in Store and Verified",
+            )
 
     def unknown_fields(self) -> None:
         for key in self.h.values:

@@ -342,6 +342,15 @@ def qr_url(slug: str) -> str:
     return f"{_tracker_url()}/qr/{slug}"
 
 
+def verified_mark(verified: str | None) -> dict[str, str] | None:
+    """``Verified: berlin-1 2026-12-01`` (a visit the till recorded) -> the store's name and day."""
+    if not verified:
+        return None
+    store, _, day = verified.partition(" ")
+    stores = STATE.engine.get("stores") or {}
+    return {"store": (stores.get(store) or {}).get("name") or store, "date": day.strip()}
+
+
 def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
     regions = settings.get("STORYLOOP_REGIONS") or {}
     stores = STATE.engine.get("stores") or {}
@@ -485,6 +494,7 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
         ]
         story = replace(story, translations=tuple(translation_of(v) for v in versions))
         article.storyloop = theme_data(story, generator.settings)
+        article.storyloop["verified"] = verified_mark(headers[article.source_path].get("verified"))
         for translated, version in zip(article.translations, versions, strict=True):
             translated.storyloop = theme_data(version, generator.settings)
         STATE.stories.append(story)

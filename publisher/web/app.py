@@ -20,11 +20,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from publisher.customers import invites
 from publisher.dashboard.web import routes as dashboard_routes
 from publisher.settings import Settings
 from publisher.shop.context import Shop
+from publisher.shop.guard import Guard
 from publisher.tracking import optout
-from publisher.web import accounts, reader, shop_api, till
+from publisher.web import accounts, reader, shop_api, testimonial, till
 from publisher.web.accounts import Login
 from publisher.web.pages import render
 from publisher.web.security import (
@@ -44,6 +46,7 @@ WEB_PREFIXES = (
     "/offer/",
     "/code/",
     "/webhooks/",
+    invites.PATH,
     "/storyloop.js",
     "/web-static/",
     "/dashboard",
@@ -147,6 +150,8 @@ def routes() -> list[Route | Mount]:
         Route("/offer/{slug}", reader.offer_page, methods=["GET"]),
         Route("/offer/{slug}", reader.claim, methods=["POST"]),
         Route("/code/{code}", reader.code_page, methods=["GET"]),
+        Route(invites.PATH + "{token}", testimonial.form_page, methods=["GET"]),
+        Route(invites.PATH + "{token}", testimonial.submit, methods=["POST"]),
         Route("/storyloop.js", shop_api.script, methods=["GET", "HEAD"]),
         Route("/webhooks/shopify", shop_api.shopify_webhook, methods=["POST"]),
         Mount("/web-static", StaticFiles(directory=STATIC), name="static"),
@@ -173,6 +178,8 @@ def create_web_app(settings: Settings, engine: Engine, shop: Shop | None = None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.shop = shop or Shop.from_settings(settings)
+    app.state.invite_secret = invites.secret_for(session_key(settings))
+    app.state.testimonial_guard = Guard()
     configured = settings.engine.get("stores") or {}
     app.state.stores = dict(configured) if isinstance(configured, dict) else {}
     return app

@@ -34,6 +34,7 @@ def environment(lang: str) -> Environment:
     env.globals["languages"] = i18n.LANGUAGES
     env.filters["lastday"] = lambda until, store=None: last_day(until, store, lang)
     env.filters["localtime"] = lambda when, store=None: local_time(when, store, lang)
+    env.filters["dayname"] = lambda day: str(format_date(day, format="long", locale=lang))
     return env
 
 

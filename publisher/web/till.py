@@ -12,12 +12,15 @@ import asyncio
 import secrets
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import segno
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from publisher.customers import invites
 from publisher.shop import redeem as redeem_mod
 from publisher.shop.context import Shop
 from publisher.shop.redeem import Outcome, Problem, Reason, Sale, Status, Undo
@@ -275,8 +278,24 @@ def _done_page(request: Request, store: Store, outcome: Outcome, sale: Sale, lan
         request_id=sale.request_id,
         warnings=_sentences(outcome.warnings, lang),
         undo_minutes=int(shop.undo_window.total_seconds() // 60),
+        invite_qr=_invitation_qr(request, store, sale),
     )
     return render(request, "till_done.html", context, lang=lang)
+
+
+def invitation_url(request: Request, store: Store, sale: Sale) -> str:
+    """The customer's signed, single-use link to the testimonial form for this sale."""
+    visited = sale.at.astimezone(ZoneInfo(store.timezone or "UTC")).date()
+    secret: str = request.app.state.invite_secret
+    token = invites.make(secret, store.id, redeem_mod.sale_key(sale), visited)
+    base = request.app.state.settings.tracking_base_url.rstrip("/")
+    return f"{base}{invites.PATH}{token}"
+
+
+def _invitation_qr(request: Request, store: Store, sale: Sale) -> str:
+    """The invitation as a QR code (an SVG data URI: the page's CSP allows data: images)."""
+    qr = segno.make(invitation_url(request, store, sale), error="m")
+    return str(qr.svg_data_uri(scale=4, border=4))
 
 
 @require_role("owner", "staff")
