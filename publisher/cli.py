@@ -101,6 +101,7 @@ EXAMPLES = {
     "cancel": "storyloop cancel 3f9c2a7e01",
     "channels": "storyloop channels",
     "db": "storyloop db upgrade",
+    "digest": "storyloop digest --to owner@example.com",
     "db upgrade": "storyloop db upgrade",
     "import-sales": "storyloop import-sales till-2026-11.csv",
     "ingest": "storyloop ingest",
@@ -119,6 +120,14 @@ EXAMPLES = {
     "run": "storyloop run --no-serve",
     "serve": "storyloop serve",
     "status": "storyloop status",
+    "testimonials": "storyloop testimonials          # what customers sent\n"
+    "  storyloop testimonials pull     # onto a new git branch, for a pull request",
+    "testimonials pull": "storyloop testimonials pull",
+    "user": "storyloop user add mia --role staff --store berlin-1",
+    "user add": "storyloop user add mia --role staff --store berlin-1",
+    "user list": "storyloop user list",
+    "user remove": "storyloop user remove mia",
+    "user passwd": "storyloop user passwd mia",
 }
 
 

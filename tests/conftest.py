@@ -6,6 +6,7 @@ On a user's machine a test whose binary is missing is skipped with the reason; i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -17,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from glob import glob
 from pathlib import Path
+from typing import Any
 
 import pelican.log  # noqa: F401  (installs Pelican's logger class; undone just below)
 import pytest
@@ -40,6 +42,7 @@ def need(condition: bool, reason: str) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    stop_playwright()
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
     if IN_CI and skipped and session.exitstatus == 0:
@@ -142,6 +145,30 @@ def chromium_path() -> str:
     need(CHROMIUM is not None, "Debian's chromium is not installed (apt-get install chromium)")
     assert CHROMIUM
     return CHROMIUM
+
+
+_playwright: Any = None
+
+
+@contextlib.contextmanager
+def shared_playwright() -> Iterator[Any]:
+    """The test process's one Playwright. Its sync API refuses to start while another instance
+    runs in the same process, so browser tests of different modules (one xdist worker runs
+    several) all launch their Chromium from this one, started on first use and stopped when
+    the session ends."""
+    global _playwright
+    if _playwright is None:
+        from playwright.sync_api import sync_playwright
+
+        _playwright = sync_playwright().start()
+    yield _playwright
+
+
+def stop_playwright() -> None:
+    global _playwright
+    if _playwright is not None:
+        _playwright.stop()
+        _playwright = None
 
 
 @pytest.fixture(scope="session")

@@ -61,9 +61,9 @@ def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")  # a live sync Playwright blocks every later one in the worker
 def browser(chromium_path: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+    from tests.conftest import shared_playwright
 
-    with sync_playwright() as playwright:
+    with shared_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=chromium_path, args=ARGS)
         try:
             yield chromium

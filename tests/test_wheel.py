@@ -73,9 +73,9 @@ def test_the_wheel_carries_the_theme_and_nothing_from_the_checkout(venv: Path) -
 
 @pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+    from tests.conftest import shared_playwright
 
-    with sync_playwright() as playwright:
+    with shared_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=chromium_path, args=ARGS)
         try:
             yield chromium

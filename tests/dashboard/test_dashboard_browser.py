@@ -33,9 +33,9 @@ SHOTS = Path(os.environ.get("STORYLOOP_ARTEFACTS", tempfile.gettempdir())) / "da
 
 @pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+    from tests.conftest import shared_playwright
 
-    with sync_playwright() as playwright:
+    with shared_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=chromium_path)
         try:
             yield chromium

@@ -97,11 +97,11 @@ def test_the_html_export_opens_offline(seeded: Seeded, chromium_path: str, tmp_p
     target = tmp_path / "report.html"
     done = storyloop(seeded, "report", "--format", "html", "--out", str(target), *PERIOD)
     assert done.returncode == 0, done.stderr
-    from playwright.sync_api import sync_playwright
+    from tests.conftest import shared_playwright
 
     asked: list[str] = []
     errors: list[str] = []
-    with sync_playwright() as playwright:
+    with shared_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path)
         context = browser.new_context(offline=True, viewport={"width": 390, "height": 844})
 

@@ -82,9 +82,9 @@ def shop_site(tmp_path: Path) -> Iterator[str]:
 def test_storyloop_js_carries_the_click_id_from_the_landing_page_to_the_cart(
     chromium_path: str, shop_site: str
 ) -> None:
-    from playwright.sync_api import sync_playwright
+    from tests.conftest import shared_playwright
 
-    with sync_playwright() as playwright:
+    with shared_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=chromium_path, args=["--no-sandbox"])
         page = chromium.new_page(viewport={"width": 390, "height": 844})
         errors: list[str] = []

@@ -25,7 +25,7 @@ window.BarcodeDetector = class {
 def test_scanning_a_code_with_the_camera_opens_its_check_page(
     tmp_path: Path, chromium_path: str, serve: Callable[[Site], Tracker]
 ) -> None:
-    from playwright.sync_api import sync_playwright
+    from tests.conftest import shared_playwright
 
     root = tmp_path / "site"
     site = open_shop(root, f"sqlite:///{root / 'var' / 'db.sqlite'}")
@@ -34,7 +34,7 @@ def test_scanning_a_code_with_the_camera_opens_its_check_page(
     serve(site)
     code = Browser.open(site).claim("floor")
     args = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-    with sync_playwright() as playwright:
+    with shared_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=chromium_path, args=args)
         try:
             context = chromium.new_context(viewport={"width": 390, "height": 844})
