@@ -81,10 +81,9 @@ print(json.dumps(waits), flush=True)
 """
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # PostgreSQL locks rows instead
 def test_another_writer_is_not_locked_out_while_a_big_plan_is_applied(tmp_path, make_site):
     settings = make_site(channels=CHANNELS)
-    if not settings.database_url.startswith("sqlite"):
-        pytest.skip("the write lock is SQLite's; PostgreSQL locks rows")
     engine = db.connect(settings.database_url)
     db.upgrade(engine)
     engine.dispose()

@@ -169,12 +169,13 @@ def test_a_mastodon_reader_s_personal_code_is_redeemed_at_the_berlin_till(
     assert (row["via"], row["code_kind"], row["order_id"]) == ("link", "personal", receipt)
     assert row["click_id"] and row["click_id"].startswith(flow.mastodon_link.rsplit("/", 1)[1])
 
-    # The report credits mastodon. It has no `store` dimension on this branch yet (the dashboard
-    # issue adds it); the store is asserted on the conversions table above.
-    done = storyloop(flow.site, "report", "--by", "channel", "--format", "json")
+    # The report credits mastodon and the Berlin store, as a sale that came through the link
+    done = storyloop(flow.site, "report", "--by", "channel,store", "--format", "json")
     assert done.returncode == 0, done.stderr
-    (mastodon,) = [r for r in json.loads(done.stdout)["rows"] if r["channel"] == "mastodon"]
-    assert mastodon["redemptions"] >= 1 and "EUR" in mastodon["revenue"]
+    rows = json.loads(done.stdout)["rows"]
+    (berlin,) = [r for r in rows if (r["channel"], r["store"]) == ("mastodon", "berlin-1")]
+    assert berlin["redemptions_linked"] >= 1 and berlin["redemptions_code_only"] == 0
+    assert "EUR" in berlin["revenue"]
 
 
 def test_the_story_page_qr_code_is_a_tracked_link_of_the_site_channel(flow: Flow) -> None:
