@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -231,18 +231,42 @@ def _diff_one(
         out.unchanged += 1
 
 
-def apply(conn: Connection, plan: PlanDiff, *, now: datetime) -> None:
-    """Write the diff. Every write is conditional, so a concurrent apply or claim is harmless."""
+APPLY_BATCH = 500  # rows per insert, and how often on_progress is told
+
+
+def apply(
+    conn: Connection,
+    plan: PlanDiff,
+    *,
+    now: datetime,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Write the diff. Every write is conditional, so a concurrent apply or claim is harmless.
+
+    ``on_progress(deliveries_done, deliveries_total)`` is called after each batch."""
     d = ledger.d
     fresh = [_row(w, ledger.PLANNED, now) for w in plan.add]
     fresh += [_row(w, ledger.MISSED, now) for w in plan.missed]
+    total = len(fresh) + len(plan.reschedule) + len(plan.refresh) + len(plan.cancel)
+    done = told = 0
+
+    def advance(count: int = 1) -> None:
+        nonlocal done, told
+        done += count
+        if on_progress is not None and (done - told >= APPLY_BATCH or done == total):
+            told = done
+            on_progress(done, total)
+
     revived = [r["id"] for r in fresh]
     conn.execute(
         ledger.deliveries.delete().where(
             d.id.in_(revived), d.state == ledger.CANCELLED, d.cancelled_by == ledger.BY_PLAN
         )
     )
-    ledger.insert_ignore(conn, ledger.deliveries, ["id"], fresh)
+    for start in range(0, len(fresh), APPLY_BATCH):
+        batch = fresh[start : start + APPLY_BATCH]
+        ledger.insert_ignore(conn, ledger.deliveries, ["id"], batch)
+        advance(len(batch))
     ledger._event(conn, [w.id for w in plan.add], ledger.PLANNED, now, detail="planned")
     ledger._event(conn, [w.id for w in plan.missed], ledger.MISSED, now, detail="late at plan")
     for w, _old in plan.reschedule:
@@ -251,14 +275,17 @@ def apply(conn: Connection, plan: PlanDiff, *, now: datetime) -> None:
             .where(d.id == w.id, d.state == ledger.PLANNED)
             .values(due_at=w.due_at, next_attempt_at=w.due_at, updated_at=now)
         )
+        advance()
     for w in plan.refresh:
         conn.execute(
             update(ledger.deliveries)
             .where(d.id == w.id, d.state.in_(ledger.PENDING))
             .values(content_hash=w.content_hash, updated_at=now)
         )
+        advance()
     for row in plan.cancel:
         ledger.cancel(conn, row.id, now=now, by=ledger.BY_PLAN)
+        advance()
 
 
 def _row(w: Desired, state: str, now: datetime) -> dict[str, Any]:
