@@ -155,6 +155,11 @@ EXAMPLES = {
     "run": "storyloop run --no-serve",
     "serve": "storyloop serve",
     "status": "storyloop status",
+    "user": "storyloop user add mei --role staff --store xiamen-1",
+    "user add": "storyloop user add mei --role staff --store xiamen-1",
+    "user list": "storyloop user list",
+    "user passwd": "storyloop user passwd mei",
+    "user remove": "storyloop user remove mei",
 }
 
 
