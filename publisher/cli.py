@@ -9,7 +9,7 @@ import contextlib
 import importlib
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -46,6 +46,42 @@ def busy(what: str) -> Iterator[None]:
         return
     with console.status(what):
         yield
+
+
+Progress = Callable[[int, int], None]
+
+
+@contextlib.contextmanager
+def progress(what: str, unit: str) -> Iterator[Progress | None]:
+    """A rich progress bar on stderr for a long command: the command passes the callback it
+    yields to the library, which calls it per batch with (done, total). On a pipe or in a CI log
+    it yields None and nothing is drawn."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    columns = [TextColumn("{task.description}"), BarColumn()]
+    if unit == "bytes":
+        columns.append(DownloadColumn())
+    else:
+        columns += [MofNCompleteColumn(), TextColumn(unit)]
+    with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task(what, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 class Group(click.Group):

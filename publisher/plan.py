@@ -22,7 +22,7 @@ import hashlib
 import logging
 import time as time_mod
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -293,7 +293,14 @@ STEP = 200
 SQLITE_CACHE_KIB = 64 * 1024
 
 
-def apply_in_steps(engine: Engine, plan: PlanDiff, *, now: datetime, step: int = STEP) -> int:
+def apply_in_steps(
+    engine: Engine,
+    plan: PlanDiff,
+    *,
+    now: datetime,
+    step: int = STEP,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Write the diff in short transactions of at most ``step`` deliveries each, so the tracker
     and the workers get SQLite's write lock between them; the number of transactions.
 
@@ -301,7 +308,8 @@ def apply_in_steps(engine: Engine, plan: PlanDiff, *, now: datetime, step: int =
     waiting in SQLite's busy handler sleeps between its tries (up to 100 ms), and without a
     pause the next step would take the lock again before it woke. The writes are the same
     conditional ones ``apply`` makes, so a step that races a claim or another plan is harmless;
-    a plan cut short is completed by the next one, which finds the rest still to do."""
+    a plan cut short is completed by the next one, which finds the rest still to do.
+    ``on_progress(deliveries_done, deliveries_total)`` is called after each step."""
     work: list[tuple[str, list[Any]]] = [
         ("add", list(plan.add)),
         ("missed", list(plan.missed)),
@@ -310,7 +318,8 @@ def apply_in_steps(engine: Engine, plan: PlanDiff, *, now: datetime, step: int =
         ("cancel", list(plan.cancel)),
     ]
     pause = engine.dialect.name == "sqlite"
-    steps = 0
+    steps = done = 0
+    total = sum(len(items) for _, items in work)
     for kind, items in work:
         for i in range(0, len(items), step):
             chunk = {k: [] for k, _ in work} | {kind: items[i : i + step]}
@@ -328,6 +337,9 @@ def apply_in_steps(engine: Engine, plan: PlanDiff, *, now: datetime, step: int =
                     now=now,
                 )
             steps += 1
+            done += len(chunk[kind])
+            if on_progress is not None:
+                on_progress(done, total)
             if pause:
                 time_mod.sleep(min(time_mod.perf_counter() - began, 0.1))
     return steps

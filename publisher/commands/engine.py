@@ -13,7 +13,7 @@ import click
 from sqlalchemy.engine import Engine
 
 from publisher import ledger, plan, scheduler
-from publisher.cli import Context, busy
+from publisher.cli import Context, busy, progress
 from publisher.dispatch import Dispatcher, utcnow
 from publisher.errors import NotFound, StoryloopError
 from publisher.settings import Settings
@@ -80,7 +80,8 @@ def plan_command(ctx: Context, do_apply: bool, grace_hours: float | None) -> Non
         result = plan.diff(conn, wanted, now=now, grace=plan.grace_period(settings))
         conn.rollback()
     if do_apply:
-        plan.apply_in_steps(engine, result, now=now)
+        with progress("applying the plan", "deliveries") as on_progress:
+            plan.apply_in_steps(engine, result, now=now, on_progress=on_progress)
     _print_plan(result)
     if do_apply:
         click.echo(f"applied: {result.changes} change(s)")

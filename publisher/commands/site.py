@@ -330,34 +330,42 @@ def build_cmd(obj: Any, output: Path | None, theme: str | None, fatal: str | Non
 
 @contextmanager
 def build_progress() -> Iterator[None]:
-    """A live count of the files Pelican has read, on a terminal (rich prints nothing to a
-    pipe, so CI logs stay as they were)."""
+    """A rich progress display of the files Pelican has read and then written, on a terminal
+    only (nothing is drawn into a pipe, so CI logs stay as they were). Pelican does not say
+    beforehand how many files it will read or write, so these are counts without a total."""
     from pelican import signals
     from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
     if not console.is_terminal:
         yield
         return
-    count = 0
-    with console.status("reading content…") as status:
+    columns = (SpinnerColumn(), TextColumn("{task.description}: {task.completed} files"))
+    with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+        reading = bar.add_task("reading content", total=None)
+        writing: list[Any] = []
 
         def read(_content: Any) -> None:
-            nonlocal count
-            count += 1
-            if count % 25 == 0:
-                status.update(f"reading content… {count} files")
+            bar.advance(reading)
 
-        def writing(_generators: Any) -> None:
-            status.update(f"writing pages for {count} files…")
+        def finalized(_generators: Any) -> None:
+            bar.update(reading, total=bar.tasks[0].completed)
+            writing.append(bar.add_task("writing pages", total=None))
+
+        def written(_path: Any, context: Any = None) -> None:
+            if writing:
+                bar.advance(writing[0])
 
         signals.content_object_init.connect(read)
-        signals.all_generators_finalized.connect(writing)
+        signals.all_generators_finalized.connect(finalized)
+        signals.content_written.connect(written)
         try:
             yield
         finally:
             signals.content_object_init.disconnect(read)
-            signals.all_generators_finalized.disconnect(writing)
+            signals.all_generators_finalized.disconnect(finalized)
+            signals.content_written.disconnect(written)
 
 
 @click.command("init")

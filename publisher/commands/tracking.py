@@ -17,7 +17,7 @@ import click
 from sqlalchemy import Engine
 
 from publisher import db, processes
-from publisher.cli import Context, busy
+from publisher.cli import Context, progress
 from publisher.errors import NotFound, StoryloopError
 from publisher.model import load_manifest
 from publisher.tracking import ingest as ingest_mod
@@ -103,8 +103,10 @@ def serve(
 def ingest(ctx: Context) -> None:
     """Move journalled clicks into the database (also done every few seconds by serve)."""
     engine = _database(ctx)
-    with busy("ingesting clicks…"):
-        result = ingest_mod.ingest(engine, journal_dir(ctx.settings.var_dir))
+    with progress("ingesting clicks", "bytes") as on_progress:
+        result = ingest_mod.ingest(
+            engine, journal_dir(ctx.settings.var_dir), on_progress=on_progress
+        )
     click.echo(
         f"{result.read} click(s) read from {result.files} journal file(s), "
         f"{result.inserted} new, {result.skipped} skipped"
@@ -157,8 +159,8 @@ def redeem(
 def import_sales(ctx: Context, file: Path, encoding: str | None) -> None:
     """Import a till export (CSV: date,code,order_id,value,currency,store)."""
     engine = _database(ctx)
-    with busy(f"importing {file}…"):
-        result = offers.import_sales(engine, ctx.settings, file, encoding)
+    with progress(f"importing {file.name}", "lines") as on_progress:
+        result = offers.import_sales(engine, ctx.settings, file, encoding, on_progress)
     how = "detected; --encoding overrides" if result.detected else "as given"
     click.echo(f"{file}: read as {result.encoding} ({how})")
     for line in result.errors:

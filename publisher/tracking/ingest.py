@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,14 +50,33 @@ def _exclusive(directory: Path) -> Iterator[None]:
         yield
 
 
-def ingest(engine: Engine, directory: Path, *, chunk_bytes: int = CHUNK_BYTES) -> IngestResult:
-    """Ingest every journal file under ``directory``; safe to run while trackers write."""
+def ingest(
+    engine: Engine,
+    directory: Path,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> IngestResult:
+    """Ingest every journal file under ``directory``; safe to run while trackers write.
+
+    ``on_progress(bytes_done, bytes_total)`` is called after each batch: the total is what the
+    journals held beyond their saved offsets when ingest began (a tracker may add more)."""
     result = IngestResult()
     attribution: dict[str, Where] = {}
     with _exclusive(directory):
-        for path in journal.files(directory):
+        paths = journal.files(directory)
+        total = sum(max(0, p.stat().st_size - _offset(engine, p.name)) for p in paths)
+        done = 0
+
+        def advance(size: int) -> None:
+            nonlocal done
+            done += size
+            if on_progress is not None:
+                on_progress(min(done, total), total)
+
+        for path in paths:
             result.files += 1
-            _ingest_file(engine, path, chunk_bytes, attribution, result)
+            _ingest_file(engine, path, chunk_bytes, attribution, result, advance)
     forget_old_salts(engine)
     return result
 
@@ -82,6 +101,7 @@ def _ingest_file(
     chunk_bytes: int,
     attribution: dict[str, Where],
     result: IngestResult,
+    advance: Callable[[int], None] = lambda size: None,
 ) -> None:
     writer_gone = journal.writer_gone(path)  # checked first: later writes are then impossible
     offset = _offset(engine, path.name)
@@ -96,6 +116,7 @@ def _ingest_file(
         with engine.begin() as conn:
             result.inserted += _insert(conn, rows)
             _save_offset(conn, path.name, end)
+        advance(end - offset)
         offset = end
     if writer_gone and offset >= path.stat().st_size:
         path.unlink()

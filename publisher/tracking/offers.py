@@ -13,6 +13,7 @@ import codecs
 import csv
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,15 +146,24 @@ def _label(codec: str) -> str:
     return NAMES.get(codec, codec.upper().replace("_", "-"))
 
 
+PROGRESS_ROWS = 500  # on_progress is told after every this many rows
+
+
 def import_sales(
-    engine: Engine, settings: Settings, path: Path, encoding: str | None = None
+    engine: Engine,
+    settings: Settings,
+    path: Path,
+    encoding: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
+    """Import a till export in one transaction; ``on_progress(lines_done, lines_total)`` is
+    called every few hundred rows and at the end (lines, since a quoted field may span two)."""
     text, used = read_export(path, encoding)
     result = ImportResult(encoding=used, detected=encoding is None)
     with engine.begin() as conn:
         reader = csv.DictReader(io.StringIO(text, newline=""))
         try:
-            _import_rows(conn, reader, settings, path, result)
+            _import_rows(conn, reader, settings, path, result, on_progress, _lines(text))
         except csv.Error as exc:  # a field over csv's limit, a NUL: not a till export
             raise StoryloopError(
                 f"{path}:{reader.line_num + 1}: {exc} (nothing was imported)",
@@ -162,12 +172,18 @@ def import_sales(
     return result
 
 
+def _lines(text: str) -> int:
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
+
+
 def _import_rows(
     conn: Connection,
     reader: csv.DictReader[str],
     settings: Settings,
     path: Path,
     result: ImportResult,
+    on_progress: Callable[[int, int], None] | None = None,
+    lines: int = 0,
 ) -> None:
     header = [h.strip().lower() for h in reader.fieldnames or []]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
@@ -178,8 +194,11 @@ def _import_rows(
         )
     reader.fieldnames = header
     shop = Shop.from_settings(settings)
-    for row in reader:
+    total = max(lines, 1)
+    for number, row in enumerate(reader, 1):
         line = reader.line_num
+        if on_progress is not None and number % PROGRESS_ROWS == 0:
+            on_progress(min(line, total), total)
         values = {k: (v or "").strip() for k, v in row.items() if k in CSV_COLUMNS}
         try:
             outcome = paths.record(
@@ -201,3 +220,5 @@ def _import_rows(
             result.imported += 1
         else:
             result.duplicates += 1
+    if on_progress is not None:
+        on_progress(total, total)
