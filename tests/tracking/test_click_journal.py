@@ -6,25 +6,11 @@ import json
 import time
 
 from sqlalchemy import delete, func, select
-from trackkit import Site, make_story, run_storyloop
+from trackkit import Site, link_code, run_storyloop
 
-from publisher.tracking import prepare_links
 from publisher.tracking.ingest import ingest
 from publisher.tracking.journal import Click, Journal, files, journal_dir
 from publisher.tracking.schema import clicks, journal_offsets
-
-
-def _code(site: Site) -> str:
-    with site.engine.begin() as conn:
-        links = prepare_links(
-            conn,
-            site.settings,
-            delivery_id="d1",
-            story=make_story(),
-            channel="mastodon",
-            variant="A",
-        )
-    return links.get(make_story().url).rsplit("/", 1)[1]
 
 
 def _write(journal: Journal, code: str, n: int, kind: str = "reader") -> list[str]:
@@ -43,7 +29,7 @@ def _count(site: Site) -> int:
 
 
 def test_journalled_clicks_are_ingested_once_however_often_ingest_runs(any_site: Site) -> None:
-    code = _code(any_site)
+    code = link_code(any_site)
     journal = Journal(journal_dir(any_site.settings.var_dir))
     _write(journal, code, 50)
     folder = journal_dir(any_site.settings.var_dir)
@@ -59,7 +45,7 @@ def test_journalled_clicks_are_ingested_once_however_often_ingest_runs(any_site:
 
 
 def test_losing_the_offsets_counts_nothing_twice(any_site: Site) -> None:
-    code = _code(any_site)
+    code = link_code(any_site)
     folder = journal_dir(any_site.settings.var_dir)
     _write(Journal(folder), code, 30)
     ingest(any_site.engine, folder, chunk_bytes=512)
@@ -70,7 +56,7 @@ def test_losing_the_offsets_counts_nothing_twice(any_site: Site) -> None:
 
 
 def test_a_half_written_last_line_waits_for_its_end(sqlite_site: Site) -> None:
-    code = _code(sqlite_site)
+    code = link_code(sqlite_site)
     folder = journal_dir(sqlite_site.settings.var_dir)
     journal = Journal(folder)
     _write(journal, code, 3)
@@ -87,7 +73,7 @@ def test_a_half_written_last_line_waits_for_its_end(sqlite_site: Site) -> None:
 
 
 def test_a_malformed_line_is_skipped_and_the_rest_ingested(sqlite_site: Site) -> None:
-    code = _code(sqlite_site)
+    code = link_code(sqlite_site)
     folder = journal_dir(sqlite_site.settings.var_dir)
     journal = Journal(folder)
     _write(journal, code, 2)
@@ -100,7 +86,7 @@ def test_a_malformed_line_is_skipped_and_the_rest_ingested(sqlite_site: Site) ->
 
 
 def test_a_finished_file_is_removed_once_its_writer_has_gone(sqlite_site: Site) -> None:
-    code = _code(sqlite_site)
+    code = link_code(sqlite_site)
     folder = journal_dir(sqlite_site.settings.var_dir)
     journal = Journal(folder)
     _write(journal, code, 5)
@@ -113,7 +99,7 @@ def test_a_finished_file_is_removed_once_its_writer_has_gone(sqlite_site: Site) 
 
 
 def test_a_click_on_an_unknown_code_is_skipped_and_the_rest_ingested(sqlite_site: Site) -> None:
-    code = _code(sqlite_site)
+    code = link_code(sqlite_site)
     folder = journal_dir(sqlite_site.settings.var_dir)
     journal = Journal(folder)
     _write(journal, code, 2)
@@ -123,7 +109,7 @@ def test_a_click_on_an_unknown_code_is_skipped_and_the_rest_ingested(sqlite_site
 
 
 def test_storyloop_ingest_says_what_it_moved(sqlite_site: Site) -> None:
-    _write(Journal(journal_dir(sqlite_site.settings.var_dir)), _code(sqlite_site), 3)
+    _write(Journal(journal_dir(sqlite_site.settings.var_dir)), link_code(sqlite_site), 3)
     done = run_storyloop(sqlite_site, "ingest")
     assert done.returncode == 0, done.stderr
     assert "3 click(s) read from 1 journal file(s), 3 new, 0 skipped" in done.stdout

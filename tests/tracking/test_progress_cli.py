@@ -7,7 +7,7 @@ import re
 import time
 from pathlib import Path
 
-from trackkit import Site, make_story, storyloop_argv, tracker_env
+from trackkit import Site, link_code, make_story, storyloop_argv, tracker_env
 
 from publisher.tracking import prepare_links
 from publisher.tracking.journal import Click, Journal, journal_dir
@@ -55,16 +55,7 @@ def test_import_sales_draws_a_progress_bar_on_a_terminal_only(
 
 
 def test_ingest_draws_a_progress_bar_on_a_terminal_only(sqlite_site: Site) -> None:
-    with sqlite_site.engine.begin() as conn:
-        links = prepare_links(
-            conn,
-            sqlite_site.settings,
-            delivery_id="d1",
-            story=make_story(),
-            channel="mastodon",
-            variant="A",
-        )
-    code = links.get(make_story().url).rsplit("/", 1)[1]
+    code = link_code(sqlite_site)
     journal = Journal(journal_dir(sqlite_site.settings.var_dir))
     for i in range(ROWS):
         journal.append(

@@ -98,6 +98,22 @@ def make_story(**over: Any) -> Story:
     return replace(base, **over)
 
 
+def link_code(site: Site) -> str:
+    """The tracked-link code of ``make_story()``'s page in a Mastodon post (variant A)."""
+    from publisher.tracking import prepare_links
+
+    with site.engine.begin() as conn:
+        links = prepare_links(
+            conn,
+            site.settings,
+            delivery_id="d1",
+            story=make_story(),
+            channel="mastodon",
+            variant="A",
+        )
+    return links.get(make_story().url).rsplit("/", 1)[1]
+
+
 @dataclass
 class Site:
     root: Path
