@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -179,3 +182,20 @@ def dispatcher(
 def scripted(settings: Settings, cls: type[Scripted] = Scripted, name: str = "net") -> Scripted:
     context = ChannelContext(var_dir=settings.var_dir, content_dir=settings.content_path)
     return cls({"name": name, **settings.channels.get(name, {})}, context)
+
+
+def start_worker(
+    config: Path, log: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """A ``storyloop run --no-serve`` worker in a process of its own (so a test can SIGKILL
+    it), its output appended to ``log``."""
+    from tests.conftest import ROOT
+
+    argv = [sys.executable, "-c", "from publisher.cli import main; main()"]
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [*argv, "--config", str(config), "-v", "run", "--no-serve"],
+            env=dict(env) if env is not None else {**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )

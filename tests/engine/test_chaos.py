@@ -15,7 +15,6 @@ so with the network's id, and every plain one is either sent once or held with a
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -27,11 +26,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from enginekit import story, write_manifest, write_settings
+from enginekit import start_worker, story, write_manifest, write_settings
 from sqlalchemy import select
 
 from publisher import db, ledger
-from tests.conftest import ROOT, free_port, wait_for_port
+from tests.conftest import free_port, wait_for_port
 
 HERE = Path(__file__).parent
 DELIVERIES = 300
@@ -52,18 +51,6 @@ NETWORKS = {
     "lookup": ("LookupChannel", ["--lookup", *FLAKY]),
     "plain": ("PlainChannel", ["--delay", "0", "0.1", "--stall", "0.3", "--stall-seconds", "2"]),
 }
-
-
-def start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    argv = [sys.executable, "-c", "from publisher.cli import main; main()"]
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [*argv, "--config", str(config), "-v", "run", "--no-serve"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def wait_running(worker: subprocess.Popen[bytes], log: Path) -> None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,24 +26,13 @@ from channels.base import DeliveryKey
 from channels.bluesky import tid_for
 from publisher import db, ledger
 from tests.conftest import ROOT
-from tests.engine.enginekit import story, write_manifest, write_settings
+from tests.engine.enginekit import start_worker, story, write_manifest, write_settings
 
 pytestmark = [pytest.mark.pds, pytest.mark.slow]
 
 DELIVERIES = 6
 DEATHS = {"after-create": 2, "before-create": 1}
 PASSWORD_ENV = "STORYLOOP_TEST_BSKY_PASSWORD"
-
-
-def start_worker(config: Path, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-c", "from publisher.cli import main; main()"]
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [*argv, "--config", str(config), "-v", "run", "--no-serve"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def ledger_state(url: str) -> tuple[list[Any], list[Any]]:
