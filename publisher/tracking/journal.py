@@ -31,6 +31,16 @@ BACKLOG = 100_000  # clicks kept in memory while the disk refuses them (about 20
 LOG_EVERY = 60.0  # seconds between two log lines about failing writes
 log = logging.getLogger(__name__)
 
+_PID = os.getpid()  # kept current by a fork hook, so the hot path makes no getpid() call
+
+
+def _forked() -> None:
+    global _PID
+    _PID = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
 
 def journal_dir(var_dir: Path) -> Path:
     return var_dir / "journal"
@@ -98,8 +108,8 @@ class Journal:
 
     def _this_process(self) -> None:
         """A forked child makes its own ids and its own file; the parent's are not its own."""
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
+        if self._pid != _PID:
+            self._pid = _PID
             self._fd = -1
             self._prefix = secrets.token_hex(6)
             self._counter = 0
@@ -132,7 +142,10 @@ class Journal:
         ``code`` is [0-9A-Za-z], ``agent`` one of our bot names, ``reader`` hex and ``host``
         a cleaned host name, so none of them needs JSON escaping.
         """
-        click_id = self.new_click_id(code)
+        if self._pid != _PID:
+            self._this_process()
+        self._counter += 1
+        click_id = f"{code}.{self._prefix}{self._counter:x}"
         line = (
             f'{{"id":"{click_id}","code":"{code}","at":{time.time()!r},"kind":"{kind}",'
             f'"agent":{_quoted(agent)},"reader":{_quoted(reader)},"ref":{_quoted(host)}}}\n'
@@ -146,7 +159,7 @@ class Journal:
     def _append(self, line: bytes) -> None:
         """Write one line (after any kept back), or keep it back: never raises."""
         try:
-            fd = self._descriptor()
+            fd = self._fd if self._fd >= 0 and self._pid == _PID else self._descriptor()
             if self._backlog:
                 self._write(fd, b"".join(self._backlog) + line)
                 self._recovered()
@@ -227,7 +240,7 @@ class Journal:
         }
 
     def close(self) -> None:
-        if self._fd >= 0 and self._pid == os.getpid():
+        if self._fd >= 0 and self._pid == _PID:
             os.close(self._fd)
         self._fd = -1
 
