@@ -217,7 +217,7 @@ class Runner:
         self.dispatcher.housekeeping()
         if not self.stop.is_set():
             self.dispatcher.resolve_unknown()
-            self.remover.sweep(self.watch.stories(), self.clock())
+            self.remover.sweep_logging_errors(self.watch.stories, self.clock())
         self.publish_due()
 
     def publish_due(self) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -51,15 +51,22 @@ from channels.base import (
     open_channel,
 )
 from publisher import ledger
-from publisher.consent.schema import consent_ends, consent_removals, consent_steps
+from publisher.consent.schema import (
+    EXPIRED,
+    SCOPE,
+    WITHDRAWN,
+    consent_ends,
+    consent_removals,
+    consent_steps,
+)
 from publisher.customers.pull import slug_for
 from publisher.customers.records import all_received
+from publisher.errors import ManifestError
 from publisher.model import Story
 from publisher.settings import Settings
 
 log = logging.getLogger(__name__)
 
-WITHDRAWN, EXPIRED, SCOPE = "withdrawn", "expired", "scope"
 ENDS_THE_PAGE = (WITHDRAWN, EXPIRED)  # scope "site" keeps the page: only the copies go
 
 CANCEL, DELETE = "cancel", "delete"
@@ -479,6 +486,21 @@ class Remover:
             except Exception as exc:  # a channel no longer configured or installed
                 self._adapters[name] = f"channel {name!r} cannot be opened ({exc}): remove by hand"
         return self._adapters[name]
+
+    def sweep_logging_errors(
+        self, stories: Callable[[], Mapping[str, Story]], now: datetime
+    ) -> Counter[str]:
+        """The engine's sweep: a failure here is logged and must not keep posts from going out
+        (the next sweep tries again); no manifest yet means no testimonial to look at."""
+        try:
+            try:
+                known = stories()
+            except ManifestError:
+                known = {}
+            return self.sweep(known, now)
+        except Exception:
+            log.exception("consent sweep failed; trying again at the next sweep")
+            return Counter()
 
     def sweep(self, stories: Mapping[str, Story], now: datetime) -> Counter[str]:
         """Note ended consents, cancel and queue, recover stale leases, run what is due."""

@@ -16,6 +16,8 @@ from sqlalchemy import Column, Integer, String, Table, Text
 from publisher.db import metadata
 from publisher.ledger import UTCDateTime
 
+WITHDRAWN, EXPIRED, SCOPE = "withdrawn", "expired", "scope"  # consent_ends.reason
+
 withdrawal_links = Table(
     "withdrawal_links",
     metadata,
