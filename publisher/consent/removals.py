@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.exc import IntegrityError
 
 from channels.base import (
     AuthProblem,
@@ -236,17 +237,27 @@ def plan_removals(
     for row in rows:
         if row.id in done or row.state in ledger.IN_HAND or row.state == ledger.CANCELLED:
             continue
-        with ledger.transaction(engine) as conn:
-            if row.state == ledger.SENT:
-                _new_removal(conn, row, DELETE, WAITING, now, None)
-                counts["to remove"] += 1
-            elif ledger.cancel(conn, row.id, now=now, by=ledger.BY_USER):
-                detail = None
-                if row.state == ledger.UNKNOWN:
-                    detail = "it may have been posted (no answer came): check the channel by hand"
-                _new_removal(conn, row, CANCEL, BY_HAND if detail else CANCELLED, now, detail)
-                counts["cancelled"] += 1
+        try:
+            counts.update(_plan_one(engine, row, now))
+        except IntegrityError:  # another process queued this copy at the same moment
+            continue
     return counts
+
+
+def _plan_one(engine: Engine, row: Row[Any], now: datetime) -> Counter[str]:
+    with ledger.transaction(engine) as conn:
+        if conn.execute(select(r.id).where(r.id == row.id)).first() is not None:
+            return Counter()
+        if row.state == ledger.SENT:
+            _new_removal(conn, row, DELETE, WAITING, now, None)
+            return Counter({"to remove": 1})
+        if ledger.cancel(conn, row.id, now=now, by=ledger.BY_USER):
+            detail = None
+            if row.state == ledger.UNKNOWN:
+                detail = "it may have been posted (no answer came): check the channel by hand"
+            _new_removal(conn, row, CANCEL, BY_HAND if detail else CANCELLED, now, detail)
+            return Counter({"cancelled": 1})
+    return Counter()
 
 
 @dataclass(frozen=True)
