@@ -109,6 +109,7 @@ def withdraw(ctx: Context, slug: str, how: str) -> None:
     if not how.strip():
         raise StoryloopError("--how: say how the customer asked")
     counts = removals.withdraw(engine, slug, how.strip(), datetime.now(UTC), received.get(slug))
+    removals.drop_photos(engine, ctx.settings.var_dir, received.get(slug))
     click.echo(
         f"{slug}: consent withdrawn; {counts['cancelled']} pending delivery(ies) cancelled, "
         f"{counts['to remove']} posted copy(ies) to remove (storyloop consent sweep, or the "

@@ -25,12 +25,14 @@ one row in ``consent_steps``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -61,7 +63,7 @@ from publisher.consent.schema import (
     consent_steps,
 )
 from publisher.customers.pull import slug_for
-from publisher.customers.records import all_received
+from publisher.customers.records import all_received, photo_root
 from publisher.errors import ManifestError
 from publisher.model import Story
 from publisher.settings import Settings
@@ -146,6 +148,26 @@ def withdraw(
     with ledger.transaction(engine) as conn:
         end(conn, story, WITHDRAWN, how, now, invite)
     return plan_removals(engine, now, [story])
+
+
+def drop_photos(engine: Engine, var_dir: Path, invite: str | None) -> int:
+    """The customer's cleaned photos kept under ``var/testimonials/``: deleted on withdrawal
+    (the consent record stays; the photos are no longer ours to keep). How many went."""
+    if invite is None:
+        return 0
+    root = photo_root(var_dir)
+    gone = 0
+    for item in all_received(engine):
+        if item.invite != invite:
+            continue
+        for name in item.photos:
+            path = root / name
+            if path.is_file() and path.resolve().is_relative_to(root.resolve()):
+                path.unlink()
+                gone += 1
+                with contextlib.suppress(OSError):
+                    path.parent.rmdir()  # the folder, once empty
+    return gone
 
 
 def _today_for(story: Story | None, now: datetime) -> date:

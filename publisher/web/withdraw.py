@@ -75,6 +75,10 @@ async def withdraw(request: Request) -> Response:
         datetime.now(UTC),
         item.invite,
     )
+    settings = request.app.state.settings
+    await run_in_threadpool(
+        removals.drop_photos, request.app.state.engine, settings.var_dir, item.invite
+    )
     context = {**await run_in_threadpool(_context, request, item), "counts": counts}
     return render(request, "withdraw_done.html", context, lang=language(request, item.lang))
 

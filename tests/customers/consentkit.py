@@ -21,13 +21,14 @@ def received(
     scope: str = "site, social, newsletter",
     until: date | None = None,
     name: str = "Lena & Tom",
+    photos: tuple[bytes, ...] = (),
 ) -> Received:
     """A testimonial sent through the form (store berlin-1), as the database keeps it."""
     invitation = Invitation(invite, "berlin-1", date(2026, 11, 28))
     answer = records.Answer(
         "de", "Der Boden ist wunderschön geworden.", 5, name, scope, until, "Ich stimme zu."
     )
-    assert records.save(engine, var_dir, invitation, answer, [], datetime.now(UTC))
+    assert records.save(engine, var_dir, invitation, answer, list(photos), datetime.now(UTC))
     return next(r for r in records.all_received(engine) if r.invite == invite)
 
 

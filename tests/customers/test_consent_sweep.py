@@ -149,7 +149,9 @@ def test_a_scope_of_this_website_only_takes_back_every_copy_but_keeps_the_page(
     site: Settings, tmp_path: Path
 ) -> None:
     engine = _engine(site)
-    item = received(engine, site.var_dir, scope="site")
+    item = received(engine, site.var_dir, scope="site", photos=(b"cleaned jpeg",))
+    photo = site.var_dir / "testimonials" / item.photos[0]
+    assert photo.is_file()
     published = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)
     t = story(slug(item), published, channels=["mastodon"], consent=True, timezone=BERLIN)
     post_all(engine, site, [t], published)
@@ -170,6 +172,7 @@ def test_a_scope_of_this_website_only_takes_back_every_copy_but_keeps_the_page(
     )
     assert result.exit_code == 0, result.output
     assert removals.ended(engine)[slug(item)].reason == removals.WITHDRAWN
+    assert not photo.exists() and not photo.parent.exists()  # the photos are not kept
     [problem] = withdrawn([header], site.engine, site.root)
     assert (problem.field, problem.line, problem.severity) == ("consent", 5, "warning")
     assert "withdrew consent" in problem.message and "by phone" in problem.message
