@@ -333,12 +333,15 @@ def recover(engine: Engine, now: datetime) -> int:
     check) becomes unknown: the post is looked up before anything is sent again."""
     moved = 0
     free = {"claimed_by": None, "lease_until": None}
-    with ledger.transaction(engine) as conn:
+    with engine.connect() as conn:  # read first: most sweeps find nothing and take no lock
         stale = conn.execute(
             select(r.id, r.state, r.claimed_by).where(
                 r.state.in_((CLAIMED, CALLING, CHECKING)), r.lease_until < now
             )
         ).all()
+    if not stale:
+        return 0
+    with ledger.transaction(engine) as conn:
         for row in stale:
             target = WAITING if row.state == CLAIMED else UNKNOWN
             values = {**free, "next_attempt_at": now}
