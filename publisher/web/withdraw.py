@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from publisher.consent import links, removals
+from publisher.consent.schema import WITHDRAWN
 from publisher.customers.pull import slug_for
 from publisher.customers.records import Received, all_received
 from publisher.web.pages import language, render
@@ -45,7 +46,7 @@ def _store_name(request: Request, item: Received) -> str:
 
 def _context(request: Request, item: Received) -> dict[str, Any]:
     end = removals.ended(request.app.state.engine, [slug_for(item)]).get(slug_for(item))
-    withdrawn = end if end is not None and end.reason == removals.WITHDRAWN else None
+    withdrawn = end if end is not None and end.reason == WITHDRAWN else None
     return {
         "item": item,
         "shop": _store_name(request, item),

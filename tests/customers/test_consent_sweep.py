@@ -20,7 +20,7 @@ from publisher import db, ledger, plan
 from publisher.cli import main
 from publisher.consent import removals
 from publisher.consent.build import withdrawn
-from publisher.consent.schema import consent_ends
+from publisher.consent.schema import EXPIRED, SCOPE, WITHDRAWN, consent_ends
 from publisher.content import Header
 from publisher.model import Manifest, Story
 from publisher.settings import Settings
@@ -133,7 +133,7 @@ def test_consent_until_ends_the_copies_after_that_day_in_the_story_s_time_zone(
     assert after[("telegram", "b")].state == ledger.CANCELLED
     assert after[("telegram", "b")].cancelled_by == ledger.BY_USER
     [(end, copies)] = removals.copies(engine)
-    assert (end.reason, end.how) == (removals.EXPIRED, "Consent-Until 2026-12-05")
+    assert (end.reason, end.how) == (EXPIRED, "Consent-Until 2026-12-05")
     assert sorted((c.channel, c.state) for c in copies) == [
         ("mastodon", removals.REMOVED),
         ("telegram", removals.CANCELLED),
@@ -161,7 +161,7 @@ def test_a_scope_of_this_website_only_takes_back_every_copy_but_keeps_the_page(
         counts = sweep(engine, site, [t], published + timedelta(minutes=1))
     assert counts == {"to remove": 1, removals.REMOVED: 1}
     ends = removals.ended(engine)
-    assert ends[slug(item)].reason == removals.SCOPE
+    assert ends[slug(item)].reason == SCOPE
     header = Header(f"content/testimonials/{slug(item)}.md", {"slug": slug(item)}, {"consent": 5})
     assert withdrawn([header], site.engine, site.root) == []  # the website may keep it
 
@@ -171,7 +171,7 @@ def test_a_scope_of_this_website_only_takes_back_every_copy_but_keeps_the_page(
         ["--config", str(site.source), "consent", "withdraw", slug(item), "--how", "by phone"],
     )
     assert result.exit_code == 0, result.output
-    assert removals.ended(engine)[slug(item)].reason == removals.WITHDRAWN
+    assert removals.ended(engine)[slug(item)].reason == WITHDRAWN
     assert not photo.exists() and not photo.parent.exists()  # the photos are not kept
     [problem] = withdrawn([header], site.engine, site.root)
     assert (problem.field, problem.line, problem.severity) == ("consent", 5, "warning")
