@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -483,6 +484,8 @@ def _failed(engine: Engine, job: Job, held: str, exc: ChannelError, now: datetim
 
 def mark_done_by_hand(engine: Engine, id_prefix: str, now: datetime, note: str) -> list[str]:
     """The owner removed these by hand (ids as ``consent list`` shows them, or a prefix)."""
+    if not re.fullmatch(r"[0-9a-f]{4,32}", id_prefix):
+        return []  # not an id: never a LIKE pattern that matches others
     with engine.connect() as conn:
         ids = list(
             conn.execute(

@@ -258,3 +258,20 @@ def test_a_lost_answer_is_looked_up_before_anything_is_deleted_again(site: Setti
         receipt = json.loads(conn.execute(select(ledger.deliveries.c.receipt)).scalar_one())
     assert receipt["remote_id"] == status  # the ledger's row is as it was: only read
     engine.dispose()
+
+
+def test_marking_done_by_hand_takes_an_id_never_a_pattern(site: Settings) -> None:
+    engine = _engine(site)
+    item = received(engine, site.var_dir)
+    published = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    t = story(slug(item), published, channels=["email"], consent=True)
+    post_all(engine, site, [t], published)
+    now = published + timedelta(days=3)
+    removals.withdraw(engine, slug(item), "withdrawal link", now, item.invite)
+    assert sweep(engine, site, [t], now) == {removals.BY_HAND: 1}
+    for pattern in ("%", "_%", "", "%%%%"):
+        assert removals.mark_done_by_hand(engine, pattern, now, "x") == []
+    [(_, [copy])] = removals.copies(engine)
+    assert copy.state == removals.BY_HAND
+    assert removals.mark_done_by_hand(engine, copy.id, now, "noted") == [copy.id]
+    engine.dispose()
