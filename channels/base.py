@@ -171,6 +171,28 @@ class Metrics:
     clicks: int | None = None
 
 
+class Deletion(enum.Enum):
+    """Whether a post already made can be taken back (a customer withdrew their consent)."""
+
+    API = "deleted through the network's API"
+    API_WITHIN = "deleted through the API while young enough (``delete_within``)"
+    NONE = "cannot be recalled: delivered for good, or removed by a person"
+
+
+class Removed(enum.Enum):
+    REMOVED = "removed"
+    GONE = "not found: removed already"  # a 404 on delete counts as removed
+    BY_HAND = "remove by hand"
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What :meth:`Channel.delete` did: the outcome, and for a person the network's words."""
+
+    outcome: Removed
+    detail: str = ""
+
+
 @dataclass
 class ChannelContext:
     """What an adapter may touch besides the network: a session, a folder, a clock."""
@@ -197,6 +219,9 @@ class Channel(ABC):
     # The engine never relies on a key older than this: it looks the post up, or holds it.
     key_kept: ClassVar[timedelta | None] = None
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = ()
+    # How a post is taken back when consent ends, and for API_WITHIN until what age.
+    deletion: ClassVar[Deletion] = Deletion.NONE
+    delete_within: ClassVar[timedelta | None] = None
 
     def __init__(self, settings: Mapping[str, Any], context: ChannelContext) -> None:
         self.settings = settings
@@ -289,6 +314,16 @@ class Channel(ABC):
 
     def metrics(self, receipt: Receipt) -> Metrics | None:
         """Engagement the network exposes for a post, or None."""
+        return None
+
+    def delete(self, receipt: Receipt) -> Removal:
+        """Take the post back (delete it, or edit it where deleting is impossible). Raise a
+        ChannelError subclass on failure, as publish does; a post not found counts as removed."""
+        return Removal(Removed.BY_HAND, f"{self.name}: a post cannot be recalled through its API")
+
+    def exists(self, receipt: Receipt) -> bool | None:
+        """Whether the post is still there, to settle a delete whose answer was lost; None when
+        the network cannot tell (then the delete is sent again: it answers "not found")."""
         return None
 
 

@@ -31,6 +31,8 @@ from channels.base import (
     Links,
     Post,
     Receipt,
+    Removal,
+    Removed,
     RetryLater,
     SettingSpec,
 )
@@ -273,3 +275,10 @@ class Email(Channel):
         token = make_token(address, key if isinstance(key, Secret) else None)
         base = str(self.settings.get("tracking_base_url", "")).rstrip("/")
         return f"{base}/unsubscribe?t={token}"
+
+    def delete(self, receipt: Receipt) -> Removal:
+        """An e-mail sits in each reader's mailbox once delivered: nothing can call it back."""
+        return Removal(
+            Removed.BY_HAND,
+            "e-mail cannot be recalled: it stays in the subscribers' mailboxes; send no more",
+        )

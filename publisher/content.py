@@ -587,6 +587,12 @@ class _Checker:
         scope = self.h.get("consent-scope")
         if scope is not None and scope not in CONSENT_SCOPES:
             self.add("consent-scope", f"{scope!r} is not a scope", " or ".join(CONSENT_SCOPES))
+        if scope == "site" and split_list(self.h.get("channels")):
+            self.add(
+                "channels",
+                "the customer agreed to this website only (Consent-Scope: site)",
+                "no Channels: line for this testimonial",
+            )
         verified = self.h.get("verified")
         if verified is None:
             return

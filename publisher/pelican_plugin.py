@@ -29,6 +29,7 @@ from PIL import Image as PILImage
 
 from channels.text import auto_summary
 from publisher import pelican_theme, qrcodes
+from publisher.consent.build import withdrawn as withdrawn_consent
 from publisher.content import (
     MARKDOWN_SUFFIXES,
     Header,
@@ -472,6 +473,7 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     problems += [p for h in headers.values() for p in validate(h, rules)]
     in_order = sorted((headers[a.source_path] for a in originals), key=_path)
     problems += duplicate_slugs(in_order, rules)
+    problems += withdrawn_consent(in_order, STATE.engine, root)
     report(problems)
     for article in originals + translations:
         sanitise(article)  # read from Pelican's cache: cleaned already, unless cached before

@@ -23,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
 from publisher import db, ledger, plan, processes
+from publisher.consent.removals import Remover
 from publisher.dispatch import Dispatcher, utcnow
 from publisher.errors import ManifestError
 from publisher.model import Manifest, Story, load_manifest
@@ -126,6 +127,7 @@ class Runner:
             engine, settings, self.watch.stories, clock=clock, stop=self.stop
         )
         self.sweep_seconds = float(settings.engine.get("sweep_seconds", 30))
+        self.remover = Remover(engine, settings, self.dispatcher.worker)
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._woken: set[datetime] = set()
 
@@ -215,6 +217,7 @@ class Runner:
         self.dispatcher.housekeeping()
         if not self.stop.is_set():
             self.dispatcher.resolve_unknown()
+            self.remover.sweep_logging_errors(self.watch.stories, self.clock())
         self.publish_due()
 
     def publish_due(self) -> None:
