@@ -187,6 +187,18 @@ conversion_readers = Table(
     Column("reader", String(15), nullable=False),
     Column("day", String(10), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
+    # covering, in the order converted readers are counted: per post, and in all
+    Index(
+        "ix_conversion_readers_post",
+        "story",
+        "channel",
+        "variant",
+        "region",
+        "reader",
+        "day",
+        "at",
+    ),
+    Index("ix_conversion_readers_reader", "reader", "day", "at"),
 )
 
 optouts = Table(

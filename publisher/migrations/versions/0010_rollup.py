@@ -74,8 +74,7 @@ def _add(dialect: str, row: str) -> list[str]:
 
 def _take_away(dialect: str, row: str) -> list[str]:
     match = " AND ".join(
-        f"{name} = {value}"
-        for name, value in zip(HOUR_KEY, _key_values(dialect, row), strict=True)
+        f"{name} = {value}" for name, value in zip(HOUR_KEY, _key_values(dialect, row), strict=True)
     )
     return [
         "UPDATE conversion_hours SET conversions = conversions - 1, "
@@ -156,6 +155,13 @@ def upgrade() -> None:
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("conversion_id", name="pk_conversion_readers"),
     )
+    # covering, in the order converted readers are counted: per post, and in all
+    op.create_index(
+        "ix_conversion_readers_post",
+        "conversion_readers",
+        ["story", "channel", "variant", "region", "reader", "day", "at"],
+    )
+    op.create_index("ix_conversion_readers_reader", "conversion_readers", ["reader", "day", "at"])
     # ingest finds the conversions recorded before their click arrived
     op.create_index("ix_conversions_click", "conversions", ["click_id"])
 
