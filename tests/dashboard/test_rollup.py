@@ -94,7 +94,11 @@ def stored(conn: Connection) -> dict[str, Any]:
     h = conversion_hours.c
     return {
         "post_days": {
-            (row.day, *(row._mapping[d] for d in FINE)): (row.reader_clicks, row.bot_fetches, row.readers)
+            (row.day, *(row._mapping[d] for d in FINE)): (
+                row.reader_clicks,
+                row.bot_fetches,
+                row.readers,
+            )
             for row in conn.execute(select(post_days))
         },
         "conversion_hours": {
