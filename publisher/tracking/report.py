@@ -248,8 +248,11 @@ class ReadModel:
         rows: dict[Key, Row] = {}
 
         def row(fine: Sequence[Any], store: str | None = None) -> Row:
-            key = (*(_none(v) for v in fine), store)
-            return rows.setdefault(key, Row(key))
+            key = (*[None if v is None or v == "" else str(v) for v in fine], store)
+            found = rows.get(key)  # not setdefault: a Row is built only when new
+            if found is None:
+                found = rows[key] = Row(key)
+            return found
 
         conn, f = self.conn, self.filters
         store_only = f.store is not None
@@ -268,12 +271,15 @@ class ReadModel:
                     }
             for *fine, count in conn.execute(_codes_query(f)):
                 row(fine).codes_claimed = int(count)
-        for *fine, store, kind, linked, currency, count, value in conn.execute(
-            _conversions_query(f)
-        ):
+        for *fine, store, kind, linked, currency, count, value in self._conversion_groups():
             found = row(fine, store if kind == "redemption" else None)
             _add_conversions(found, kind, bool(linked), currency, int(count), int(value or 0))
         return rows
+
+    def _conversion_groups(self) -> Any:
+        """Conversions per post, store, kind, link/code and currency: (*FINE, store, kind,
+        linked, currency, count, value) rows (the dashboard's model reads its rollup)."""
+        return self.conn.execute(_conversions_query(self.filters))
 
     def report(self, by: Sequence[str], *, readers: bool = True) -> Report:
         """The rows grouped by ``by``; ``readers=False`` leaves the rows' unique and converted
@@ -282,8 +288,11 @@ class ReadModel:
         indexes = [DIMENSIONS.index(d) for d in by]
         grouped: dict[Key, Row] = {}
         for key, fine in self.cube().items():
-            target = tuple(key[i] for i in indexes)
-            grouped.setdefault(target, Row(target)).add(fine)
+            target = tuple([key[i] for i in indexes])
+            found = grouped.get(target)  # not setdefault: a Row is built only when new
+            if found is None:
+                found = grouped[target] = Row(target)
+            found.add(fine)
         for target, count in (self.readers(by) if readers else {}).items():
             grouped.setdefault(target, Row(target)).unique_readers = count
         for target, count in (self.converted(by) if readers else {}).items():
