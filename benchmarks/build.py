@@ -92,6 +92,8 @@ def write_conf(name: str, cache: str, storyloop: bool, warm: bool) -> Path:
     if storyloop:
         own = (ROOT / "pelicanconf.py").read_text(encoding="utf-8")
         text = own + text + f"THEME = {str(ROOT / 'themes/storyloop')!r}\n"
+        # Pelican keeps whole articles in its cache, not only what its readers returned
+        text += 'CONTENT_CACHING_LAYER = "generator"\n'
     conf.write_text(text, encoding="utf-8")
     return conf
 
