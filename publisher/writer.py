@@ -8,11 +8,12 @@ Two things, both invisible in the output (a warm rebuild gives the bytes a cold 
 - **A story page whose inputs are unchanged is not even rendered**, when Pelican caches content.
   Its key is a hash of what ``article.html`` can show: the article itself (body, metadata, what
   the plugin computed for it, its translations' addresses) and what every page shares (the
-  settings, the theme's templates and catalogues, the plugin's code, the categories, pages and
-  regions in the menu, the newest stories the "more stories" list shows). The keys of the last
-  build are kept in Pelican's cache folder (``storyloop-pages.json``) with each file's size and
-  mtime: a page whose file is gone or was touched since is rendered again. Index, category and
-  region pages list many stories and are cheap in number: they are rendered and compared.
+  settings, the theme's templates and catalogues, the project's code the build ran, the
+  categories, pages and regions in the menu, the newest stories the "more stories" list
+  shows). The keys of the last build are kept in Pelican's cache folder
+  (``storyloop-pages.json``) with each file's size and mtime: a page whose file is gone or was
+  touched since is rendered again. Index, category and region pages list many stories and are
+  few: they are rendered and compared.
 
 A theme that shows something else on a story page (another story's fields, a value gathered
 across all stories) must add it to :func:`shared_inputs`, or its pages would keep the old value.
@@ -26,6 +27,7 @@ import json
 import logging
 import os
 import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -33,9 +35,6 @@ from typing import IO, Any
 from jinja2 import FileSystemBytecodeCache
 from pelican.utils import order_content
 from pelican.writers import FileOverwriteFailedError, Writer
-
-import channels
-import publisher
 
 log = logging.getLogger(__name__)
 KEYS_NAME = "storyloop-pages.json"
@@ -125,12 +124,17 @@ def _story(a: Any) -> list[Any]:
 def shared_inputs(context: dict[str, Any], settings: dict[str, Any]) -> str:
     """The key of what every story page shows besides its own story."""
     theme = Path(settings["THEME"])
-    code = [Path(m.__file__).parent for m in (publisher, channels) if m.__file__]
+    # the project's code that this build ran (the plugin and what it imports, not the engine)
+    code = sorted(
+        str(m.__file__)
+        for name, m in list(sys.modules.items())
+        if name.partition(".")[0] in ("publisher", "channels") and getattr(m, "__file__", None)
+    )
     plain_settings = {k: v for k, v in settings.items() if k.isupper()}
     return digest(
         plain_settings,
         _files([theme / "templates", theme / "translations"], (".html", ".mo", ".po", ".j2")),
-        _files(code, (".py",)),
+        [[path, os.stat(path).st_size, os.stat(path).st_mtime_ns] for path in code],
         [[c.name, c.slug, c.url] for c, _items in context.get("categories", [])],
         [[p.slug, p.url, p.title] for p in context.get("pages", [])],
         context.get("storyloop_regions", []),
