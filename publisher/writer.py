@@ -40,6 +40,12 @@ log = logging.getLogger(__name__)
 KEYS_NAME = "storyloop-pages.json"
 ADDRESS = re.compile(r" at 0x[0-9a-f]+")
 MORE_STORIES = 4  # article.html's "more stories": the newest few (articles[:4])
+# settings that say how Pelican caches, not what a page shows: a cold build (no cache loaded)
+# and the warm one after it share their keys
+CACHING = frozenset(
+    {"LOAD_CONTENT_CACHE", "CACHE_CONTENT", "CACHE_PATH", "CONTENT_CACHING_LAYER"}
+    | {"GZIP_CACHE", "CHECK_MODIFIED_METHOD"}
+)
 
 
 def cache_templates(settings: dict[str, Any]) -> None:
@@ -130,7 +136,12 @@ def shared_inputs(context: dict[str, Any], settings: dict[str, Any]) -> str:
         for name, m in list(sys.modules.items())
         if name.partition(".")[0] in ("publisher", "channels") and getattr(m, "__file__", None)
     )
-    plain_settings = {k: v for k, v in settings.items() if k.isupper()}
+    plain_settings = {k: v for k, v in settings.items() if k.isupper() and k not in CACHING}
+    environment = plain_settings.get("JINJA_ENVIRONMENT")
+    if isinstance(environment, dict):  # the bytecode cache is where, not how, Jinja compiles
+        plain_settings["JINJA_ENVIRONMENT"] = {
+            k: v for k, v in environment.items() if k != "bytecode_cache"
+        }
     return digest(
         plain_settings,
         _files([theme / "templates", theme / "translations"], (".html", ".mo", ".po", ".j2")),
