@@ -28,7 +28,7 @@ from pelican.generators import ArticlesGenerator, Generator, PelicanTemplateNotF
 from PIL import Image as PILImage
 
 from channels.text import auto_summary
-from publisher import pelican_theme, qrcodes
+from publisher import pelican_theme, qrcodes, writer
 from publisher.consent.build import withdrawn as withdrawn_consent
 from publisher.content import (
     MARKDOWN_SUFFIXES,
@@ -400,6 +400,7 @@ def on_initialized(pelican: Any) -> None:
     STATE.engine = engine_settings(settings)
     rules = Rules.from_pelican(settings, STATE.engine, STATE.root)
     STATE.rules = replace(rules, fields=rules.fields | pelican_fields(settings))
+    writer.cache_templates(settings)
     paginated = settings["PAGINATED_TEMPLATES"]
     settings["PAGINATED_TEMPLATES"] = {"region": None, **paginated}  # a theme may set its own
 
@@ -482,7 +483,8 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     def kept(article: Article) -> bool:
         return headers[article.source_path].path not in drop
 
-    generator.articles = [a for a in originals if kept(a)]
+    order = generator.settings["ARTICLE_ORDER_BY"]  # and the same order in every build
+    generator.articles = writer.in_stable_order([a for a in originals if kept(a)], order)
     generator.translations = [a for a in translations if kept(a)]
     for article in generator.articles:
         article.translations = [t for t in article.translations if kept(t)]
@@ -606,6 +608,7 @@ def on_all_finalized(_generators: list[Any]) -> None:
 
 
 def on_finalized(pelican: Any) -> None:
+    writer.finish()
     codes, STATE.qr = STATE.qr, None
     path = STATE.output / MANIFEST_NAME
     if STATE.manifest_child is None:
@@ -688,6 +691,7 @@ def register() -> None:
     signals.article_generator_pretaxonomy.connect(on_pretaxonomy)
     signals.all_generators_finalized.connect(on_all_finalized)
     signals.get_generators.connect(get_generators)
+    signals.get_writer.connect(writer.get_writer)  # unchanged pages are not written again
     signals.finalized.connect(on_finalized)
 
 

@@ -119,26 +119,64 @@ def _variants_for(story: Story, channel: str, index: int, mode: str) -> list[str
     names = sorted(story.variants)
     if not names:
         return [None]
+    _check_mode(mode, channel)
     if mode == "all":
         return list(names)
-    if mode != "split":
+    return [names[(index + _variant_offset(story)) % len(names)]]
+
+
+def _check_mode(mode: str, channel: str) -> None:
+    if mode not in ("split", "all"):
         raise SettingsError(
             f'STORYLOOP["channels"]["{channel}"]["variants"]: {mode!r} (expected "split" or "all")'
         )
-    offset = int(hashlib.sha256(story.slug.encode()).hexdigest()[:8], 16)
-    return [names[(index + offset) % len(names)]]
 
 
-def _candidates(story: Story, settings: Settings) -> Iterable[Desired]:
-    configured = settings.channels
-    channels = [c for c in story.channels if c in configured]
-    for missing in sorted(set(story.channels) - set(configured)):
-        log.warning("%s: channel %r is not configured; skipped", story.source, missing)
-    for index, channel in enumerate(sorted(channels)):
-        conf = configured[channel]
-        mode = str(conf.get("variants", "split"))
-        gap = timedelta(hours=float(conf.get("variant_gap_hours", 24)))
-        for n, variant in enumerate(_variants_for(story, channel, index, mode)):
+def _variant_offset(story: Story) -> int:
+    return int(hashlib.sha256(story.slug.encode()).hexdigest()[:8], 16)
+
+
+def _channel_rules(
+    configured: Mapping[str, Mapping[str, Any]],
+) -> dict[str, tuple[str, timedelta]]:
+    """Each channel's variant mode and the gap between its variants, read once per plan."""
+    return {
+        name: (
+            str(conf.get("variants", "split")),
+            timedelta(hours=float(conf.get("variant_gap_hours", 24))),
+        )
+        for name, conf in configured.items()
+    }
+
+
+def _candidates(
+    story: Story,
+    settings: Settings,
+    configured: Mapping[str, Mapping[str, Any]] | None = None,
+    rules: Mapping[str, tuple[str, timedelta]] | None = None,
+) -> Iterable[Desired]:
+    """The story's deliveries at its own time, before windows and caps. What is the same for
+    every channel of the story (its time in UTC, its sorted variants and their offset) is
+    computed once, and the channels' settings once per plan (``configured``, ``rules``)."""
+    if configured is None:
+        configured = settings.channels
+    if rules is None:
+        rules = _channel_rules(configured)
+    channels = sorted(c for c in story.channels if c in configured)
+    if len(channels) != len(story.channels):
+        for missing in sorted(set(story.channels) - set(configured)):
+            log.warning("%s: channel %r is not configured; skipped", story.source, missing)
+    names = sorted(story.variants)
+    offset = _variant_offset(story) if len(names) > 1 else 0
+    start = story.publish_at.astimezone(UTC)
+    for index, channel in enumerate(channels):
+        mode, gap = rules[channel]
+        if not names:
+            picked: list[str | None] = [None]
+        else:
+            _check_mode(mode, channel)
+            picked = list(names) if mode == "all" else [names[(index + offset) % len(names)]]
+        for n, variant in enumerate(picked):
             yield Desired(
                 id=ledger.delivery_id(story.slug, channel, variant),
                 story=story.slug,
@@ -148,7 +186,7 @@ def _candidates(story: Story, settings: Settings) -> Iterable[Desired]:
                 category=story.category,
                 timezone=story.timezone,
                 content_hash=story.content_hash,
-                due_at=story.publish_at.astimezone(UTC) + gap * n,
+                due_at=start + gap * n if n else start,
             )
 
 
@@ -161,31 +199,36 @@ def desired(manifest: Manifest, settings: Settings) -> list[Desired]:
     behind a long queue jumps straight to the first day with room instead of walking forward a
     day at a time: the cost grows with the number of posts, not with the length of the queue."""
     stories = manifest.by_slug()
-    found = sorted(
-        (c for s in manifest.stories for c in _candidates(s, settings)),
-        key=lambda c: (c.due_at, c.story, c.channel, c.variant or ""),
-    )
+    configured = settings.channels  # once: the property builds a new dict at every call
+    variants = _channel_rules(configured)
+    found = [c for s in manifest.stories for c in _candidates(s, settings, configured, variants)]
+    found.sort(key=_placing_order)
     rules = {
         name: (_window(conf, name), int(conf["daily_cap"]) if conf.get("daily_cap") else None)
-        for name, conf in settings.channels.items()
+        for name, conf in configured.items()
     }
+    zones: dict[str, ZoneInfo] = {}
     per_day: dict[tuple[str, date], int] = defaultdict(int)
     full: dict[str, dict[int, int]] = defaultdict(dict)  # channel: full day -> a later day
     out: list[Desired] = []
     for c in found:
         window, cap = rules[c.channel]
-        zone = ZoneInfo(c.timezone)
+        zone = zones.get(c.timezone) or zones.setdefault(c.timezone, ZoneInfo(c.timezone))
         due = in_window(c.due_at, window, zone)
         if cap is not None:
             due = _first_day_with_room(due, window, zone, cap, c.channel, per_day, full[c.channel])
         day = due.astimezone(zone).date()
         if not consent_ok(stories[c.story], day):
             continue
-        per_day[(c.channel, day)] += 1
-        if cap is not None and per_day[(c.channel, day)] >= cap:
+        count = per_day[(c.channel, day)] = per_day[(c.channel, day)] + 1
+        if cap is not None and count >= cap:
             full[c.channel][day.toordinal()] = day.toordinal() + 1
-        out.append(_replace_due(c, due))
+        out.append(c if due == c.due_at else _replace_due(c, due))
     return out
+
+
+def _placing_order(c: Desired) -> tuple[datetime, str, str, str]:
+    return (c.due_at, c.story, c.channel, c.variant or "")
 
 
 def _first_day_with_room(
