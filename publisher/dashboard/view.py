@@ -149,6 +149,14 @@ def state_label(state: str, _: Gettext) -> str:
     return labels[state]
 
 
+def rate(row: Row) -> float | None:
+    """Converted readers per unique reader, unrounded (the report's ``conversion_rate`` is
+    rounded to four places; rounding that again for the page could show 24.8 % for 24.747 %)."""
+    if not row.unique_readers:
+        return None
+    return min(row.converted_readers, row.unique_readers) / row.unique_readers
+
+
 def _interval(i: stats.Interval, f: Format) -> str:
     return f"{f.pct(i.low)} – {f.pct(i.high)}"
 
@@ -167,16 +175,26 @@ def sections(data: Dashboard, _: Gettext, f: Format) -> list[Section]:
 
 def funnel_section(data: Dashboard, _: Gettext, f: Format) -> Section:
     steps = stages(data.funnel, _)
+    short = [  # the chart's labels: short, so a phone keeps room for the bars (the table
+        _("Posts"),  # beside it names each step in full)
+        _("Previews, bots"),
+        _("Clicks"),
+        _("Readers"),
+        _("Codes"),
+        _("Online"),
+        _("Shop via link"),
+        _("Shop, code only"),
+    ]
     chart = charts.bars(
         "funnel",
         _("From posts to sales"),
-        [s[0] for s in steps],
+        short,
         [(_("count"), [s[1] or 0 for s in steps])],
         horizontal=True,
     )
     rows: list[list[Any]] = [[(label, note), f.n(count or 0)] for label, count, note in steps]
     rate_note = _("readers who bought or signed up through their click, per unique reader")
-    rows.append([(_("Conversion rate"), rate_note), f.pct(data.funnel.conversion_rate)])
+    rows.append([(_("Conversion rate"), rate_note), f.pct(rate(data.funnel))])
     rows.append([(_("Revenue"), _("online and in the shop")), f.money(data.funnel.revenue)])
     rows.append([(_("In-shop revenue"), ""), f.money(data.funnel.shop_revenue)])
     return Section(
@@ -280,7 +298,7 @@ def channels_section(data: Dashboard, _: Gettext, f: Format) -> Section:
             f.n(c.row.deliveries),
             f.n(c.row.unique_readers),
             f.n(c.row.converted_readers),
-            f.pct(c.row.conversion_rate),
+            f.pct(rate(c.row)),
             _interval(c.verdict.interval, f),
             f.n(c.row.redemptions_code_only),
             verdict_text(c.verdict, _, f),
@@ -521,5 +539,5 @@ def headline(data: Dashboard, _: Gettext, f: Format) -> list[tuple[str, str]]:
         (_("In-shop sales"), f.n(r.redemptions)),
         (_("In-shop revenue"), f.money(r.shop_revenue).replace(" + ", "\n")),
         (_("Unique readers"), f.n(r.unique_readers)),
-        (_("Conversion rate"), f.pct(r.conversion_rate)),
+        (_("Conversion rate"), f.pct(rate(r))),
     ]
