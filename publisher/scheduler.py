@@ -177,7 +177,7 @@ class Runner:
         self.scheduler.add_job(
             digest.weekly_job,
             "cron",
-            args=(self.engine, self.settings),
+            args=(self.engine, self.settings, self.clock),
             id="digest",
             timezone=self.settings.timezone,
             coalesce=True,

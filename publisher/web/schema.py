@@ -1,6 +1,7 @@
 """Tables the web layer owns, declared on :data:`publisher.db.metadata`.
 
-Their shape in the database comes from migration ``0003_shop``; keep both in step.
+Their shape in the database comes from migrations ``0003_shop`` and ``0012_owner`` (the
+account's locale and time zone); keep both in step.
 """
 
 from __future__ import annotations
@@ -21,4 +22,7 @@ accounts = Table(
     # Bumped when the password changes: sessions signed for an older version end.
     Column("session_version", Integer, nullable=False, default=1),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # How this person reads figures: a Babel locale (de_DE) and an IANA zone; NULL: the defaults.
+    Column("locale", String(20)),
+    Column("timezone", String(64)),
 )

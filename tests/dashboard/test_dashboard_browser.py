@@ -403,3 +403,43 @@ def test_without_javascript_the_page_and_its_forms_still_work(
     assert "channel=email" in page.url
     assert page.locator("#channels tbody th").all_inner_texts() == ["email"]
     shutil.rmtree(SHOTS / "nojs", ignore_errors=True)
+
+
+FIT_JS = """
+() => {
+  const out = [];
+  if (document.documentElement.scrollWidth > window.innerWidth + 1)
+    out.push(`page ${document.documentElement.scrollWidth}px wide in ${window.innerWidth}px`);
+  for (const wrap of document.querySelectorAll('.table-wrap')) {  // no column hidden off-side
+    if (wrap.scrollWidth > wrap.clientWidth + 1)
+      out.push(`${wrap.closest('section')?.id}: ${wrap.scrollWidth}px in ${wrap.clientWidth}px`);
+  }
+  for (const cell of document.querySelectorAll('td.num, .headline dd')) {
+    if (cell.offsetParent === null) continue;
+    if (cell.scrollWidth > cell.clientWidth + 1) out.push(`cut: ${cell.textContent.trim()}`);
+  }
+  for (const section of document.querySelectorAll('section.section')) {
+    const drawn = section.querySelectorAll('svg[role=img]').length;
+    if (drawn && !section.querySelector('table')) out.push(`${section.id}: a chart, no table`);
+  }
+  return out;
+}
+"""
+
+
+@pytest.mark.parametrize("lang", ["zh", "en", "de"])
+def test_every_section_fits_in_each_language_at_both_sizes(
+    served_once: Seeded, browser: Any, viewport: str, lang: str
+) -> None:
+    tab = Page(browser, served_once.site.port, viewport)
+    tab.login("owner")
+    assert tab.open(f"/dashboard?since={SINCE}&until={UNTIL}&lang={lang}").status == 200
+    assert tab.page.evaluate(FIT_JS) == []
+    assert tab.page.evaluate(CONTRAST_JS) == []
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for section in SECTIONS:
+        tab.page.locator(f"#{section}").screenshot(
+            path=str(SHOTS / f"{lang}-{viewport}-{section}.png")
+        )
+    tab.page.screenshot(path=str(SHOTS / f"{lang}-{viewport}-page.png"), full_page=True)
+    assert tab.errors == []
