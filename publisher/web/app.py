@@ -149,6 +149,7 @@ def routes() -> list[Route | Mount]:
         Route("/till/confirm", till.confirm, methods=["POST"]),
         Route("/till/undo", till.undo, methods=["POST"]),
         Route("/till/reward", till.reward, methods=["POST"]),
+        Route("/till/invite-email", till.invite_by_mail, methods=["POST"]),
         Route("/referral/{code}", referral.referral_page, methods=["GET"]),
         Route("/offer/{slug}", reader.offer_page, methods=["GET"]),
         Route("/offer/{slug}", reader.claim, methods=["POST"]),

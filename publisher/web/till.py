@@ -9,6 +9,7 @@ id made when it was shown: sending it twice (a flaky connection, a double tap) r
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from publisher.customers import invites
+from publisher.customers import invite_mail, invites
 from publisher.shop import redeem as redeem_mod
 from publisher.shop.context import Shop
 from publisher.shop.redeem import Outcome, Problem, Reason, Sale, Status, Undo
@@ -33,6 +34,7 @@ from publisher.web.pages import language, render
 from publisher.web.reasons import sentence
 from publisher.web.security import Forbidden, checked_form, require_role
 
+log = logging.getLogger(__name__)
 REQUEST_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
@@ -341,6 +343,7 @@ def _done_page(
         warnings=_sentences(outcome.warnings, lang),
         undo_minutes=int(shop.undo_window.total_seconds() // 60),
         invite_qr=_invitation_qr(request, store, sale),
+        can_mail=invite_mail.mail_settings(request.app.state.settings) is not None,
         referral_code=referral_code,
         referral_url=referral_url(request, referral_code) if referral_code else None,
         referral_qr=_qr(referral_url(request, referral_code)) if referral_code else None,
@@ -372,6 +375,59 @@ def _invitation_qr(request: Request, store: Store, sale: Sale) -> str:
     """The invitation as a QR code (an SVG data URI: the page's CSP allows data: images)."""
     qr = segno.make(invitation_url(request, store, sale), error="m")
     return str(qr.svg_data_uri(scale=4, border=4))
+
+
+@require_role("owner", "staff")
+async def invite_by_mail(request: Request) -> Response:
+    """Send this sale's invitation to the address the customer gives, if they agree; the
+    address is used for the one message and kept nowhere."""
+    form = await checked_form(request)
+    store = _store(request, form)
+    request_id = _request_id(form)
+    mail = invite_mail.mail_settings(request.app.state.settings)
+    if store is None or request_id is None or mail is None:
+        return RedirectResponse("/till", status_code=303)
+    lang = _lang(request, store)
+    gettext = i18n.translations(lang).gettext
+    to = invite_mail.address(str(form.get("email", "")))
+    errors: dict[str, str] = {}
+    if to is None:
+        errors["email"] = gettext("Type the customer's email address, e.g. name@example.com.")
+    if form.get("agree") != "yes":
+        errors["agree"] = gettext("Ask the customer first: tick the box when they agree.")
+    sale = await run_in_threadpool(_till_sale, request, request_id)
+    if sale is None:
+        return RedirectResponse("/till", status_code=303)
+    if errors:
+        context = _context(request, store, request_id=request_id, errors=errors)
+        return render(request, "till_mail.html", context, lang=lang, status=422)
+    assert to is not None
+    key, at = sale
+    visited = at.astimezone(ZoneInfo(store.timezone or "UTC")).date()
+    token = invites.make(request.app.state.invite_secret, store.id, key, visited)
+    base = request.app.state.settings.tracking_base_url.rstrip("/")
+    letter = invite_mail.message(to, mail.sender, store.name, f"{base}{invites.PATH}{token}", gettext)
+    try:
+        await run_in_threadpool(invite_mail.send, letter, mail.smtp)
+    except invite_mail.MailFailed as exc:
+        log.warning("%s", exc)  # the server and the kind of failure; never the address
+        context = _context(request, store, request_id=request_id, errors={}, failed=True)
+        return render(request, "till_mail.html", context, lang=lang, status=502)
+    return render(request, "till.html", _context(request, store, mailed=True), lang=lang)
+
+
+def _till_sale(request: Request, request_id: str) -> tuple[str, datetime] | None:
+    """(sale key, when) of a till redemption this account may act for, not undone."""
+    from sqlalchemy import select
+
+    from publisher.shop.schema import redemption_requests as table
+
+    with request.app.state.engine.connect() as conn:
+        row = conn.execute(select(table).where(table.c.request_id == request_id)).first()
+    if row is None or row.undone_at is not None or not _account(request).may_use(row.store):
+        return None
+    at: datetime = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
+    return str(row.dedupe_key), at
 
 
 @require_role("owner", "staff")
