@@ -338,12 +338,10 @@ def forget_sale(conn: Connection, sale_key: str) -> None:
 def give_reward(conn: Connection, code: str, rules: Rules) -> bool:
     """Mark one earned reward as handed over; False when none is due (or another till was
     quicker)."""
+    c = referral_codes.c
     done = conn.execute(
         update(referral_codes)
-        .where(
-            referral_codes.c.code == code,
-            (referral_codes.c.rewards_given + 1) * rules.friends_per_reward <= referral_codes.c.friends,
-        )
+        .where(c.code == code, (c.rewards_given + 1) * rules.friends_per_reward <= c.friends)
         .values(rewards_given=referral_codes.c.rewards_given + 1)
     )
     return bool(done.rowcount)

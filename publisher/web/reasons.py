@@ -33,8 +33,7 @@ def sentence(problem: Problem, gettext: Callable[[str], str]) -> str:
             "themselves."
         ),
         Reason.REFERRAL_SAME_CODE: gettext(
-            "This is the code the referral code was given for: a customer cannot bring "
-            "themselves."
+            "This is the code the referral code was given for: a customer cannot bring themselves."
         ),
         Reason.REFERRAL_SAME_PERSON: gettext(
             "This code was claimed on the same phone as the referral code's: a customer cannot "

@@ -264,14 +264,10 @@ async def confirm(request: Request) -> Response:
             if errors:
                 info = redeem_mod.lookup(conn, code, shop.book, shop.stores)
                 found = (
-                    redeem_mod.check(conn, info, store, sale.at, shop.stores, rules)
-                    if info
-                    else []
+                    redeem_mod.check(conn, info, store, sale.at, shop.stores, rules) if info else []
                 )
                 return Outcome(Status.REFUSED), info, found, None
-            outcome = redeem_mod.redeem(
-                conn, sale, shop.book, shop.stores, shop.allowed, rules
-            )
+            outcome = redeem_mod.redeem(conn, sale, shop.book, shop.stores, shop.allowed, rules)
             return outcome, None, [], _hand_out(conn, shop, outcome, sale)
 
     outcome, info, found, referral_code = await run_in_threadpool(run)
@@ -406,7 +402,8 @@ async def invite_by_mail(request: Request) -> Response:
     visited = at.astimezone(ZoneInfo(store.timezone or "UTC")).date()
     token = invites.make(request.app.state.invite_secret, store.id, key, visited)
     base = request.app.state.settings.tracking_base_url.rstrip("/")
-    letter = invite_mail.message(to, mail.sender, store.name, f"{base}{invites.PATH}{token}", gettext)
+    url = f"{base}{invites.PATH}{token}"
+    letter = invite_mail.message(to, mail.sender, store.name, url, gettext)
     try:
         await run_in_threadpool(invite_mail.send, letter, mail.smtp)
     except invite_mail.MailFailed as exc:

@@ -124,7 +124,8 @@ def test_a_chain_of_friends_is_credited_to_the_post_that_started_it(till: Counte
     site = till.site
     anna = _phone(site)  # came through the Mastodon post
     link = _tracked_link(site, "floor", "post-floor-mastodon")
-    assert anna.http.get(link, allow_redirects=False, headers={"User-Agent": PHONE}).status_code == 302
+    came = anna.http.get(link, allow_redirects=False, headers={"User-Agent": PHONE})
+    assert came.status_code == 302
     anna_code = anna.claim("floor")
     done = till.mia.redeem(anna_code, "45,50", "R-100")
     assert done.status_code == 200, done.text
@@ -197,7 +198,9 @@ def test_a_chain_of_friends_is_credited_to_the_post_that_started_it(till: Counte
     # nothing was written by the refusals: five sales besides Anna's, each once
     with site.engine.connect() as conn:
         rows = conn.execute(select(conversions.c.order_id, conversions.c.code_kind)).all()
-    assert sorted(r.order_id for r in rows) == ["R-100", "R-101", "R-102", "R-105", "R-106", "R-110"]
+    assert sorted(r.order_id for r in rows) == [
+        "R-100", "R-101", "R-102", "R-105", "R-106", "R-110"
+    ]  # fmt: skip
 
     report = storyloop(till.site, "report", "--format", "json")
     assert report.returncode == 0, report.stderr

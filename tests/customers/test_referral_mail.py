@@ -16,8 +16,7 @@ import pytest
 from tests.channels.networks import SECRETS, SmtpServer
 from tests.conftest import free_port, wait_for_port
 from tests.tracking.trackkit import Site, storyloop_argv, tracker_env
-from tests.web.shopkit import Browser, add_user, offer_story, open_shop, shared_code
-from tests.web.shopkit import write_manifest
+from tests.web.shopkit import Browser, add_user, offer_story, open_shop, shared_code, write_manifest
 
 ADDRESS = "jana.k@example.org"
 REQUEST_RE = re.compile(r'action="/till/invite-email">.*?name="request_id" value="([^"]+)"', re.S)

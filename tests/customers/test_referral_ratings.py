@@ -102,7 +102,8 @@ def _ratings(page: Path) -> dict[str, tuple[Decimal, int]]:
             continue
         assert data["@context"] == "https://schema.org"
         agg = data["aggregateRating"]
-        assert agg["@type"] == "AggregateRating" and (agg["bestRating"], agg["worstRating"]) == (5, 1)
+        assert agg["@type"] == "AggregateRating"
+        assert (agg["bestRating"], agg["worstRating"]) == (5, 1)
         assert agg["reviewCount"] == agg["ratingCount"]
         out[data["name"]] = (Decimal(str(agg["ratingValue"])), agg["reviewCount"])
     return out
