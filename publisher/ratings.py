@@ -3,13 +3,12 @@
 Only testimonials the build publishes count, and of those only the ones whose customer gave
 consent that still holds (``Consent: yes``, ``Consent-Until`` not passed): a rating is part of
 what the customer agreed to show. Search engines read the result as a ``LocalBusiness`` with an
-``AggregateRating``; the theme writes one script element per store on the home page and on the
-store's region page.
+``AggregateRating``; the theme adds them to the page's one JSON-LD object as what it is ``about``:
+every store on the home page, a region's stores on the region's page.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -26,9 +25,10 @@ class StoreRating:
     count: int
     average: Decimal  # one decimal place, as shown
 
-    def json_ld(self, name: str, site_url: str) -> str:
-        data = {
-            "@context": "https://schema.org",
+    def json_ld(self, name: str, site_url: str) -> dict[str, Any]:
+        """The store as a schema.org ``LocalBusiness`` with its ``AggregateRating``; the theme
+        writes it with Jinja's ``tojson`` as what the page is ``about``."""
+        return {
             "@type": "LocalBusiness",
             "name": name,
             "url": f"{site_url.rstrip('/')}/",
@@ -41,9 +41,6 @@ class StoreRating:
                 "worstRating": 1,
             },
         }
-        text = json.dumps(data, ensure_ascii=False)
-        # as Jinja's tojson does: no "<", ">" or "&" of a store's name can end the script element
-        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def consented(story: Story, today: date) -> bool:
@@ -85,6 +82,6 @@ def for_theme(
         name = str(conf.get("name") or rating.store)
         region = conf.get("region") or rating.region
         out.append(
-            {"store": rating.store, "region": region, "jsonld": rating.json_ld(name, site_url)}
+            {"store": rating.store, "region": region, "data": rating.json_ld(name, site_url)}
         )
     return out

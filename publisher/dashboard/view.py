@@ -147,7 +147,7 @@ def sections(data: Dashboard, _: Gettext, f: Format) -> list[Section]:
 
 def brought_section(data: Dashboard, _: Gettext, f: Format) -> Section:
     """Friends who redeemed a customer's referral code, on the row of the story and channel
-    that brought the first customer of the chain."""
+    that brought the first customer of the chain (docs/CUSTOMERS.md says so)."""
     ranked = sorted(data.brought.items(), key=lambda item: (-item[1], item[0]))
     return Section(
         "referrals",
@@ -155,7 +155,6 @@ def brought_section(data: Dashboard, _: Gettext, f: Format) -> Section:
         None,
         [_("Story"), _("Channel"), _("Friends who came")],
         [[story, channel, f.n(n)] for (story, channel), n in ranked],
-        notes=[_("Counted for the story and channel that brought the first customer.")],
         numeric=[False, False, True],
     )
 

@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -91,7 +92,9 @@ def _tracked_link(site: Site, slug: str, delivery: str) -> str:
 
 
 def _phone(site: Site) -> Browser:
-    return Browser.open(site)
+    phone = Browser.open(site)
+    phone.http.cookies.set("sl_lang", "en")  # pages at a Berlin store speak German otherwise
+    return phone
 
 
 def _referral_code(page: Any) -> str:
@@ -220,3 +223,44 @@ def test_the_referral_page_is_the_customer_s_to_keep(till: Counter_) -> None:
     assert referral in page.text and "A free sample for window" in page.text
     assert "a free coffee for every 2 friends" in page.text
     assert _phone(till.site).get("/referral/CC-22222-2").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("rules", "said"),
+    [
+        ({"friends_per_reward": 2}, '["reward"]: expected what the referrer is given'),
+        ({"reward": "a coffee", "max_per_referrer": 0}, '["max_per_referrer"]: expected a whole'),
+        ({"reward": "a coffee", "friends_per_reward": "2"}, '["friends_per_reward"]: expected'),
+    ],
+)
+def test_a_wrong_referral_rule_is_one_line_and_changes_nothing(
+    tmp_path: Path, rules: dict[str, Any], said: str
+) -> None:
+    site = open_shop(tmp_path / "site", f"sqlite:///{tmp_path / 'site' / 'var' / 'db.sqlite'}")
+    write_manifest(site, offer_story("floor", "berlin"))
+    code = shared_code(site, offer_story("floor", "berlin"), "post-1")
+    enable_referrals(site, rules)
+    done = storyloop(site, "redeem", code, "--value", "12", "--store", "berlin-1", "--receipt", "1")
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "pelicanconf.py" in line and 'STORYLOOP["referrals"]' in line and said in line, line
+    with site.engine.connect() as conn:
+        assert conn.execute(select(conversions)).all() == []
+    site.engine.dispose()
+
+
+def test_an_undone_friend_s_sale_takes_its_credit_back(till: Counter_) -> None:
+    code = shared_code(till.site, offer_story("window", "berlin"), "post-window-3")
+    referral = _referral_code(till.mia.redeem(code, "10,00", "R-300"))
+    friend = till.mia.redeem(referral, "10,00", "R-301")
+    assert "<dd>1</dd>" in till.mia.check(referral).text
+    request_id = re.search(r'name="request_id" value="([^"]+)"', friend.text)
+    assert request_id
+    undone = till.mia.post(
+        "/till/undo", {"csrf": till.mia.csrf("/till"), "request_id": request_id.group(1)}
+    )
+    assert undone.status_code == 200
+    again = till.mia.check(referral)
+    assert "Friends brought</dt><dd>0</dd>" in again.text, again.text
+    # the friend's own referral code, handed out at the undone sale, went with it
+    assert _phone(till.site).get(f"/referral/{_referral_code(friend)}").status_code == 404

@@ -95,17 +95,18 @@ def expected(root: Path) -> dict[str, tuple[Decimal, int]]:
 
 
 def _ratings(page: Path) -> dict[str, tuple[Decimal, int]]:
+    """The stores' ratings in the page's one JSON-LD object (valid JSON, or this fails)."""
+    (script,) = parse(page).select('script[type="application/ld+json"]')
+    data: dict[str, Any] = json.loads(script.get_text())
+    assert data["@context"] == "https://schema.org"
     out: dict[str, tuple[Decimal, int]] = {}
-    for script in parse(page).select('script[type="application/ld+json"]'):
-        data: dict[str, Any] = json.loads(script.get_text())  # valid JSON, or this fails
-        if data.get("@type") != "LocalBusiness":
-            continue
-        assert data["@context"] == "https://schema.org"
-        agg = data["aggregateRating"]
+    for business in data.get("about", []):
+        assert business["@type"] == "LocalBusiness"
+        agg = business["aggregateRating"]
         assert agg["@type"] == "AggregateRating"
         assert (agg["bestRating"], agg["worstRating"]) == (5, 1)
         assert agg["reviewCount"] == agg["ratingCount"]
-        out[data["name"]] = (Decimal(str(agg["ratingValue"])), agg["reviewCount"])
+        out[business["name"]] = (Decimal(str(agg["ratingValue"])), agg["reviewCount"])
     return out
 
 
