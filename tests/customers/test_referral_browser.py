@@ -42,6 +42,10 @@ def site(tmp_path: Path) -> Iterator[Site]:
     root = tmp_path / "site"
     shop = open_shop(root, f"sqlite:///{root / 'var' / 'storyloop.db'}")
     enable_referrals(shop, {"reward": "a free coffee", "max_per_referrer": 5})
+    # an SMTP server in the settings makes the confirmation offer the invitation by email too
+    mail = {"host": "127.0.0.1", "port": 2525, "starttls": False, "sender": "shop@cedar.example"}
+    with (root / "pelicanconf.py").open("a", encoding="utf-8") as conf:
+        conf.write(f'\nSTORYLOOP["channels"]["email"] = {mail!r}\n')
     add_user(shop, "mia", "staff", "berlin-1")
     yield shop
     shop.engine.dispose()
@@ -109,6 +113,7 @@ def test_the_till_hands_out_a_referral_code_and_rewards_the_returning_customer(
         card = till.locator(".referral")
         referral = card.locator("#referral-code").inner_text()
         assert referral.startswith("CC-") and referral != code
+        assert till.get_by_label("Or send it by email (optional)").is_visible()
         shot = _shot(till, "1-handed-out")
         card.screenshot(path=str(SHOTS / "referral-card.png"))
         read = subprocess.run(
