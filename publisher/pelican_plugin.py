@@ -28,7 +28,7 @@ from pelican.generators import ArticlesGenerator, Generator, PelicanTemplateNotF
 from PIL import Image as PILImage
 
 from channels.text import auto_summary
-from publisher import pelican_theme, qrcodes, writer
+from publisher import pelican_theme, qrcodes, ratings, writer
 from publisher.consent.build import withdrawn as withdrawn_consent
 from publisher.content import (
     MARKDOWN_SUFFIXES,
@@ -504,6 +504,9 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
         STATE.stories.append(story)
         if story.offer:  # asked for already unless the article came from the cache
             STATE.qr.add(qr_url(story.slug))
+    generator.context["storyloop_ratings"] = ratings.for_theme(
+        STATE.stories, STATE.engine.get("stores") or {}, STATE.site_url, date.today()
+    )
     if hasattr(os, "fork") and len(STATE.stories) >= FORK_THRESHOLD:
         STATE.manifest_child = fork_manifest_writer()
 

@@ -113,6 +113,8 @@ class Dashboard:
     stores: list[Row]  # keyed (store, channel, story), in-shop sales only
     calendar: list[CalendarEntry]
     options: dict[str, list[str]] = field(default_factory=dict)
+    # friends brought through referral codes, by the (story, channel) that started the chain
+    brought: dict[tuple[str, str], int] = field(default_factory=dict)
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -226,6 +228,7 @@ def load(engine: Engine, filters: Filters, grain: str = "day") -> Dashboard:
             ],
             calendar=calendar(conn, filters),
             options=options(conn),
+            brought=model.brought_by_customers(),
         )
 
 

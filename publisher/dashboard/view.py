@@ -170,7 +170,22 @@ def sections(data: Dashboard, _: Gettext, f: Format) -> list[Section]:
         variants_section(data, _, f),
         stores_section(data, _, f),
         calendar_section(data, _, f),
+        brought_section(data, _, f),
     ]
+
+
+def brought_section(data: Dashboard, _: Gettext, f: Format) -> Section:
+    """Friends who redeemed a customer's referral code, on the row of the story and channel
+    that brought the first customer of the chain (docs/CUSTOMERS.md says so)."""
+    ranked = sorted(data.brought.items(), key=lambda item: (-item[1], item[0]))
+    return Section(
+        "referrals",
+        _("Customers brought by customers"),
+        None,
+        [_("Story"), _("Channel"), _("Friends who came")],
+        [[story, channel, f.n(n)] for (story, channel), n in ranked],
+        numeric=[False, False, True],
+    )
 
 
 def funnel_section(data: Dashboard, _: Gettext, f: Format) -> Section:

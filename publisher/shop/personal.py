@@ -17,10 +17,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from publisher.shop.offers import Offer
 from publisher.shop.schema import personal_codes
-from publisher.tracking import codes
+from publisher.tracking import codes, referrals
 from publisher.tracking.conversions import Attribution, by_click
 from publisher.tracking.links import tagged_target
-from publisher.tracking.schema import links, offer_codes
+from publisher.tracking.schema import links
 
 SITE_CHANNEL = "site"
 QR_VARIANT = "qr"
@@ -62,8 +62,7 @@ def claim(
     }
     for _ in range(_ATTEMPTS):
         code = codes.new_offer_code(prefix)
-        taken = conn.execute(select(offer_codes.c.code).where(offer_codes.c.code == code)).first()
-        if taken:
+        if referrals.code_taken(conn, code):
             continue
         statement = _dialect(conn).insert(personal_codes).values(code=code, **row)
         conn.execute(statement.on_conflict_do_nothing())

@@ -45,6 +45,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from publisher.errors import StoryloopError
 from publisher.shop.schema import personal_codes
+from publisher.tracking import referrals
 from publisher.tracking.schema import (
     click_readers,
     click_totals,
@@ -192,6 +193,8 @@ class Report:
     totals: Row
     generated_at: datetime
     filters: Filters = field(default_factory=Filters)
+    # friends credited through a referral code, by the story x channel that started the chain
+    brought_by_customers: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def parse_by(text: str, allowed: Sequence[str] = DIMENSIONS) -> tuple[str, ...]:
@@ -216,7 +219,8 @@ def build(
     if since is not None:
         chosen = replace(chosen, since=since)
     with engine.connect() as conn:
-        return ReadModel(conn, chosen).report(by)
+        model = ReadModel(conn, chosen)
+        return replace(model.report(by), brought_by_customers=model.brought_by_customers())
 
 
 def sort_key(row: Row) -> tuple[Any, ...]:
@@ -304,6 +308,18 @@ class ReadModel:
         totals.unique_readers = self.readers(()).get((), 0)
         totals.converted_readers = self.converted(()).get((), 0)
         return Report(by, self.filters.since, ordered, totals, datetime.now(UTC), self.filters)
+
+    def brought_by_customers(self) -> dict[tuple[str, str], int]:
+        """Friends credited through referral codes in the period, by the chain's origin."""
+        f = self.filters
+        found = referrals.brought_by_customers(self.conn, *f.window())
+        return {
+            (story, channel): n
+            for (story, channel), n in found.items()
+            if f.store is None
+            and (f.story is None or f.story == story)
+            and (f.channel is None or f.channel == channel)
+        }
 
     def readers(self, by: Sequence[str]) -> dict[Key, int]:
         """Unique readers per group: for the whole period (``by`` empty) the true number; for a
@@ -567,7 +583,16 @@ def as_json(report: Report) -> dict[str, Any]:
         "rows": [{**dict(zip(report.by, r.key, strict=True)), **_figures(r)} for r in report.rows],
         "totals": _figures(report.totals),
         "channels_without_conversions": channels_without_conversions(report),
+        "brought_by_customers": [
+            {"story": story, "channel": channel, "customers": n}
+            for (story, channel), n in brought_rows(report)
+        ],
     }
+
+
+def brought_rows(report: Report) -> list[tuple[tuple[str, str], int]]:
+    """Customers brought by customers, most first."""
+    return sorted(report.brought_by_customers.items(), key=lambda item: (-item[1], item[0]))
 
 
 COLUMNS = (

@@ -27,7 +27,7 @@ from publisher.settings import Settings
 from publisher.shop.context import Shop
 from publisher.shop.guard import Guard
 from publisher.tracking import optout
-from publisher.web import accounts, reader, shop_api, testimonial, till, withdraw
+from publisher.web import accounts, reader, referral, shop_api, testimonial, till, withdraw
 from publisher.web.accounts import Login
 from publisher.web.pages import render
 from publisher.web.security import (
@@ -46,6 +46,7 @@ WEB_PREFIXES = (
     "/till",
     "/offer/",
     "/code/",
+    "/referral/",
     "/webhooks/",
     invites.PATH,
     withdrawal_links.PATH,
@@ -150,6 +151,9 @@ def routes() -> list[Route | Mount]:
         Route("/till/check", till.check, methods=["POST"]),
         Route("/till/confirm", till.confirm, methods=["POST"]),
         Route("/till/undo", till.undo, methods=["POST"]),
+        Route("/till/reward", till.reward, methods=["POST"]),
+        Route("/till/invite-email", till.invite_by_mail, methods=["POST"]),
+        Route("/referral/{code}", referral.referral_page, methods=["GET"]),
         Route("/offer/{slug}", reader.offer_page, methods=["GET"]),
         Route("/offer/{slug}", reader.claim, methods=["POST"]),
         Route("/code/{code}", reader.code_page, methods=["GET"]),
