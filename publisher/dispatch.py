@@ -29,7 +29,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection, Engine
 
 from channels.base import (
@@ -652,14 +651,8 @@ class Dispatcher:
 
     def due_posts(self) -> Iterator[tuple[str, str, Post | str]]:
         """What a pass would send now, rendered with untracked links; nothing is written."""
-        d = ledger.d
-        now = self.clock()
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(ledger.deliveries)
-                .where(and_(d.state.in_(ledger.PENDING), d.next_attempt_at <= now))
-                .order_by(d.next_attempt_at, d.id)
-            ).all()
+            rows = ledger.due_now(conn, now=self.clock())
         stories = self.stories()
         for row in rows:
             story = stories.get(row.story)
