@@ -261,9 +261,13 @@ def mark_sending(conn: Connection, claim: Claim, *, now: datetime, lease: timede
 def mark_sending_many(
     conn: Connection, claims: Sequence[Claim], *, now: datetime, lease: timedelta
 ) -> set[str]:
-    """A whole batch in flight in one statement (channels where a crash is resolved safely)."""
+    """A batch in flight in one statement; a single claim through :func:`mark_sending`'s
+    statement, which is compiled once."""
     if not claims:
         return set()
+    if len(claims) == 1:
+        (claim,) = claims
+        return {claim.id} if mark_sending(conn, claim, now=now, lease=lease) else set()
     stmt = (
         update(deliveries)
         .where(
