@@ -5,6 +5,7 @@ as class attributes, renders a story into a :class:`Post` without any I/O, and p
 thin HTTP client that maps every failure onto the :class:`ChannelError` tree below.
 
 ChannelError                     (carries channel, story source, hint; never a secret)
+ │                                a StoryloopError: the project's errors have one root
  ├── RetryLater(retry_at)         transient: try again at or after ``retry_at``
  │    └── RateLimited(until)      the network said to slow down, and until when
  ├── AuthProblem                  credentials missing, revoked or expired: pause the channel
@@ -28,7 +29,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from publisher.errors import SettingsError
+from publisher.errors import SettingsError, StoryloopError
 from publisher.model import Story
 from publisher.settings import Secret, Settings, is_secret_ref
 
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- errors
 
 
-class ChannelError(Exception):
+class ChannelError(StoryloopError):
     """A channel failed. Messages must never contain a secret."""
 
     def __init__(
@@ -50,7 +51,7 @@ class ChannelError(Exception):
         source: str | None = None,
         hint: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, hint=hint)
         self.message = message
         self.channel = channel
         self.source = source
@@ -87,7 +88,7 @@ class OutcomeUnknown(ChannelError):
     pass
 
 
-class ChannelNotFound(LookupError):
+class ChannelNotFound(StoryloopError, LookupError):
     def __init__(self, name: str, installed: list[str]) -> None:
         super().__init__(f'No channel named "{name}" (installed: {", ".join(sorted(installed))})')
         self.name = name

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dateutil.parser
 
+from publisher.errors import StoryloopError
 from publisher.model import OfferRules
 from publisher.sanitize import dangerous_urls
 
@@ -248,7 +249,7 @@ def parse_publish(value: str, default_zone: str) -> tuple[datetime, str]:
     return in_range(parsed, value), zone_name
 
 
-class OutOfRange(ValueError):
+class OutOfRange(StoryloopError, ValueError):
     """A date that reads, but is outside the years the engine accepts."""
 
 

@@ -3,8 +3,13 @@
 StoryloopError
  ├── SettingsError        pelicanconf.py / STORYLOOP settings are wrong
  ├── ManifestError        the manifest is missing or does not match its schema
- └── NotFound             an id, code or story the user named does not exist
-Channel failures have their own tree in :mod:`channels.base`.
+ ├── NotFound             an id, code or story the user named does not exist
+ ├── ChannelError         a channel failed; its own tree in :mod:`channels.base`, and the
+ │                        transport failures under it mapped by class in :mod:`channels.http`
+ ├── ChannelNotFound      (also a LookupError) no installed channel has that name
+ └── …                    each module's own (AccountError, PosterError, InvalidConversion, …)
+
+This module imports nothing of the project, so every layer (channels included) can share it.
 """
 
 from __future__ import annotations

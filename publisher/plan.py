@@ -28,8 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Connection, Engine
 
 from publisher import ledger
 from publisher.errors import SettingsError
@@ -288,8 +287,8 @@ class PlanDiff:
 
     add: list[Desired] = field(default_factory=list)
     reschedule: list[tuple[Desired, datetime]] = field(default_factory=list)  # (new, old due)
-    cancel: list[Row[Any]] = field(default_factory=list)
-    sent: list[tuple[Row[Any], bool]] = field(default_factory=list)  # (row, edited since sent)
+    cancel: list[ledger.Delivery] = field(default_factory=list)
+    sent: list[tuple[ledger.Delivery, bool]] = field(default_factory=list)  # (it, edited since)
     missed: list[Desired] = field(default_factory=list)  # new, but already past the grace period
     unchanged: int = 0
     refresh: list[Desired] = field(default_factory=list)  # content edited before it went out
@@ -300,7 +299,7 @@ class PlanDiff:
 
 
 def diff(conn: Connection, wanted: list[Desired], *, now: datetime, grace: timedelta) -> PlanDiff:
-    rows = {r.id: r for r in conn.execute(select(ledger.deliveries)).all()}
+    rows = {r.id: r for r in ledger.every(conn)}
     out = PlanDiff()
     for w in wanted:
         _diff_one(out, w, rows.pop(w.id, None), now=now, grace=grace)
@@ -311,7 +310,7 @@ def diff(conn: Connection, wanted: list[Desired], *, now: datetime, grace: timed
 
 
 def _diff_one(
-    out: PlanDiff, w: Desired, row: Row[Any] | None, *, now: datetime, grace: timedelta
+    out: PlanDiff, w: Desired, row: ledger.Delivery | None, *, now: datetime, grace: timedelta
 ) -> None:
     if row is None or (row.state == ledger.CANCELLED and row.cancelled_by == ledger.BY_PLAN):
         (out.missed if w.due_at < now - grace else out.add).append(w)
@@ -394,48 +393,20 @@ def _write(
     missed: list[Desired],
     reschedule: list[tuple[Desired, datetime]],
     refresh: list[Desired],
-    cancel: list[Row[Any]],
+    cancel: list[ledger.Delivery],
     *,
     now: datetime,
 ) -> None:
-    d = ledger.d
-    fresh = [_row(w, ledger.PLANNED, now) for w in add]
-    fresh += [_row(w, ledger.MISSED, now) for w in missed]
-    revived = [r["id"] for r in fresh]
-    conn.execute(
-        ledger.deliveries.delete().where(
-            d.id.in_(revived), d.state == ledger.CANCELLED, d.cancelled_by == ledger.BY_PLAN
-        )
+    """The diff handed to the ledger, which alone writes deliveries and their events."""
+    ledger.write_plan(
+        conn,
+        add=[w.__dict__ for w in add],
+        missed=[w.__dict__ for w in missed],
+        reschedule=[(w.id, w.due_at) for w, _old in reschedule],
+        refresh=[(w.id, w.content_hash) for w in refresh],
+        gone=[row.id for row in cancel],
+        now=now,
     )
-    ledger.insert_ignore(conn, ledger.deliveries, ["id"], fresh)
-    ledger._event(conn, [w.id for w in add], ledger.PLANNED, now, detail="planned")
-    ledger._event(conn, [w.id for w in missed], ledger.MISSED, now, detail="late at plan")
-    for w, _old in reschedule:
-        conn.execute(
-            update(ledger.deliveries)
-            .where(d.id == w.id, d.state == ledger.PLANNED)
-            .values(due_at=w.due_at, next_attempt_at=w.due_at, updated_at=now)
-        )
-    for w in refresh:
-        conn.execute(
-            update(ledger.deliveries)
-            .where(d.id == w.id, d.state.in_(ledger.PENDING))
-            .values(content_hash=w.content_hash, updated_at=now)
-        )
-    for row in cancel:
-        ledger.cancel(conn, row.id, now=now, by=ledger.BY_PLAN)
-
-
-def _row(w: Desired, state: str, now: datetime) -> dict[str, Any]:
-    return {
-        **w.__dict__,
-        "state": state,
-        "next_attempt_at": w.due_at if state == ledger.PLANNED else None,
-        "attempts": 0,
-        "last_error": None if state == ledger.PLANNED else "past the grace period when planned",
-        "created_at": now,
-        "updated_at": now,
-    }
 
 
 def grace_period(settings: Settings) -> timedelta:

@@ -19,8 +19,8 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from publisher.db import insert_on_conflict
 from publisher.shop.offers import Offer, OfferBook, bare_offer
 from publisher.shop.schema import personal_codes, redemption_counts, redemption_requests
 from publisher.shop.stores import Store
@@ -323,14 +323,10 @@ def sale_key(sale: Sale) -> str:
     return "once:" + secrets.token_hex(16)
 
 
-def _dialect(conn: Connection) -> Any:
-    return sqlite if conn.dialect.name == "sqlite" else postgresql
-
-
 def _bump(conn: Connection, scope: str, key: str, limit: int | None) -> bool:
     """Take one use of ``key``; False when that would pass ``limit``."""
     row = {"scope": scope, "key": key, "uses": 0}
-    conn.execute(_dialect(conn).insert(redemption_counts).values(**row).on_conflict_do_nothing())
+    conn.execute(insert_on_conflict(conn, redemption_counts, values=row))
     taken = (
         update(redemption_counts)
         .where(redemption_counts.c.scope == scope, redemption_counts.c.key == key)
@@ -423,9 +419,7 @@ def redeem(
         "account": sale.account,
         "warning": "; ".join(w.reason.value for w in warnings) or None,
     }
-    inserted = conn.execute(
-        _dialect(conn).insert(conversions).values(**row).on_conflict_do_nothing()
-    )
+    inserted = conn.execute(insert_on_conflict(conn, conversions, values=row))
     if not inserted.rowcount:
         return Outcome(Status.DUPLICATE, info, key=key)
     taken: list[tuple[str, str]] = []

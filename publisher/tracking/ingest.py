@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from publisher.db import insert_on_conflict
 from publisher.tracking import journal
 from publisher.tracking.schema import journal_offsets, links, salts
 
@@ -246,10 +246,6 @@ def _attribution(engine: Engine, wanted: set[str]) -> dict[str, Where]:
     return found
 
 
-def _dialect(conn: Connection) -> Any:
-    return sqlite if conn.dialect.name == "sqlite" else postgresql
-
-
 def _stage_ddl(dialect: str) -> str:
     at = "TEXT" if dialect == "sqlite" else "TIMESTAMP WITH TIME ZONE"
     return (
@@ -343,5 +339,8 @@ def _insert(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
 
 
 def _save_offset(conn: Connection, name: str, offset: int) -> None:
-    statement = _dialect(conn).insert(journal_offsets).values(path=name, offset=offset)
-    conn.execute(statement.on_conflict_do_update(index_elements=["path"], set_={"offset": offset}))
+    row = {"path": name, "offset": offset}
+    statement = insert_on_conflict(
+        conn, journal_offsets, values=row, keys=["path"], update={"offset": offset}
+    )
+    conn.execute(statement)

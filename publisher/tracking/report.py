@@ -30,11 +30,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    Column,
     Connection,
-    DateTime,
     Engine,
-    MetaData,
     String,
     Table,
     func,
@@ -44,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from publisher.errors import StoryloopError
+from publisher.ledger import deliveries
 from publisher.shop.schema import personal_codes
 from publisher.tracking import referrals
 from publisher.tracking.schema import (
@@ -60,24 +58,6 @@ DIMENSIONS = ("story", "channel", "variant", "region", "store")
 FINE = ("story", "channel", "variant", "region")  # carried by every table the report reads
 ENGAGEMENT = ("likes", "reposts", "replies", "views")
 FLAG_NO_CONVERSIONS = "clicks_without_conversions"
-
-# The engine's ledger, seen through the few columns the report reads (its own MetaData, so the
-# engine's declaration of the same table is not disturbed).
-_ledger = MetaData()
-deliveries = Table(
-    "deliveries",
-    _ledger,
-    Column("id", String, primary_key=True),
-    Column("story", String),
-    Column("channel", String),
-    Column("variant", String),
-    Column("region", String),
-    Column("category", String),
-    Column("state", String),
-    Column("sent_at", DateTime(timezone=True)),
-    Column("remote_id", String),
-    Column("url", String),
-)
 
 Key = tuple[str | None, ...]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     String,
@@ -19,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from publisher.db import metadata
+from publisher.db import UTCDateTime, metadata
 
 links = Table(
     "tracked_links",
@@ -32,7 +31,7 @@ links = Table(
     Column("region", String(100)),
     Column("original", Text, nullable=False),
     Column("target", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("delivery_id", "original"),
 )
 
@@ -46,7 +45,7 @@ offer_codes = Table(
     Column("variant", String(50)),
     Column("region", String(100)),
     Column("offer", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 clicks = Table(
@@ -59,7 +58,7 @@ clicks = Table(
     Column("channel", String(100), nullable=False),
     Column("variant", String(50)),
     Column("region", String(100)),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
     Column("kind", String(10), nullable=False),  # reader | bot | head
     Column("agent", String(50)),  # the bot's name, for bots
     Column("reader", String(32)),  # salted daily hash of address + user agent
@@ -125,7 +124,7 @@ conversions = Table(
     Column("order_id", String(200)),
     Column("store", String(100)),
     Column("source", String(10), nullable=False),  # till | api | webhook | cli | csv
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
     # 0003_shop: link = the customer came through a tracked link (a click id is known);
     # code = only an offer code is known (a code printed in a post, or a personal code
     # claimed on the site without a click)
@@ -205,7 +204,7 @@ optouts = Table(
     "optouts",
     metadata,
     Column("email", String(320), primary_key=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
 )
 
 metrics = Table(
@@ -217,7 +216,7 @@ metrics = Table(
     Column("replies", Integer),
     Column("views", Integer),
     Column("clicks", Integer),
-    Column("fetched_at", DateTime(timezone=True), nullable=False),
+    Column("fetched_at", UTCDateTime, nullable=False),
 )
 
 salts = Table(
