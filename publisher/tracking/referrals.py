@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy import (
     Column,
     Connection,
-    DateTime,
     Index,
     Integer,
     String,
@@ -33,9 +32,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
-from publisher.db import metadata
+from publisher.db import UTCDateTime, insert_on_conflict, metadata
 from publisher.errors import SettingsError
 from publisher.settings import Settings
 from publisher.tracking import codes
@@ -58,7 +56,7 @@ referral_codes = Table(
     Column("region", String(100)),
     Column("friends", Integer, nullable=False),
     Column("rewards_given", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
     Index("ix_referral_codes_sale", "sale_key"),
 )
 
@@ -74,7 +72,7 @@ referral_credits = Table(
     Column("channel", String(100), nullable=False),
     Column("variant", String(50)),
     Column("region", String(100)),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
     Index("ix_referral_credits_code", "code"),
     Index("ix_referral_credits_group", "story", "channel", "variant", "region"),
 )
@@ -120,10 +118,6 @@ def _count(raw: Mapping[str, Any], name: str, default: int, where: str) -> int:
     return value
 
 
-def _dialect(conn: Connection) -> Any:
-    return sqlite if conn.dialect.name == "sqlite" else postgresql
-
-
 # --------------------------------------------------------------------------- handing out
 
 
@@ -167,8 +161,7 @@ def hand_out(conn: Connection, visit: Visit, prefix: str, now: datetime) -> str:
         code = codes.new_offer_code(prefix)
         if code_taken(conn, code):
             continue
-        statement = _dialect(conn).insert(referral_codes).values(code=code, **row)
-        conn.execute(statement.on_conflict_do_nothing())
+        conn.execute(insert_on_conflict(conn, referral_codes, values={"code": code, **row}))
         found = _code_of(conn, referrer)
         if found:
             return found
@@ -299,9 +292,7 @@ def credit(
         **referral.origin.row(),
         "at": at,
     }
-    inserted = conn.execute(
-        _dialect(conn).insert(referral_credits).values(**row).on_conflict_do_nothing()
-    )
+    inserted = conn.execute(insert_on_conflict(conn, referral_credits, values=row))
     if not inserted.rowcount:
         _less(conn, referral.code)
         return False

@@ -185,7 +185,7 @@ conversion_readers = Table(
     Column("region", String(100)),
     Column("reader", String(15), nullable=False),
     Column("day", String(10), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
     # covering, in the order converted readers are counted: per post, and in all
     Index(
         "ix_conversion_readers_post",

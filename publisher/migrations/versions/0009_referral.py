@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_referral"
-down_revision = "0007_customers"
+down_revision = "0008_consent"
 branch_labels = None
 depends_on = None
 

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_rollup"
-down_revision = "0007_customers"
+down_revision = "0009_referral"
 branch_labels = None
 depends_on = None
 

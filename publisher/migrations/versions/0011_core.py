@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_core"
-down_revision = "0007_customers"
+down_revision = "0010_rollup"
 branch_labels = None
 depends_on = None
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_owner"
-down_revision = "0007_customers"
+down_revision = "0011_core"
 branch_labels = None
 depends_on = None
 
