@@ -70,7 +70,7 @@ def test_upgrade_from_0007_with_data_and_back(db_url):
             with pytest.raises(DBAPIError), ledger.transaction(engine) as conn:
                 conn.execute(sa.insert(ledger.deliveries), [_delivery("site-s", "headline-b")])
 
-        db.upgrade(engine)
+        db.upgrade(engine, "0011_core")
         assert db.current_revision(engine) == "0011_core"
         assert _widths(engine) == {
             ("deliveries", "id"): 200,
