@@ -170,6 +170,7 @@ EXAMPLES = {
     "user list": "storyloop user list",
     "user remove": "storyloop user remove mia",
     "user passwd": "storyloop user passwd mia",
+    "user set": "storyloop user set lena --locale de_DE --timezone Europe/Berlin",
 }
 
 

@@ -27,6 +27,7 @@ from typing import IO
 
 import zxingcpp
 
+from publisher.errors import StoryloopError
 from publisher.files import write_atomically
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ QR_CODE = zxingcpp.BarcodeFormat.QRCode
 STYLE = f"zxing-cpp {version('zxing-cpp')}, error m, border {BORDER}, runs, {DARK} on {LIGHT}"
 
 
-class DataOverflowError(ValueError):
+class DataOverflowError(StoryloopError, ValueError):
     """More data than a QR code at level M holds."""
 
 

@@ -42,7 +42,7 @@ consent_removals = Table(
     Column("id", String(32), primary_key=True),  # the delivery's id: one removal per copy
     Column("story", String(200), nullable=False, index=True),
     Column("channel", String(100), nullable=False),
-    Column("variant", String(8)),
+    Column("variant", String(50)),
     Column("action", String(8), nullable=False),  # cancel | delete
     Column("state", String(16), nullable=False),
     Column("remote_id", Text),

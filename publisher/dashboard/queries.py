@@ -61,7 +61,7 @@ class SeriesPoint:
     clicks: int  # reader clicks
     conversions: int
     revenue: Mapping[str, int]
-    readers: int = 0  # unique readers: each post's readers of the day, added up
+    readers: int | None = None  # unique readers: each post's readers of the day, added up
 
 
 @dataclass(frozen=True)

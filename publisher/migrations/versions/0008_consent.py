@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(32), nullable=False),
         sa.Column("story", sa.String(200), nullable=False),
         sa.Column("channel", sa.String(100), nullable=False),
-        sa.Column("variant", sa.String(8)),
+        sa.Column("variant", sa.String(50)),
         sa.Column("action", sa.String(8), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("remote_id", sa.Text()),
