@@ -11,16 +11,15 @@ only). The SMTP server is the email channel's (``STORYLOOP["channels"]["email"]`
 from __future__ import annotations
 
 import re
-import smtplib
-import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, parseaddr
 from typing import Any
 
+from publisher import mail as mail_mod
 from publisher.errors import StoryloopError
-from publisher.settings import Secret, Settings, resolve_secrets
+from publisher.settings import Settings, resolve_secrets
 
 ADDRESS_RE = re.compile(r"[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]{2,}")
 MAX_ADDRESS = 254  # RFC 5321's limit on a forward path
@@ -85,17 +84,4 @@ def message(
 
 
 def send(mail: EmailMessage, smtp: Mapping[str, Any]) -> None:
-    host, port = str(smtp["host"]), int(smtp.get("port") or 587)
-    try:
-        with smtplib.SMTP(host, port, timeout=float(smtp.get("timeout", 30))) as server:
-            if smtp.get("starttls", port == 587):
-                server.starttls(context=ssl.create_default_context())
-            if smtp.get("username"):
-                password = smtp.get("password")
-                secret = password.reveal() if isinstance(password, Secret) else str(password or "")
-                server.login(str(smtp["username"]), secret)
-            server.send_message(mail)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise MailFailed(
-            f"invitation: cannot send through SMTP server {host}:{port}: {type(exc).__name__}"
-        ) from None
+    mail_mod.send(mail, smtp, what="invitation", error=MailFailed)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import html
 import logging
-import smtplib
-import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -25,10 +23,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
+from publisher import mail as mail_mod
 from publisher.dashboard import pages, queries, view
 from publisher.dashboard.export import site_language
 from publisher.errors import SettingsError, StoryloopError
-from publisher.settings import Secret, Settings, resolve_secrets
+from publisher.settings import Settings, resolve_secrets
 from publisher.tracking.report import Filters
 from publisher.web import accounts
 from publisher.web import i18n as web_i18n
@@ -163,20 +162,7 @@ def compose(data: queries.Dashboard, digest: DigestSettings) -> EmailMessage:
 
 
 def send(message: EmailMessage, smtp: Mapping[str, Any]) -> None:
-    host, port = str(smtp["host"]), int(smtp.get("port") or 587)
-    try:
-        with smtplib.SMTP(host, port, timeout=float(smtp.get("timeout", 30))) as server:
-            if smtp.get("starttls", port == 587):
-                server.starttls(context=ssl.create_default_context())
-            if smtp.get("username"):
-                password = smtp.get("password")
-                secret = password.reveal() if isinstance(password, Secret) else str(password or "")
-                server.login(str(smtp["username"]), secret)
-            server.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise StoryloopError(
-            f"digest: cannot send through SMTP server {host}:{port}: {type(exc).__name__}"
-        ) from None
+    mail_mod.send(message, smtp, what="digest", error=StoryloopError)
 
 
 def send_digest(
