@@ -164,6 +164,20 @@ def shared_playwright() -> Iterator[Any]:
     yield _playwright
 
 
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+
+
+@pytest.fixture
+def browser(chromium_path: str) -> Iterator[Any]:
+    """A headless Chromium of this process's Playwright, closed after the test."""
+    with shared_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
 def stop_playwright() -> None:
     global _playwright
     if _playwright is not None:
