@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Column, Float, Integer, String, Table, Text
+from sqlalchemy import Column, Float, Index, Integer, String, Table, Text
 
 from publisher.db import UTCDateTime as UTCDateTime  # the one time type, named here as before
 from publisher.db import metadata
@@ -72,6 +72,9 @@ deliveries = Table(
     Column("sent_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),  # what is due
+    Index("ix_deliveries_state_lease_until", "state", "lease_until"),  # expired leases
+    Index("ix_deliveries_story", "story"),
 )
 
 delivery_events = Table(
