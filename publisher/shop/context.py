@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from publisher.errors import SettingsError
 from publisher.settings import Settings
-from publisher.shop.guard import Guard
 from publisher.shop.offers import OfferBook
 from publisher.shop.redeem import REFERRAL_REASONS, UNDO_MINUTES, Reason
 from publisher.shop.stores import Store, stores_of
@@ -26,7 +25,6 @@ class Shop:
     allowed: frozenset[Reason]  # refusals the owner lets the till accept with a warning
     undo_window: timedelta
     https: bool
-    guard: Guard = field(default_factory=Guard)
     referral_rules: referrals.Rules | None = None  # None: no referral codes handed out
 
     @classmethod

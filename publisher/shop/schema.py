@@ -6,6 +6,8 @@
   conversions so a limit is enforced by one conditional ``UPDATE`` even with two tills at once.
 - ``redemption_requests``: the till's client-made ids, so a resent form is answered with what
   the first one did, and an undo knows what to take back.
+- ``guess_failures`` (migration ``0016_guard``): recent failed code and invitation attempts per
+  key (an account, a code, a link), so guessing protection holds across tracker workers.
 """
 
 from __future__ import annotations
@@ -62,4 +64,13 @@ redemption_requests = Table(
     Column("currency", String(3), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("undone_at", UTCDateTime),
+)
+
+guess_failures = Table(
+    "guess_failures",
+    metadata,
+    Column("key", String(32), nullable=False),  # keyed hash of "account:mia", "code:…"
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_guess_failures_key", "key", "at"),
+    Index("ix_guess_failures_at", "at"),
 )

@@ -39,6 +39,7 @@ from publisher.db import insert_on_conflict
 from publisher.settings import Secret, Settings
 from publisher.shop import paths, personal
 from publisher.shop.context import CLICK_COOKIE, Shop
+from publisher.shop.guard import Guard
 from publisher.shop.redeem import read_code
 from publisher.tracking import bots, codes, conversions, optout
 from publisher.tracking.journal import Journal, journal_dir
@@ -128,6 +129,7 @@ class Tracker:
         self.min_free_bytes = int(float(tracking.get("journal_min_free_mb", 16)) * 1024 * 1024)
         self.shop = Shop.from_settings(settings)
         self.web = create_web_app(settings, engine, self.shop)
+        self.guard: Guard = self.web.state.guard
         # /go/ remembers the click on the tracker's own host, so a personal code claimed there
         # later is credited to the post that brought the reader (first-party, HttpOnly)
         cookie = f"; Path=/; Max-Age={CLICK_COOKIE_DAYS * 86400}; HttpOnly; SameSite=Lax"
@@ -315,14 +317,14 @@ class Tracker:
             await send_json(send, 422, {"errors": {"body": "must be a JSON object (≤ 64 KiB)"}})
             return
         keys = self._guard_keys(payload) if guarded else ()
-        retry = self.shop.guard.wait(*keys) if guarded else 0
+        retry = await self.guard.wait(*keys) if guarded else 0
         if guarded and retry:
             await send_json(send, 429, {"error": "too many failed attempts"}, retry_after=retry)
             return
         loop = asyncio.get_running_loop()
         status, answer = await loop.run_in_executor(None, handler, scope, payload)
         if guarded and status == 422:
-            await asyncio.sleep(self.shop.guard.fail(*keys))
+            await asyncio.sleep(await self.guard.fail(*keys))
         await send_json(send, status, answer)
 
     def _guard_keys(self, payload: Any) -> tuple[str, ...]:

@@ -63,7 +63,7 @@ def _secret(request: Request) -> str:
 
 
 def _guard(request: Request) -> Guard:
-    guard: Guard = request.app.state.testimonial_guard
+    guard: Guard = request.app.state.guard
     return guard
 
 
@@ -135,11 +135,11 @@ async def submit(request: Request) -> Response:
     invitation = _invitation(request)
     guard = _guard(request)
     keys = (_address(request), f"invite:{invitation.id}" if invitation else "invite:-")
-    wait = guard.wait(*keys)
+    wait = await guard.wait(*keys)
     if wait:
         return _gone(request, "wait", 429)
     if invitation is None or _store(request, invitation) is None:
-        await asyncio.sleep(guard.fail(*keys))
+        await asyncio.sleep(await guard.fail(*keys))
         return _gone(request, "invalid", 404)
     store = _store(request, invitation)
     assert store is not None
@@ -151,7 +151,7 @@ async def submit(request: Request) -> Response:
         and isinstance(expected, str)
         and hmac.compare_digest(given.encode(), expected.encode())
     ):
-        guard.fail(*keys)
+        await guard.fail(*keys)
         return _gone(request, "csrf", 403, lang)
     if await run_in_threadpool(_is_used, request, invitation):
         return _gone(request, "used", 410, lang)
@@ -203,7 +203,7 @@ async def submit(request: Request) -> Response:
                 ) % {"file": upload.filename}
                 break
     if errors:
-        guard.fail(*keys)
+        await guard.fail(*keys)
         shown = {k: str(v) for k, v in form.items() if isinstance(v, str) and k != CSRF_FIELD}
         context = _context(request, invitation, store, lang, form=shown, errors=errors)
         return render(request, "testimonial.html", context, lang=lang, status=422)

@@ -24,6 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from publisher.customers import invite_mail, invites
 from publisher.shop import redeem as redeem_mod
 from publisher.shop.context import Shop
+from publisher.shop.guard import Guard
 from publisher.shop.redeem import Outcome, Problem, Reason, Sale, Status, Undo
 from publisher.shop.stores import Store, parse_amount
 from publisher.tracking import referrals
@@ -41,6 +42,11 @@ REQUEST_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 def _shop(request: Request) -> Shop:
     shop: Shop = request.app.state.shop
     return shop
+
+
+def _guard(request: Request) -> Guard:
+    guard: Guard = request.app.state.guard
+    return guard
 
 
 def _account(request: Request) -> Account:
@@ -108,12 +114,12 @@ async def check(request: Request) -> Response:
     shop = _shop(request)
     typed = str(form.get("code", ""))
     code, problem = redeem_mod.read_code(typed, shop.prefix)
-    wait = shop.guard.wait(*_keys(request, code))
+    wait = await _guard(request).wait(*_keys(request, code))
     if wait:
         return await _too_many(request, store, wait)
     lang = _lang(request, store)
     if code is None or problem is not None:
-        await asyncio.sleep(shop.guard.fail(*_keys(request, None)))
+        await asyncio.sleep(await _guard(request).fail(*_keys(request, None)))
         return _refused_code(request, store, typed, Problem(Reason.MISTYPED), lang)
     engine = request.app.state.engine
 
@@ -127,11 +133,11 @@ async def check(request: Request) -> Response:
 
     info, problems = await run_in_threadpool(look)
     if info is None:
-        await asyncio.sleep(shop.guard.fail(*_keys(request, code)))
+        await asyncio.sleep(await _guard(request).fail(*_keys(request, code)))
         return _refused_code(request, store, typed, Problem(Reason.UNKNOWN), lang)
     refused = [p for p in problems if p.reason not in shop.allowed]
     if refused:
-        shop.guard.fail(f"code:{code}")
+        await _guard(request).fail(f"code:{code}")
     warnings = [p for p in problems if p.reason in shop.allowed]
     referral = await run_in_threadpool(_referral_of, request, info)
     return _check_page(request, store, info, refused, warnings, lang, referral=referral)
@@ -213,7 +219,7 @@ async def confirm(request: Request) -> Response:
     shop = _shop(request)
     lang = _lang(request, store)
     code, _ = redeem_mod.read_code(str(form.get("code", "")), shop.prefix)
-    wait = shop.guard.wait(*_keys(request, code))
+    wait = await _guard(request).wait(*_keys(request, code))
     if wait:
         return await _too_many(request, store, wait)
     request_id = _request_id(form)
@@ -288,6 +294,8 @@ async def confirm(request: Request) -> Response:
             status=422,
             friend_code=friend_text,
         )
+    if outcome.status is Status.REFUSED and outcome.info is not None:
+        await _guard(request).fail(f"code:{sale.code}")
     return _done_page(request, store, outcome, sale, lang, referral_code)
 
 
@@ -322,7 +330,6 @@ def _done_page(
         problem = Problem(Reason.UNKNOWN)
         return _refused_code(request, store, sale.code, problem, lang)
     if outcome.status is Status.REFUSED and outcome.info is not None:
-        shop.guard.fail(f"code:{sale.code}")
         refused = [p for p in outcome.problems]
         return _check_page(
             request, store, outcome.info, refused, list(outcome.warnings), lang, status=409
