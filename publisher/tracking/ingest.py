@@ -113,8 +113,11 @@ def _ingest_file(
     for lines, end in journal.read_lines(path, offset, chunk_bytes):
         if sqlite_db:
             with engine.begin() as conn:
-                result.inserted += sqlite_batch(conn, path, lines, result)
+                sqlite_setup(conn)  # its pragmas cannot be set inside a transaction
+                # the offset first: the write lock is taken before the batch reads anything,
+                # so no other writer's commit can come between its reads and its writes
                 _save_offset(conn, path.name, end)
+                result.inserted += sqlite_batch(conn, path, lines, result)
             advance(end - offset)
             offset = end
             continue
@@ -441,12 +444,11 @@ class _BadJSON(Exception):
 
 def sqlite_batch(conn: Connection, path: Path, lines: list[bytes], result: IngestResult) -> int:
     """Store a batch of journal lines on SQLite and update the totals; returns how many clicks
-    were new. The caller's transaction also saves the journal offset."""
+    were new. The caller runs ``sqlite_setup`` first, and its transaction saves the offset."""
     present = [line for line in lines if line.strip()]
     result.read += len(present)
     if not present:
         return 0
-    _sqlite_setup(conn)
     conn.exec_driver_sql("DELETE FROM click_batch")
     try:
         array = _sqlite_stage(conn, present)
@@ -471,7 +473,9 @@ def sqlite_batch(conn: Connection, path: Path, lines: list[bytes], result: Inges
     return fresh
 
 
-def _sqlite_setup(conn: Connection) -> None:
+def sqlite_setup(conn: Connection) -> None:
+    """The connection's settings, the reader-key function and the staging tables for
+    ``sqlite_batch``; run before the batch's transaction begins."""
     conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     # A page rewritten by several batches is copied from the WAL into the file once per
     # checkpoint: checkpoint at 256 MiB of WAL rather than SQLite's default 4 MiB.
