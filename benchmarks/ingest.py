@@ -147,6 +147,19 @@ def io() -> dict[str, int]:
     return {k: int(v) for k, v in fields.items()}
 
 
+def peak_reset() -> None:
+    """Start counting this process's peak resident memory again (Linux's clear_refs)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory since ``peak_reset`` (VmHWM), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    return 0.0
+
+
 def timed(label: str, fn: Any) -> tuple[float, Any]:
     start, began = time.perf_counter(), cpu()
     result = fn()
@@ -190,9 +203,11 @@ def run(url: str, n: int, conversions_n: int) -> dict[str, float]:
         lambda: journal_clicks(folder, [r["code"] for r in link_rows], n),
     )
     journal_bytes = sum(p.stat().st_size for p in folder.glob("*.jsonl"))
-    size_before, written_before, cpu_before = database_bytes(engine), written(engine), cpu()
+    size_before, written_before = database_bytes(engine), written(engine)
+    peak_reset()
+    rss_before, cpu_before = peak_mb(), cpu()
     ingest_s, result = timed(f"ingest {n:,} clicks", lambda: ingest(engine, folder))
-    ingest_cpu = cpu() - cpu_before
+    ingest_cpu, ingest_peak = cpu() - cpu_before, peak_mb()
     grown = database_bytes(engine) - size_before  # checkpoints SQLite's WAL first
     wrote = written(engine) - written_before
     with engine.connect() as conn:
@@ -210,11 +225,13 @@ def run(url: str, n: int, conversions_n: int) -> dict[str, float]:
     engine.dispose()
     print(
         f"  journal {journal_bytes / 1e6:,.1f} MB; database grew {grown / 1e6:,.1f} MB; "
-        f"written {wrote / 1e6:,.1f} MB: {wrote / grown:.2f}x the data stored"
+        f"written {wrote / 1e6:,.1f} MB: {wrote / grown:.2f}x the data stored; "
+        f"peak memory during ingest {ingest_peak:,.0f} MB (before it {rss_before:,.0f} MB)"
     )
     return {
         "ingest_wall": ingest_s,
         "ingest_cpu": ingest_cpu,
+        "ingest_peak": ingest_peak,
         "amplification": wrote / grown,
         "grown_mb": grown / 1e6,
         "report_wall": max(report_s, all_s),
@@ -249,13 +266,14 @@ def main() -> None:
             if server is not None:
                 server.stop()
             shutil.rmtree(WORK, ignore_errors=True)  # a 10 M run leaves gigabytes
-    head = "| database | clicks | ingest wall | ingest CPU | clicks/s of CPU | written / stored |"
-    print(head + " report |")
-    print("|---|---|---|---|---|---|---|")
+    head = "| database | clicks | ingest wall | ingest CPU | µs CPU / click | peak memory |"
+    print(head + " written / stored | report |")
+    print("|---|---|---|---|---|---|---|---|")
     for kind, r in rows.items():
         print(
             f"| {kind} | {args.clicks:,} | {r['ingest_wall']:.1f} s | {r['ingest_cpu']:.1f} s "
-            f"| {args.clicks / r['ingest_cpu']:,.0f} | {r['amplification']:.2f}x "
+            f"| {r['ingest_cpu'] / args.clicks * 1e6:.1f} | {r['ingest_peak']:,.0f} MB "
+            f"| {r['amplification']:.2f}x "
             f"| {r['report_wall']:.2f} s |"
         )
     ok = all(r["amplification"] < 3 and r["report_wall"] < 1 for r in rows.values())

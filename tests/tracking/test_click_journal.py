@@ -113,3 +113,51 @@ def test_storyloop_ingest_says_what_it_moved(sqlite_site: Site) -> None:
     done = run_storyloop(sqlite_site, "ingest")
     assert done.returncode == 0, done.stderr
     assert "3 click(s) read from 1 journal file(s), 3 new, 0 skipped" in done.stdout
+
+
+def test_every_kind_of_damaged_line_is_skipped_alone(any_site: Site) -> None:
+    """A chunk with lines that are not JSON, not objects, or lack or mistype a field: each bad
+    line is skipped and counted, every good one around them stored with its time and reader."""
+    from datetime import UTC, datetime
+
+    from publisher.tracking.ingest import reader_key
+    from publisher.tracking.schema import click_readers, post_days
+
+    code = link_code(any_site)
+    folder = journal_dir(any_site.settings.var_dir)
+    journal = Journal(folder)
+    _write(journal, code, 2)
+    (path,) = files(folder)
+    good = {"code": code, "at": 1764579600.25, "kind": "reader", "agent": None, "ref": None}
+    bad = [
+        b"{not json",
+        b"\xff\xfe not utf-8",
+        b"[1, 2]",
+        b'"a string"',
+        b"5",
+        b"null",
+        json.dumps({"id": "m.1", "code": code, "kind": "reader"}).encode(),  # no time
+        json.dumps({"id": "m.2", "code": code, "at": 1.7e9, "kind": "visit"}).encode(),
+        json.dumps({"id": "m" * 65, "code": code, "at": 1.7e9, "kind": "bot"}).encode(),
+        json.dumps({"id": 7, "code": code, "at": 1.7e9, "kind": "bot"}).encode(),
+        json.dumps({"id": "m.3", "code": code, "at": float("nan"), "kind": "bot"}).encode(),
+    ]
+    with path.open("ab") as handle:
+        for line in bad:
+            handle.write(line + b"\n  \n")
+        upper = {**good, "id": f"{code}.up1", "reader": "ABCDEF0123456789AB"}
+        handle.write(json.dumps(upper).encode() + b"\n")
+    _write(journal, code, 2)
+    result = ingest(any_site.engine, folder)
+    assert (result.inserted, result.skipped) == (5, len(bad))
+    with any_site.engine.connect() as conn:
+        at = conn.execute(select(clicks.c.at).where(clicks.c.id == f"{code}.up1")).scalar_one()
+        keys = set(conn.execute(select(click_readers.c.reader_key)).scalars())
+        day = conn.execute(
+            select(post_days.c.reader_clicks, post_days.c.readers).where(
+                post_days.c.day == "2025-12-01"
+            )
+        ).one()
+    assert at == datetime(2025, 12, 1, 9, 0, 0, 250000, tzinfo=UTC)
+    assert reader_key("abcdef0123456789ab") in keys  # hex read the same in either case
+    assert tuple(day) == (1, 1)
