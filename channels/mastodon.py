@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from datetime import timedelta
@@ -146,22 +145,15 @@ class Mastodon(Channel):
             RetryLater, "image still processing", retry_at=now + http.CONNECT_ERROR_DELAY
         )
 
-    def _pending_path(self, key: DeliveryKey) -> Any:
-        from channels.outbox import safe_filename
-
-        folder = self.context.var_dir / "mastodon" / self.instance_name
-        return folder / f"{safe_filename(key.id)}.json"
-
     def _remember(self, key: DeliveryKey, status: str) -> None:
-        path = self._pending_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"status": status}, ensure_ascii=False), encoding="utf-8")
+        """The status text, kept for :meth:`lookup` (its tracked link is unique per delivery)."""
+        self.context.state.put(f"mastodon/{self.instance_name}", key.id, {"status": status})
 
     def lookup(self, key: DeliveryKey) -> Receipt | None:
         """Our own recent statuses, matched on the delivery's tracked link (unique per delivery)."""
-        try:
-            status = json.loads(self._pending_path(key).read_text(encoding="utf-8"))["status"]
-        except (FileNotFoundError, ValueError, KeyError):
+        kept = self.context.state.get(f"mastodon/{self.instance_name}", key.id)
+        status = kept.get("status") if isinstance(kept, dict) else None
+        if not isinstance(status, str):
             return None
         urls = [status[s:e] for s, e in find_urls(status)]
         if not urls:

@@ -24,11 +24,11 @@ from channels.base import (
     MediaLimits,
     Post,
     Receipt,
+    Secret,
 )
+from channels.files import write_atomically
 from channels.text import counter_for, standard_text
-from publisher.files import write_atomically
 from publisher.model import Story
-from publisher.settings import Secret
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 

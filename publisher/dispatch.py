@@ -35,7 +35,6 @@ from sqlalchemy.engine import Connection, Engine
 from channels.base import (
     AuthProblem,
     Channel,
-    ChannelContext,
     ChannelError,
     ContentRejected,
     DeliveryKey,
@@ -47,9 +46,8 @@ from channels.base import (
     Receipt,
     RetryLater,
     mask_secrets,
-    open_channel,
 )
-from publisher import ledger, plan, tracking
+from publisher import adapters, ledger, plan, tracking
 from publisher.ledger import Claim
 from publisher.model import Story
 from publisher.settings import Settings
@@ -697,12 +695,10 @@ class Dispatcher:
             return self._adapters[name]
 
     def _open_configured(self, name: str) -> Channel:
-        context = ChannelContext(
-            var_dir=self.settings.var_dir,
-            content_dir=self.settings.content_path,
-            optouts=lambda: _tracking_optouts(self.engine),
+        context = adapters.channel_context(
+            self.settings, self.engine, optouts=lambda: _tracking_optouts(self.engine)
         )
-        return open_channel(name, self.settings, context)
+        return adapters.open_channel(name, self.settings, context)
 
 
 def can_look_up(adapter: Channel) -> bool:

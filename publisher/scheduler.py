@@ -25,7 +25,8 @@ from sqlalchemy.engine import Engine
 from publisher import db, ledger, plan, processes
 from publisher.dispatch import Dispatcher, utcnow
 from publisher.errors import ManifestError
-from publisher.model import Manifest, Story, load_manifest
+from publisher.manifest import load_manifest
+from publisher.model import Manifest, Story
 from publisher.settings import Settings
 from publisher.tracking.metrics import refresh_metrics
 

@@ -14,7 +14,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from publisher.model import SCHEMA_PATH, load_manifest
+from publisher.manifest import load_manifest
+from publisher.model import SCHEMA_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "manifest.json"

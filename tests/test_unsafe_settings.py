@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from channels.base import AuthProblem, ChannelContext, open_channel
+from channels.base import AuthProblem, ChannelContext
 from channels.email import Email
 from channels.outbox import Outbox
+from publisher.adapters import open_channel
 from publisher.errors import SettingsError
 from publisher.settings import load
 from tests.channels.networks import SmtpServer

@@ -25,7 +25,8 @@ import pytest
 from bs4 import BeautifulSoup, Tag
 
 from channels.base import ChannelContext, installed
-from publisher.model import Story, load_manifest
+from publisher.manifest import load_manifest
+from publisher.model import Story
 from tests.channels.test_golden import SETTINGS, tracked_links
 from tests.test_content import GOOD_STORY, GOOD_TESTIMONIAL, Site
 

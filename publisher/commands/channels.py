@@ -10,23 +10,16 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from channels.base import (
-    Channel,
-    ChannelContext,
-    ChannelNotFound,
-    Links,
-    engine_settings,
-    installed,
-    load_class,
-    missing_for,
-)
+from channels.base import Channel, ChannelContext, ChannelNotFound, Links, installed, load_class
+from publisher.adapters import channel_context, engine_settings, missing_for
 from publisher.errors import NotFound
-from publisher.model import Story, load_manifest
+from publisher.manifest import load_manifest
+from publisher.model import Story
 from publisher.settings import Settings
 
 
 def _context(settings: Settings) -> ChannelContext:
-    return ChannelContext(var_dir=settings.var_dir, content_dir=settings.content_path)
+    return channel_context(settings)  # a preview renders: no database, nothing remembered
 
 
 def _class_for(name: str, settings: Settings) -> type[Channel]:

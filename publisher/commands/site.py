@@ -81,7 +81,8 @@ def settings_problems(settings: Settings) -> list[Problem]:
 
 def story_channel_problems(settings: Settings, read: SiteRead) -> list[Problem]:
     """What each channel a story is routed to finds in it (its adapter's ``check_story``)."""
-    from channels.base import ChannelNotFound, engine_settings, load_class
+    from channels.base import ChannelNotFound, load_class
+    from publisher.adapters import engine_settings
 
     problems = []
     for header in read.posts:

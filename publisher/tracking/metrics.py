@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -9,10 +10,10 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from channels.base import Metrics
+from channels.base import Metrics, Receipt
 from publisher.errors import StoryloopError
+from publisher.ledger import deliveries
 from publisher.settings import Settings
-from publisher.tracking.report import deliveries
 from publisher.tracking.schema import metrics as metrics_table
 
 log = logging.getLogger(__name__)
@@ -35,22 +36,39 @@ def record_metrics(engine: Engine, delivery_id: str, metrics: Metrics) -> None:
         )
 
 
+def stored_receipt(remote_id: str, url: str | None, stored: str | None) -> Receipt:
+    """The receipt as the ledger keeps it (remote id, URL and whatever else the adapter said),
+    for ``metrics()``; a receipt that is not a JSON object keeps only the id and the URL."""
+    try:
+        data = json.loads(stored) if stored else {}
+    except ValueError:
+        data = {}
+    extra = (
+        {k: v for k, v in data.items() if k not in ("remote_id", "url")}
+        if isinstance(data, dict)
+        else {}
+    )
+    return Receipt(remote_id=remote_id, url=url, extra=extra)
+
+
 def refresh_metrics(engine: Engine, settings: Settings) -> tuple[int, int]:
     """Ask each channel for the figures of its sent posts; (recorded, failed)."""
-    from channels.base import ChannelContext, ChannelError, Receipt, open_channel
+    from channels.base import ChannelError
+    from publisher.adapters import channel_context, open_channel
 
-    query = select(deliveries.c.id, deliveries.c.channel, deliveries.c.remote_id, deliveries.c.url)
-    query = query.where(deliveries.c.state == "sent", deliveries.c.remote_id.is_not(None))
+    d = deliveries.c
+    query = select(d.id, d.channel, d.remote_id, d.url, d.receipt)
+    query = query.where(d.state == "sent", d.remote_id.is_not(None))
     with engine.connect() as conn:
         sent = conn.execute(query).all()
-    context = ChannelContext(var_dir=settings.var_dir, content_dir=settings.content_path)
+    context = channel_context(settings, engine)
     opened: dict[str, Any] = {}
     recorded = failed = 0
-    for delivery_id, channel, remote_id, url in sent:
+    for delivery_id, channel, remote_id, url, stored in sent:
         try:
             if channel not in opened:
                 opened[channel] = open_channel(channel, settings, context)
-            figures = opened[channel].metrics(Receipt(remote_id=remote_id, url=url))
+            figures = opened[channel].metrics(stored_receipt(remote_id, url, stored))
         except (ChannelError, StoryloopError, LookupError) as exc:
             log.warning("delivery %s: %s: no metrics: %s", delivery_id, channel, exc)
             failed += 1

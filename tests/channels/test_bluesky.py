@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
 import json
-import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +10,7 @@ import responses
 from atproto_client import models
 from atproto_client.models.string_formats import TID_RE
 from networks import BLOB, BSKY, NOT_FOUND, SECRETS, SESSION
-from storybook import key, links_for, make_story, write_jpeg
+from storybook import database_state, key, links_for, make_story, write_jpeg
 
 from channels.base import ChannelContext, RetryLater
 from channels.bluesky import Bluesky, link_facets, tid_for
@@ -117,7 +117,10 @@ def test_duplicate_create_answering_500_resolves_with_get_record(ctx: ChannelCon
     assert receipt.extra["rkey"] == tid_for(key("d-1"))
 
 
-def test_session_is_cached_in_a_private_file_across_processes(ctx: ChannelContext) -> None:
+def test_session_is_cached_in_the_database_across_processes(
+    ctx: ChannelContext, tmp_path: Path
+) -> None:
+    ctx = dataclasses.replace(ctx, state=database_state(tmp_path / "storyloop.db"))
     story = make_story(images=())
     with responses.RequestsMock() as rsps:
         session = rsps.post(f"{BSKY}/com.atproto.server.createSession", json=SESSION)
@@ -127,9 +130,10 @@ def test_session_is_cached_in_a_private_file_across_processes(ctx: ChannelContex
             ch = channel(ctx)  # a new instance, as in another process
             ch.publish(ch.render(story, None, links_for(story), {}), key(f"d-{i}"))
     assert session.call_count == 1
-    cache = next((ctx.var_dir / "bluesky").glob("*.session"))
-    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
-    assert SECRETS["bluesky"] not in cache.read_text()
+    kept = ctx.state.get("bluesky/bluesky", "session")
+    assert kept["accessJwt"] == SESSION["accessJwt"]
+    assert SECRETS["bluesky"] not in json.dumps(kept)
+    assert not ctx.var_dir.exists()  # nothing under var/: the state is the database's
 
 
 def test_expired_access_token_is_refreshed_once(ctx: ChannelContext) -> None:

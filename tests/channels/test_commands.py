@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from channels.base import Links, installed
 from publisher.cli import main
-from publisher.model import load_manifest
+from publisher.manifest import load_manifest
 from publisher.tracking.codes import normalise_offer_code
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,6 +20,7 @@ from networks import (
     NOW,
     SECRET_FIELD,
     SECRETS,
+    SIGNING,
     SUBSCRIBERS,
     Network,
     SmtpServer,
@@ -31,6 +32,7 @@ from channels.base import Channel, ChannelContext, ChannelError, Links, Post, in
 from channels.text import graphemes, rule_counter
 from publisher.model import Story
 from publisher.settings import Secret
+from publisher.tracking.optout import unsubscribe_link
 from tests.conftest import free_port
 
 INSTALLED = installed()
@@ -99,6 +101,7 @@ def ctx(tmp_path: Path) -> ChannelContext:
         content_dir=content,
         now=lambda: NOW,
         optouts=lambda: {"optout@example.com"},
+        unsubscribe_url=unsubscribe_link("https://t.cedarandclay.example", SIGNING),
     )
 
 

@@ -18,7 +18,7 @@ from storybook import key, links_for, make_story
 from channels.base import ChannelContext, ContentRejected, RetryLater
 from channels.email import Email, recipient_hash
 from publisher.settings import Secret
-from publisher.tracking.optout import read_token
+from publisher.tracking.optout import read_token, unsubscribe_link
 from tests.conftest import free_port
 
 NOW = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
@@ -40,6 +40,7 @@ def ch(tmp_path: Path, smtp: SmtpServer) -> Email:
         content_dir=tmp_path / "content",
         now=lambda: NOW,
         optouts=lambda: {"optout@example.com"},
+        unsubscribe_url=unsubscribe_link("https://t.cedarandclay.example", SIGNING),
     )
     settings = {
         "name": "newsletter",
@@ -51,7 +52,6 @@ def ch(tmp_path: Path, smtp: SmtpServer) -> Email:
         "username": "news",
         "password": Secret(SECRETS["email"]),
         "tracking_base_url": "https://t.cedarandclay.example",
-        "unsubscribe_key": SIGNING,
     }
     return Email(settings, ctx)
 
@@ -147,7 +147,7 @@ def test_open_channel_gives_email_the_tracker_signing_key(
 ) -> None:
     from storybook import make_settings
 
-    from channels.base import open_channel
+    from publisher.adapters import open_channel
 
     monkeypatch.setenv("STORYLOOP_SIGNING_KEY", "k-123")
     monkeypatch.setenv("SL_SMTP_PW", "pw")
@@ -161,7 +161,9 @@ def test_open_channel_gives_email_the_tracker_signing_key(
     ctx = ChannelContext(var_dir=tmp_path / "var", content_dir=tmp_path / "content")
     ch = open_channel("newsletter", make_settings(tmp_path, {"newsletter": conf}), ctx)
     assert isinstance(ch, Email)
-    assert ch.settings["unsubscribe_key"] == Secret("k-123")
+    assert ch.context.unsubscribe_url is not None
+    token = parse_qs(urlsplit(ch.context.unsubscribe_url("Lin@example.com")).query)["t"][0]
+    assert read_token(token, Secret("k-123")) == "lin@example.com"
     assert ch.settings["tracking_base_url"] == "https://t.cedarandclay.example"
     assert "k-123" not in repr(ch) and "pw" not in repr(ch.settings["password"])
 

@@ -15,7 +15,8 @@ import pytest
 
 from channels.base import ChannelContext, Links, installed
 from channels.text import find_urls
-from publisher.model import Story, load_manifest
+from publisher.manifest import load_manifest
+from publisher.model import Story
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "tests" / "golden" / "manifest.json"

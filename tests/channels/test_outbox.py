@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from storybook import TRACK, key, links_for, make_settings, make_story
 
-from channels.base import ChannelContext, ChannelNotFound, open_channel
+from channels.base import ChannelContext, ChannelNotFound
 from channels.outbox import Outbox
+from publisher.adapters import open_channel
 from publisher.settings import Secret
 
 

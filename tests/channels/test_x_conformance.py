@@ -24,7 +24,7 @@ from test_golden import MANIFEST, tracked_links
 from channels.base import ChannelContext
 from channels.text import count_weighted, x_valid
 from channels.x import X
-from publisher.model import load_manifest
+from publisher.manifest import load_manifest
 from tests.conftest import need
 
 JS = Path(__file__).with_name("js")
