@@ -15,16 +15,9 @@ from typing import Any
 import jsonschema
 import pytest
 
+from publisher import model
 from publisher.manifest import load_manifest
-from publisher.model import (
-    SCHEMA_PATH,
-    Image,
-    Manifest,
-    OfferRules,
-    Story,
-    Testimonial,
-    Translation,
-)
+from publisher.model import SCHEMA_PATH, Image, Manifest, OfferRules, Story, Translation
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "manifest.json"
@@ -82,7 +75,7 @@ SHAPES = {
     "story": Story,
     "translation": Translation,
     "image": Image,
-    "testimonial": Testimonial,
+    "testimonial": model.Testimonial,
     "offer_rules": OfferRules,
 }
 
