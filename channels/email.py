@@ -1,8 +1,9 @@
 """Email newsletter over SMTP: one message per consenting subscriber, text and HTML parts,
 RFC 8058 one-click unsubscribe pointing at the tracker.
 
-Each message has a deterministic Message-ID and each recipient done is recorded at once under
-``var/email/<channel>/``, so a resend after a failure skips everyone already served.
+Each message has a deterministic Message-ID and each recipient done is recorded at once in the
+context's state store (the engine's database), so a resend after a failure, on any machine,
+skips everyone already served.
 """
 
 from __future__ import annotations
