@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 
 test: lint
-	$(VENV)/bin/pytest -n 2 -q -rs  # -rs: the reason of every skipped test
+	$(VENV)/bin/pytest -n 2 -q -rfEs  # the name of every failure and error, the reason of every skip
 
 clean:
 	rm -rf output var .pytest_cache

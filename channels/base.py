@@ -7,7 +7,8 @@ thin HTTP client that maps every failure onto the :class:`ChannelError` tree of
 
 ``channels`` depends on no part of the engine but the manifest's model (:mod:`publisher.model`):
 what an adapter needs from the engine comes in its :class:`ChannelContext`. The import-linter
-contracts in ``pyproject.toml`` hold both rules.
+contracts in ``pyproject.toml`` hold both rules. ChannelError is a StoryloopError (the project's
+errors have one root, defined in the contract module too).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from channels.contract import (
     ChannelError,
     ChannelNotFound,
     ContentRejected,
+    Deletion,
     DeliveryKey,
     Idempotency,
     LengthRule,
@@ -38,10 +40,13 @@ from channels.contract import (
     Post,
     RateLimited,
     Receipt,
+    Removal,
+    Removed,
     RetryLater,
     Secret,
     SettingSpec,
     StateStore,
+    StoryloopError,
 )
 from publisher.model import Story
 
@@ -54,6 +59,7 @@ __all__ = [
     "ChannelError",
     "ChannelNotFound",
     "ContentRejected",
+    "Deletion",
     "DeliveryKey",
     "Idempotency",
     "LengthRule",
@@ -65,10 +71,13 @@ __all__ = [
     "Post",
     "RateLimited",
     "Receipt",
+    "Removal",
+    "Removed",
     "RetryLater",
     "Secret",
     "SettingSpec",
     "StateStore",
+    "StoryloopError",
     "channel_class",
     "insecure_endpoints",
     "installed",
@@ -97,6 +106,9 @@ class Channel(ABC):
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = ()
     # utm_medium of the tracked links in this channel's posts
     utm_medium: ClassVar[str] = "social"
+    # How a post is taken back when consent ends, and for API_WITHIN until what age.
+    deletion: ClassVar[Deletion] = Deletion.NONE
+    delete_within: ClassVar[timedelta | None] = None
 
     def __init__(self, settings: Mapping[str, Any], context: ChannelContext) -> None:
         self.settings = settings
@@ -189,6 +201,16 @@ class Channel(ABC):
 
     def metrics(self, receipt: Receipt) -> Metrics | None:
         """Engagement the network exposes for a post, or None."""
+        return None
+
+    def delete(self, receipt: Receipt) -> Removal:
+        """Take the post back (delete it, or edit it where deleting is impossible). Raise a
+        ChannelError subclass on failure, as publish does; a post not found counts as removed."""
+        return Removal(Removed.BY_HAND, f"{self.name}: a post cannot be recalled through its API")
+
+    def exists(self, receipt: Receipt) -> bool | None:
+        """Whether the post is still there, to settle a delete whose answer was lost; None when
+        the network cannot tell (then the delete is sent again: it answers "not found")."""
         return None
 
 

@@ -18,6 +18,7 @@ from channels.base import (
     Channel,
     ChannelContext,
     ContentRejected,
+    Deletion,
     DeliveryKey,
     Idempotency,
     LengthRule,
@@ -26,6 +27,8 @@ from channels.base import (
     Metrics,
     Post,
     Receipt,
+    Removal,
+    Removed,
     SettingSpec,
 )
 from channels.text import bcp47, byte_span, find_urls, graphemes, one_line, plain, truncate
@@ -76,6 +79,7 @@ class Bluesky(Channel):
     length: ClassVar[LengthRule] = LengthRule(limit=300, counting="graphemes", max_bytes=3000)
     media: ClassVar[MediaLimits] = MediaLimits(max_images=4, max_image_bytes=2_000_000)
     idempotency: ClassVar[Idempotency] = Idempotency.RECORD_KEY
+    deletion: ClassVar[Deletion] = Deletion.API
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
         SettingSpec("handle", "Your handle, e.g. cedarandclay.bsky.social"),
         SettingSpec("app_password", "An app password (Settings → App passwords)", secret=True),
@@ -260,6 +264,26 @@ class Bluesky(Channel):
             reposts=int(p.get("repostCount", 0)) + int(p.get("quoteCount", 0)),
             replies=p.get("replyCount"),
         )
+
+    # ------------------------------------------------------------------ taking back
+
+    def delete(self, receipt: Receipt) -> Removal:
+        """``com.atproto.repo.deleteRecord`` on our own repo, by the record key of the post."""
+        rkey = record_key(receipt)
+        body = {"repo": self.session()["did"], "collection": "app.bsky.feed.post", "rkey": rkey}
+        resp = self._call("POST", "com.atproto.repo.deleteRecord", json=body)
+        if resp.status_code == 400 and _error_name(resp) == "RecordNotFound":
+            return Removal(Removed.GONE, http.api_message(resp))
+        http.check(self, resp, "delete post")
+        return Removal(Removed.REMOVED)
+
+    def exists(self, receipt: Receipt) -> bool | None:
+        return self._get_record(record_key(receipt)) is not None
+
+
+def record_key(receipt: Receipt) -> str:
+    """The post's record key: the receipt's own, else the last part of its AT URI."""
+    return str(receipt.extra.get("rkey") or receipt.remote_id.rsplit("/", 1)[-1])
 
 
 def _error_name(resp: requests.Response) -> str:

@@ -6,12 +6,16 @@ both sides can depend on it: the engine builds :class:`ChannelContext` and reads
 :class:`Post`, :class:`Receipt` and :class:`Metrics`. The Channel class itself, which also reads
 the manifest's model, is in :mod:`channels.base`.
 
-ChannelError                     (carries channel, story source, hint; never a secret)
- ├── RetryLater(retry_at)         transient: try again at or after ``retry_at``
- │    └── RateLimited(until)      the network said to slow down, and until when
- ├── AuthProblem                  credentials missing, revoked or expired: pause the channel
- ├── ContentRejected              permanent: the network refused this post, with its message
- └── OutcomeUnknown               the request may have reached the network; resolve before resend
+StoryloopError                      root of every error the CLI reports as one line; it lives
+ │                                  here so channels share it without importing the engine,
+ │                                  and :mod:`publisher.errors` re-exports the very same class
+ ├── ChannelNotFound                (also a LookupError) no installed channel has that name
+ └── ChannelError                   carries channel, story source, hint; never a secret
+      ├── RetryLater(retry_at)      transient: try again at or after ``retry_at``
+      │    └── RateLimited(until)   the network said to slow down, and until when
+      ├── AuthProblem               credentials missing, revoked or expired: pause the channel
+      ├── ContentRejected           permanent: the network refused this post, with its message
+      └── OutcomeUnknown            the request may have reached the network; resolve first
 """
 
 from __future__ import annotations
@@ -60,7 +64,21 @@ class Secret:
 # --------------------------------------------------------------------------- errors
 
 
-class ChannelError(Exception):
+class StoryloopError(Exception):
+    """Base of every error the CLI reports as one clean line."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+
+class ChannelError(StoryloopError):
     """A channel failed. Messages must never contain a secret."""
 
     def __init__(
@@ -71,7 +89,7 @@ class ChannelError(Exception):
         source: str | None = None,
         hint: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, hint=hint)
         self.message = message
         self.channel = channel
         self.source = source
@@ -108,7 +126,7 @@ class OutcomeUnknown(ChannelError):
     pass
 
 
-class ChannelNotFound(LookupError):
+class ChannelNotFound(StoryloopError, LookupError):
     def __init__(self, name: str, installed: list[str]) -> None:
         super().__init__(f'No channel named "{name}" (installed: {", ".join(sorted(installed))})')
         self.name = name
@@ -190,6 +208,28 @@ class Metrics:
     replies: int | None = None
     views: int | None = None
     clicks: int | None = None
+
+
+class Deletion(enum.Enum):
+    """Whether a post already made can be taken back (a customer withdrew their consent)."""
+
+    API = "deleted through the network's API"
+    API_WITHIN = "deleted through the API while young enough (``delete_within``)"
+    NONE = "cannot be recalled: delivered for good, or removed by a person"
+
+
+class Removed(enum.Enum):
+    REMOVED = "removed"
+    GONE = "not found: removed already"  # a 404 on delete counts as removed
+    BY_HAND = "remove by hand"
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What :meth:`Channel.delete` did: the outcome, and for a person the network's words."""
+
+    outcome: Removed
+    detail: str = ""
 
 
 # --------------------------------------------------------------------------- the context

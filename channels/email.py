@@ -32,6 +32,8 @@ from channels.base import (
     Links,
     Post,
     Receipt,
+    Removal,
+    Removed,
     RetryLater,
     SettingSpec,
 )
@@ -268,3 +270,10 @@ class Email(Channel):
         if make is None:
             raise self.error(AuthProblem, f"{KEY_MISSING} ({KEY_HINT})")
         return make(address)
+
+    def delete(self, receipt: Receipt) -> Removal:
+        """An e-mail sits in each reader's mailbox once delivered: nothing can call it back."""
+        return Removal(
+            Removed.BY_HAND,
+            "e-mail cannot be recalled: it stays in the subscribers' mailboxes; send no more",
+        )

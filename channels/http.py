@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+import urllib3
 
 from channels.base import (
     AuthProblem,
@@ -36,36 +38,61 @@ RESET_HEADERS = ("retry-after", "x-ratelimit-reset", "ratelimit-reset", "x-rate-
 _MESSAGE_KEYS = ("error_description", "detail", "message", "description", "errmsg", "error")
 
 
+# Transport failures by class, never by their text: the first row whose class is the error or
+# one it wraps (``args``, urllib3's ``reason``, ``__cause__``/``__context__``) decides whether the
+# request may have reached the network. Order matters: a connection that never opened is named
+# before the resets a refused connection can also carry.
+TRANSPORT: tuple[tuple[type[BaseException], type[RetryLater] | type[OutcomeUnknown], str], ...] = (
+    (requests.ConnectTimeout, RetryLater, "cannot connect"),
+    (requests.Timeout, OutcomeUnknown, "no answer in time; the post may exist"),
+    (urllib3.exceptions.NewConnectionError, RetryLater, "cannot connect"),
+    (urllib3.exceptions.ProtocolError, OutcomeUnknown, "connection lost before the answer"),
+    (ConnectionResetError, OutcomeUnknown, "connection lost before the answer"),
+    (ConnectionAbortedError, OutcomeUnknown, "connection lost before the answer"),
+    (BrokenPipeError, OutcomeUnknown, "connection lost before the answer"),
+    (requests.ConnectionError, RetryLater, "cannot connect"),
+    (requests.RequestException, OutcomeUnknown, ""),  # said by its class name
+)
+
+
+def transport_failure(
+    exc: requests.RequestException,
+) -> tuple[type[RetryLater] | type[OutcomeUnknown], str]:
+    """The ChannelError class for a transport failure, and what to say about it."""
+    wrapped = list(_wrapped(exc))
+    for cls, error, says in TRANSPORT:
+        if any(isinstance(e, cls) for e in wrapped):
+            return error, says or type(exc).__name__
+    return OutcomeUnknown, type(exc).__name__
+
+
+def _wrapped(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it carries, each once."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop(0)
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        inner: list[object] = [*e.args, getattr(e, "reason", None), e.__cause__, e.__context__]
+        todo += [i for i in inner if isinstance(i, BaseException)]
+
+
 def request(channel: Channel, method: str, url: str, **kw: Any) -> requests.Response:
     """One HTTP request through the channel's session, transport failures mapped."""
     kw.setdefault("timeout", channel.settings.get("timeout", DEFAULT_TIMEOUT))
     now = channel.context.now()
     try:
         return channel.context.session.request(method, url, **kw)
-    except requests.ConnectTimeout:
-        pass
-    except requests.ConnectionError as exc:
-        if _after_sending(exc):
-            raise channel.error(
-                OutcomeUnknown, f"{method} {_host(url)}: connection lost before the answer"
-            ) from None
-    except requests.Timeout:
-        raise channel.error(
-            OutcomeUnknown, f"{method} {_host(url)}: no answer in time; the post may exist"
-        ) from None
     except requests.RequestException as exc:
+        error, says = transport_failure(exc)
+    if error is RetryLater:
         raise channel.error(
-            OutcomeUnknown, f"{method} {_host(url)}: {type(exc).__name__}"
+            RetryLater, f"{method} {_host(url)}: {says}", retry_at=now + CONNECT_ERROR_DELAY
         ) from None
-    raise channel.error(
-        RetryLater, f"{method} {_host(url)}: cannot connect", retry_at=now + CONNECT_ERROR_DELAY
-    ) from None
-
-
-def _after_sending(exc: requests.ConnectionError) -> bool:
-    """A reset or a closed connection mid-answer, unlike a refused or unresolvable one."""
-    text = repr(exc.args[0]) if exc.args else ""
-    return "ProtocolError" in text or "RemoteDisconnected" in text or "aborted" in text
+    raise channel.error(error, f"{method} {_host(url)}: {says}") from None
 
 
 def _host(url: str) -> str:

@@ -6,11 +6,13 @@ import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from channels import http, images
 from channels.base import (
     Channel,
     ContentRejected,
+    Deletion,
     DeliveryKey,
     Idempotency,
     LengthRule,
@@ -19,6 +21,8 @@ from channels.base import (
     Metrics,
     Post,
     Receipt,
+    Removal,
+    Removed,
     RetryLater,
     SettingSpec,
 )
@@ -35,6 +39,7 @@ class Mastodon(Channel):
     media: ClassVar[MediaLimits] = MediaLimits(max_images=4, max_image_bytes=16 * 1024 * 1024)
     idempotency: ClassVar[Idempotency] = Idempotency.KEY
     key_kept: ClassVar[timedelta | None] = timedelta(hours=1)  # Mastodon's Idempotency-Key
+    deletion: ClassVar[Deletion] = Deletion.API
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
         SettingSpec("instance", "Your server's address, e.g. https://mastodon.social"),
         SettingSpec("token", "Access token with write:statuses and write:media", secret=True),
@@ -184,3 +189,21 @@ class Mastodon(Channel):
             reposts=data.get("reblogs_count"),
             replies=data.get("replies_count"),
         )
+
+    def _status_url(self, receipt: Receipt) -> str:
+        return f"{self.base}/api/v1/statuses/{quote(receipt.remote_id, safe='')}"
+
+    def delete(self, receipt: Receipt) -> Removal:
+        """``DELETE /api/v1/statuses/:id`` (needs ``write:statuses``); 404: deleted already."""
+        resp = http.request(self, "DELETE", self._status_url(receipt), headers=self._auth())
+        if resp.status_code == 404:
+            return Removal(Removed.GONE, http.api_message(resp))
+        http.check(self, resp, "delete status")
+        return Removal(Removed.REMOVED)
+
+    def exists(self, receipt: Receipt) -> bool | None:
+        resp = http.request(self, "GET", self._status_url(receipt), headers=self._auth())
+        if resp.status_code == 404:
+            return False
+        http.check(self, resp, "read status")
+        return True

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from channels.base import (
     Channel,
     ChannelContext,
+    Deletion,
     DeliveryKey,
     Idempotency,
     LengthRule,
@@ -24,6 +25,8 @@ from channels.base import (
     MediaLimits,
     Post,
     Receipt,
+    Removal,
+    Removed,
     Secret,
 )
 from channels.files import write_atomically
@@ -44,6 +47,7 @@ class Outbox(Channel):
     length: ClassVar[LengthRule] = LengthRule(limit=0, counting="none")
     media: ClassVar[MediaLimits] = MediaLimits(max_images=4, max_image_bytes=0)
     idempotency: ClassVar[Idempotency] = Idempotency.LOOKUP
+    deletion: ClassVar[Deletion] = Deletion.API  # its own files
 
     def __init__(
         self, settings: Mapping[str, Any], context: ChannelContext, inner: Channel | None = None
@@ -102,6 +106,28 @@ class Outbox(Channel):
 
     def lookup(self, key: DeliveryKey) -> Receipt | None:
         return self._read((self.folder / safe_filename(key.id)).with_suffix(".json"))
+
+    def _files(self, receipt: Receipt) -> list[Path]:
+        stem = self.folder / safe_filename(receipt.remote_id)
+        return [stem.with_suffix(".json"), stem.with_suffix(".txt")]
+
+    def delete(self, receipt: Receipt) -> Removal:
+        """The two files of the post. None there while the channel stands in for a network
+        without credentials: the post went to that network before, and is removed there."""
+        found = [p for p in self._files(receipt) if p.exists()]
+        for path in found:
+            path.unlink(missing_ok=True)
+        if found:
+            return Removal(Removed.REMOVED)
+        if self.inner is not None:
+            return Removal(
+                Removed.BY_HAND,
+                f"{self.instance_name} has no credentials now: delete the post by hand",
+            )
+        return Removal(Removed.GONE)
+
+    def exists(self, receipt: Receipt) -> bool | None:
+        return any(p.exists() for p in self._files(receipt))
 
     def _ensure_folder(self) -> None:
         if not self._made:

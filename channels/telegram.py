@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from channels import http, images
 from channels.base import (
     Channel,
+    Deletion,
     DeliveryKey,
     Idempotency,
     LengthRule,
@@ -21,6 +23,8 @@ from channels.base import (
     Post,
     RateLimited,
     Receipt,
+    Removal,
+    Removed,
     SettingSpec,
 )
 from channels.text import escape_html, one_line, plain
@@ -39,6 +43,9 @@ class Telegram(Channel):
     length: ClassVar[LengthRule] = LengthRule(limit=4096, counting="utf16")
     media: ClassVar[MediaLimits] = MediaLimits(max_images=1, max_image_bytes=PHOTO_BYTES)
     idempotency: ClassVar[Idempotency] = Idempotency.NONE
+    # a bot may delete its channel posts only while they are younger than 48 hours
+    deletion: ClassVar[Deletion] = Deletion.API_WITHIN
+    delete_within: ClassVar[timedelta | None] = timedelta(hours=48)
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
         SettingSpec("chat_id", "The channel: @channelname or its numeric id"),
         SettingSpec(
@@ -70,10 +77,15 @@ class Telegram(Channel):
         payload = {"method": "sendMessage", **base, "text": markup, "link_preview_options": preview}
         return Post(self.instance_name, text, payload)
 
+    def _method_url(self, method: str) -> str:
+        return (
+            f"{self.settings.get('api_base', DEFAULT_API)}/bot{self.secret('bot_token')}/{method}"
+        )
+
     def publish(self, post: Post, key: DeliveryKey) -> Receipt:
         payload = dict(post.payload)
         method = str(payload.pop("method"))
-        url = f"{self.settings.get('api_base', DEFAULT_API)}/bot{self.secret('bot_token')}/{method}"
+        url = self._method_url(method)
         if method == "sendPhoto":
             upload = images.prepare(
                 self.context.content_dir / str(payload.pop("photo")), PHOTO_BYTES
@@ -82,6 +94,11 @@ class Telegram(Channel):
             resp = http.request(self, "POST", url, data=payload, files=files)
         else:
             resp = http.request(self, "POST", url, json=payload)
+        data = self._checked(resp, method)
+        message_id = str(data["result"]["message_id"]) if isinstance(data, dict) else ""
+        return Receipt(remote_id=message_id, url=self._public_url(message_id))
+
+    def _checked(self, resp: Any, method: str) -> Any:
         data = http.body_json(resp)
         if resp.status_code == 429 and isinstance(data, dict):
             retry_after = (data.get("parameters") or {}).get("retry_after")
@@ -89,8 +106,21 @@ class Telegram(Channel):
             until = http.reset_time(resp.headers, now, retry_after) or now + http.RATE_LIMIT_DELAY
             raise self.error(RateLimited, f"{method}: {http.api_message(resp)}", until=until)
         http.check(self, resp, method)
-        message_id = str(data["result"]["message_id"]) if isinstance(data, dict) else ""
-        return Receipt(remote_id=message_id, url=self._public_url(message_id))
+        return data
+
+    def delete(self, receipt: Receipt) -> Removal:
+        """``deleteMessage``: Telegram answers 400 for a message gone already ("not found") and
+        for one older than 48 hours ("can't be deleted"): that one a person deletes in the app."""
+        body = {"chat_id": self.chat_id, "message_id": receipt.remote_id}
+        resp = http.request(self, "POST", self._method_url("deleteMessage"), json=body)
+        if resp.status_code == 400:
+            words = http.api_message(resp)
+            if "not found" in words.lower():
+                return Removal(Removed.GONE, words)
+            if "can't be deleted" in words.lower() or "cannot be deleted" in words.lower():
+                return Removal(Removed.BY_HAND, f"Telegram: {words}")
+        self._checked(resp, "deleteMessage")
+        return Removal(Removed.REMOVED)
 
     def _public_url(self, message_id: str) -> str | None:
         if self.chat_id.startswith("@"):

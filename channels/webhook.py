@@ -12,6 +12,7 @@ import hmac
 import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from channels import http
 from channels.base import (
@@ -22,6 +23,8 @@ from channels.base import (
     Links,
     Post,
     Receipt,
+    Removal,
+    Removed,
     SettingSpec,
 )
 from channels.markup import clean_html
@@ -98,3 +101,14 @@ class Webhook(Channel):
         data = http.body_json(resp)
         remote = data.get("id") if isinstance(data, dict) else None
         return Receipt(remote_id=str(remote or key.id), url=None)
+
+    def delete(self, receipt: Receipt) -> Removal:
+        """What the receiver did with the document is its own: ask its owner to remove it."""
+        return Removal(
+            Removed.BY_HAND,
+            f"a webhook cannot be recalled: ask the owner of {_host(self.settings)} to remove it",
+        )
+
+
+def _host(settings: Mapping[str, Any]) -> str:
+    return urlsplit(str(settings.get("url", ""))).hostname or "the receiving system"

@@ -33,6 +33,7 @@ from channels.base import (
     Channel,
     ChannelContext,
     ContentRejected,
+    Deletion,
     DeliveryKey,
     Idempotency,
     LengthRule,
@@ -42,6 +43,8 @@ from channels.base import (
     OutcomeUnknown,
     Post,
     Receipt,
+    Removal,
+    Removed,
     RetryLater,
     SettingSpec,
 )
@@ -118,6 +121,7 @@ class WeChat(Channel):
     length: ClassVar[LengthRule] = LengthRule(limit=CONTENT_LIMIT, counting="chars")
     media: ClassVar[MediaLimits] = MediaLimits(max_images=20, max_image_bytes=BODY_IMAGE_BYTES)
     idempotency: ClassVar[Idempotency] = Idempotency.LOOKUP
+    deletion: ClassVar[Deletion] = Deletion.API
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
         SettingSpec("appid", "AppID (开发者ID) from 设置与开发 → 基本配置"),
         SettingSpec("secret", "AppSecret (开发者密码) from the same page", secret=True),
@@ -381,6 +385,41 @@ class WeChat(Channel):
             return None
         return self._receipt(key, str(publish_id), self._status(str(publish_id)))
 
+    # ------------------------------------------------------------------ taking back
+
+    def delete(self, receipt: Receipt) -> Removal:
+        """``freepublish/delete`` with ``index`` 0 removes every article of the publication
+        (the article link then says the publisher deleted it). An article already sent to
+        followers as a mass message (群发) stays in their chats: that is not how we publish."""
+        article_id = _article_id(receipt)
+        if not article_id:
+            return Removal(
+                Removed.BY_HAND, "WeChat gave no article_id: delete it under 发表记录 by hand"
+            )
+        try:
+            self._call(
+                "cgi-bin/freepublish/delete", "delete", {"article_id": article_id, "index": 0}
+            )
+        except ContentRejected:
+            if self.exists(receipt) is False:
+                return Removal(Removed.GONE, "the article is deleted already")
+            raise
+        return Removal(Removed.REMOVED)
+
+    def exists(self, receipt: Receipt) -> bool | None:
+        """``freepublish/getarticle`` lists the publication's articles with ``is_deleted``."""
+        article_id = _article_id(receipt)
+        if not article_id:
+            return None
+        try:
+            data = self._call(
+                "cgi-bin/freepublish/getarticle", "read article", {"article_id": article_id}
+            )
+        except ContentRejected:  # an article_id WeChat no longer knows
+            return False
+        items = data.get("news_item") or []
+        return any(not item.get("is_deleted") for item in items if isinstance(item, Mapping))
+
     # ------------------------------------------------------------------ metrics
 
     def _today(self) -> date:
@@ -422,6 +461,11 @@ class WeChat(Channel):
                     )
                 return figures(row)
         return None
+
+
+def _article_id(receipt: Receipt) -> str | None:
+    found = receipt.extra.get("article_id")
+    return str(found) if found else None
 
 
 def statistics_msgid(msg_data_id: Any, item: Mapping[str, Any]) -> str | None:

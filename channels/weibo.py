@@ -23,6 +23,7 @@ from channels.base import (
     AuthProblem,
     Channel,
     ContentRejected,
+    Deletion,
     DeliveryKey,
     Idempotency,
     LengthRule,
@@ -32,6 +33,8 @@ from channels.base import (
     Post,
     RateLimited,
     Receipt,
+    Removal,
+    Removed,
     RetryLater,
     SettingSpec,
 )
@@ -42,6 +45,7 @@ DEFAULT_API = "https://api.weibo.com"
 AUTH_CODES = frozenset({21301, 21314, 21315, 21316, 21317, 21319, 21325, 21327, 21332})
 RATE_CODES = frozenset({10022, 10023, 10024})
 RETRY_CODES = frozenset({10001, 10003, 10009, 10010, 10011})
+GONE_CODE = 20101  # "Target weibo does not exist!"
 
 
 TOPIC_RE = re.compile(r"#([^#\n]{1,64})#")
@@ -86,6 +90,7 @@ class Weibo(Channel):
     length: ClassVar[LengthRule] = LengthRule(limit=140, counting="weibo")
     media: ClassVar[MediaLimits] = MediaLimits(max_images=1, max_image_bytes=5 * 1024 * 1024 - 1)
     idempotency: ClassVar[Idempotency] = Idempotency.NONE
+    deletion: ClassVar[Deletion] = Deletion.API
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
         SettingSpec("access_token", "OAuth2 access token of the app (1 to 90 days)", secret=True),
         SettingSpec("safe_domain", "The app's registered safe domain (安全域名)"),
@@ -164,6 +169,28 @@ class Weibo(Channel):
         if code in RETRY_CODES:
             raise self.error(RetryLater, message, retry_at=now + http.SERVER_ERROR_DELAY)
         raise self.error(ContentRejected, message)
+
+    def delete(self, receipt: Receipt) -> Removal:
+        """``statuses/destroy.json`` (POST ``id``); error 20101: the post is gone already."""
+        form = {"access_token": self.secret("access_token"), "id": receipt.remote_id}
+        url = f"{self.settings.get('api_base', DEFAULT_API)}/2/statuses/destroy.json"
+        resp = http.request(self, "POST", url, data=form)
+        if _code(http.body_json(resp)) == GONE_CODE:
+            return Removal(Removed.GONE, "20101 target weibo does not exist")
+        self._raise_for_error(resp)
+        return Removal(Removed.REMOVED)
+
+    def exists(self, receipt: Receipt) -> bool | None:
+        resp = http.request(
+            self,
+            "GET",
+            f"{self.settings.get('api_base', DEFAULT_API)}/2/statuses/show.json",
+            params={"access_token": self.secret("access_token"), "id": receipt.remote_id},
+        )
+        if _code(http.body_json(resp)) == GONE_CODE:
+            return False
+        self._raise_for_error(resp)
+        return True
 
     def metrics(self, receipt: Receipt) -> Metrics | None:
         resp = http.request(

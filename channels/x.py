@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import requests
 
@@ -15,6 +16,7 @@ from channels import http, images
 from channels.base import (
     Channel,
     ContentRejected,
+    Deletion,
     DeliveryKey,
     Idempotency,
     LengthRule,
@@ -23,6 +25,8 @@ from channels.base import (
     Metrics,
     Post,
     Receipt,
+    Removal,
+    Removed,
     SettingSpec,
 )
 from publisher.model import Story
@@ -36,6 +40,7 @@ class X(Channel):
     length: ClassVar[LengthRule] = LengthRule(limit=280, counting="weighted", url_weight=23)
     media: ClassVar[MediaLimits] = MediaLimits(max_images=4, max_image_bytes=5 * 1024 * 1024)
     idempotency: ClassVar[Idempotency] = Idempotency.NONE
+    deletion: ClassVar[Deletion] = Deletion.API
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
         SettingSpec("access_token", "OAuth 2.0 user token with tweet.write", secret=True),
         SettingSpec("username", "The account's @name, for post links", required=False),
@@ -101,3 +106,26 @@ class X(Channel):
             replies=m.get("reply_count"),
             views=m.get("impression_count"),
         )
+
+    def _post_url(self, receipt: Receipt) -> str:
+        return f"{self.api}/2/tweets/{quote(receipt.remote_id, safe='')}"
+
+    def delete(self, receipt: Receipt) -> Removal:
+        """``DELETE /2/tweets/:id`` answers ``{"data": {"deleted": true}}``."""
+        resp = http.request(self, "DELETE", self._post_url(receipt), headers=self._auth())
+        if resp.status_code == 404:
+            return Removal(Removed.GONE, http.api_message(resp))
+        data = http.body_json(http.check(self, resp, "delete post"))
+        if isinstance(data, dict) and (data.get("data") or {}).get("deleted") is True:
+            return Removal(Removed.REMOVED)
+        if self.exists(receipt) is False:
+            return Removal(Removed.GONE, "not found")
+        raise self.error(ContentRejected, f"delete post: {http.api_message(resp)}")
+
+    def exists(self, receipt: Receipt) -> bool | None:
+        """A post lookup answers 200 with ``errors`` (resource-not-found) and no ``data``."""
+        resp = http.request(self, "GET", self._post_url(receipt), headers=self._auth())
+        if resp.status_code == 404:
+            return False
+        data = http.body_json(http.check(self, resp, "read post"))
+        return isinstance(data, dict) and bool(data.get("data"))

@@ -8,6 +8,7 @@ the signed unsubscribe links and a state store in the engine's database. Nothing
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -22,6 +23,7 @@ from channels.base import (
     Channel,
     ChannelContext,
     ChannelNotFound,
+    Receipt,
     insecure_endpoints,
     load_class,
 )
@@ -126,6 +128,21 @@ def announce_outboxes(settings: Settings, var_dir: Path) -> list[str]:
             names.append(name)
             _announced.add((name, str(var_dir / "outbox" / name)))
     return names
+
+
+def stored_receipt(remote_id: str, url: str | None, stored: str | None) -> Receipt:
+    """The receipt as the ledger keeps it (remote id, URL and whatever else the adapter said),
+    for ``metrics()`` and ``delete()``; one that is not a JSON object keeps the id and URL."""
+    try:
+        data = json.loads(stored) if stored else {}
+    except ValueError:
+        data = {}
+    extra = (
+        {k: v for k, v in data.items() if k not in ("remote_id", "url")}
+        if isinstance(data, dict)
+        else {}
+    )
+    return Receipt(remote_id=remote_id, url=url, extra=extra)
 
 
 def utm_medium(settings: Settings, channel: str) -> str:

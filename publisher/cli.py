@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from publisher import settings as settings_mod
 from publisher.errors import StoryloopError
 
-COMMAND_MODULES = ("site", "channels", "engine", "tracking", "web", "customers")
+COMMAND_MODULES = ("site", "channels", "engine", "tracking", "web", "customers", "consent")
 
 
 class Context:
@@ -136,6 +136,12 @@ def main(ctx: click.Context, config: str | None, debug: bool, verbose: bool) -> 
 EXAMPLES = {
     "cancel": "storyloop cancel 3f9c2a7e01",
     "channels": "storyloop channels",
+    "consent": "storyloop consent     # ended consents, and what each copy became",
+    "consent list": "storyloop consent list",
+    "consent sweep": "storyloop consent sweep",
+    "consent withdraw": 'storyloop consent withdraw berlin-sabine-bathroom --how "by phone"',
+    "consent done": "storyloop consent done 3f9c2a7e01",
+    "consent links": "storyloop consent links",
     "db": "storyloop db upgrade",
     "digest": "storyloop digest --to owner@example.com",
     "db upgrade": "storyloop db upgrade",
@@ -164,6 +170,7 @@ EXAMPLES = {
     "user list": "storyloop user list",
     "user remove": "storyloop user remove mia",
     "user passwd": "storyloop user passwd mia",
+    "user set": "storyloop user set lena --locale de_DE --timezone Europe/Berlin",
 }
 
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dateutil.parser
 
+from publisher.errors import StoryloopError
 from publisher.model import OfferRules
 from publisher.sanitize import dangerous_urls
 
@@ -248,7 +249,7 @@ def parse_publish(value: str, default_zone: str) -> tuple[datetime, str]:
     return in_range(parsed, value), zone_name
 
 
-class OutOfRange(ValueError):
+class OutOfRange(StoryloopError, ValueError):
     """A date that reads, but is outside the years the engine accepts."""
 
 
@@ -616,6 +617,12 @@ class _Checker:
         scope = self.h.get("consent-scope")
         if scope is not None and scope not in CONSENT_SCOPES:
             self.add("consent-scope", f"{scope!r} is not a scope", " or ".join(CONSENT_SCOPES))
+        if scope == "site" and split_list(self.h.get("channels")):
+            self.add(
+                "channels",
+                "the customer agreed to this website only (Consent-Scope: site)",
+                "no Channels: line for this testimonial",
+            )
         verified = self.h.get("verified")
         if verified is None:
             return

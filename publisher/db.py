@@ -3,17 +3,27 @@
 Tables are declared next to the code that owns them (``publisher.ledger``, ``publisher.tracking``)
 on :data:`metadata`; their shape in the database comes only from the Alembic migrations in
 ``publisher/migrations``, which run at start-up and with ``storyloop db upgrade``.
+
+Two things every table shares live here: :class:`UTCDateTime`, the one time type (aware UTC in
+and out, on both databases), and :func:`insert_on_conflict`, the one place that writes the
+dialect-specific ``INSERT … ON CONFLICT`` (SQLite and PostgreSQL spell it alike, but SQLAlchemy
+builds it from each dialect's own ``insert``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import DateTime, Float, Integer, MetaData, String, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
     naming_convention={
@@ -82,3 +92,115 @@ def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         rev: str | None = MigrationContext.configure(conn).get_current_revision()
         return rev
+
+
+# --------------------------------------------------------------------------- time
+
+
+def sqlite_text(value: datetime | None) -> str | None:
+    """An aware datetime as SQLite stores it: naive UTC text, as SQLAlchemy writes it."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: the database stores aware UTC datetimes")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]  # without its "+00:00"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on SQLite (naive UTC text) as on PostgreSQL (timestamptz).
+
+    The one time type of every table: a naive datetime is refused when written, and every value
+    read back is aware UTC, whichever database it came from."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the database stores aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    # On SQLite the text is written and read by datetime's own C methods, in the same format
+    # SQLAlchemy's SQLite DATETIME uses ("2026-11-23 09:00:00.000000"), so stored values compare
+    # as before; its generic path (a %-format of seven fields, a regex to read back) was most of
+    # the CPU of writing a large plan.
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        return sqlite_text
+
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> Callable[[Any], datetime | None] | None:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        def from_text(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+        return from_text
+
+
+# --------------------------------------------------------------------------- upsert
+
+
+def insert_on_conflict(
+    conn: Connection,
+    table: Table,
+    *,
+    keys: Sequence[str] | None = None,
+    update: Mapping[str, Any] | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> Insert:
+    """``INSERT … ON CONFLICT`` for this connection's database: rows whose ``keys`` (any unique
+    constraint when None) already exist are left alone, or, with ``update``, get those values.
+    ``values`` are the row's, else the rows are passed to ``conn.execute`` with the statement."""
+    statement: sqlite.Insert | postgresql.Insert = (
+        sqlite.insert(table) if conn.dialect.name == "sqlite" else postgresql.insert(table)
+    )
+    if values is not None:
+        statement = statement.values(**values)
+    elements = list(keys) if keys is not None else None
+    if update is not None:
+        return statement.on_conflict_do_update(index_elements=elements, set_=dict(update))
+    return statement.on_conflict_do_nothing(index_elements=elements)
+
+
+def insert_ignore(
+    conn: Connection, table: Table, keys: list[str], rows: list[dict[str, Any]]
+) -> int:
+    """Many rows, all with the same keys, those whose key exists skipped: the number written.
+
+    On SQLite they go to the driver as tuples, their datetimes as text: SQLAlchemy's per-row
+    parameter processing was a third of the CPU of writing a large plan."""
+    if not rows:
+        return 0
+    names = list(rows[0])
+    if conn.dialect.name == "sqlite" and all(
+        isinstance(table.c[n].type, (String, Integer, Float, UTCDateTime)) for n in names
+    ):
+        dated = [isinstance(table.c[n].type, UTCDateTime) for n in names]
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' for _ in names)}) "
+            f"ON CONFLICT ({', '.join(keys)}) DO NOTHING"
+        )
+        tuples = [
+            tuple(sqlite_text(r[n]) if d else r[n] for n, d in zip(names, dated, strict=True))
+            for r in rows
+        ]
+        return int(conn.exec_driver_sql(sql, tuples).rowcount or 0)
+    return int(conn.execute(insert_on_conflict(conn, table, keys=keys), rows).rowcount or 0)

@@ -27,7 +27,8 @@ from pelican.generators import ArticlesGenerator, Generator, PelicanTemplateNotF
 from PIL import Image as PILImage
 
 from channels.text import auto_summary
-from publisher import pelican_theme, qrcodes
+from publisher import pelican_theme, qrcodes, ratings, writer
+from publisher.consent.build import withdrawn as withdrawn_consent
 from publisher.content import (
     MARKDOWN_SUFFIXES,
     Header,
@@ -401,6 +402,7 @@ def on_initialized(pelican: Any) -> None:
     STATE.engine = engine_settings(settings)
     rules = Rules.from_pelican(settings, STATE.engine, STATE.root)
     STATE.rules = replace(rules, fields=rules.fields | pelican_fields(settings))
+    writer.cache_templates(settings)
     paginated = settings["PAGINATED_TEMPLATES"]
     settings["PAGINATED_TEMPLATES"] = {"region": None, **paginated}  # a theme may set its own
 
@@ -475,6 +477,7 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     problems += [p for result in parsed.values() for p in result.problems]
     in_order = sorted((headers[a.source_path] for a in originals), key=_path)
     problems += duplicate_slugs(in_order, rules)
+    problems += withdrawn_consent(in_order, STATE.engine, root)
     report(problems)
     for article in originals + translations:
         sanitise(article)  # read from Pelican's cache: cleaned already, unless cached before
@@ -483,7 +486,8 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     def kept(article: Article) -> bool:
         return headers[article.source_path].path not in drop
 
-    generator.articles = [a for a in originals if kept(a)]
+    order = generator.settings["ARTICLE_ORDER_BY"]  # and the same order in every build
+    generator.articles = writer.in_stable_order([a for a in originals if kept(a)], order)
     generator.translations = [a for a in translations if kept(a)]
     for article in generator.articles:
         article.translations = [t for t in article.translations if kept(t)]
@@ -508,6 +512,9 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
         STATE.stories.append(story)
         if story.offer:  # asked for already unless the article came from the cache
             STATE.qr.add(qr_url(story.slug))
+    generator.context["storyloop_ratings"] = ratings.for_theme(
+        STATE.stories, STATE.engine.get("stores") or {}, STATE.site_url, date.today()
+    )
     if hasattr(os, "fork") and len(STATE.stories) >= FORK_THRESHOLD:
         STATE.manifest_child = fork_manifest_writer()
 
@@ -612,6 +619,7 @@ def on_all_finalized(_generators: list[Any]) -> None:
 
 
 def on_finalized(pelican: Any) -> None:
+    writer.finish()
     codes, STATE.qr = STATE.qr, None
     path = STATE.output / MANIFEST_NAME
     if STATE.manifest_child is None:
@@ -694,6 +702,7 @@ def register() -> None:
     signals.article_generator_pretaxonomy.connect(on_pretaxonomy)
     signals.all_generators_finalized.connect(on_all_finalized)
     signals.get_generators.connect(get_generators)
+    signals.get_writer.connect(writer.get_writer)  # unchanged pages are not written again
     signals.finalized.connect(on_finalized)
 
 

@@ -28,8 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Connection, Engine
 
 from publisher import ledger
 from publisher.errors import SettingsError
@@ -119,26 +118,64 @@ def _variants_for(story: Story, channel: str, index: int, mode: str) -> list[str
     names = sorted(story.variants)
     if not names:
         return [None]
+    _check_mode(mode, channel)
     if mode == "all":
         return list(names)
-    if mode != "split":
+    return [names[(index + _variant_offset(story)) % len(names)]]
+
+
+def _check_mode(mode: str, channel: str) -> None:
+    if mode not in ("split", "all"):
         raise SettingsError(
             f'STORYLOOP["channels"]["{channel}"]["variants"]: {mode!r} (expected "split" or "all")'
         )
-    offset = int(hashlib.sha256(story.slug.encode()).hexdigest()[:8], 16)
-    return [names[(index + offset) % len(names)]]
 
 
-def _candidates(story: Story, settings: Settings) -> Iterable[Desired]:
-    configured = settings.channels
-    channels = [c for c in story.channels if c in configured]
-    for missing in sorted(set(story.channels) - set(configured)):
-        log.warning("%s: channel %r is not configured; skipped", story.source, missing)
-    for index, channel in enumerate(sorted(channels)):
-        conf = configured[channel]
-        mode = str(conf.get("variants", "split"))
-        gap = timedelta(hours=float(conf.get("variant_gap_hours", 24)))
-        for n, variant in enumerate(_variants_for(story, channel, index, mode)):
+def _variant_offset(story: Story) -> int:
+    return int(hashlib.sha256(story.slug.encode()).hexdigest()[:8], 16)
+
+
+def _channel_rules(
+    configured: Mapping[str, Mapping[str, Any]],
+) -> dict[str, tuple[str, timedelta]]:
+    """Each channel's variant mode and the gap between its variants, read once per plan."""
+    return {
+        name: (
+            str(conf.get("variants", "split")),
+            timedelta(hours=float(conf.get("variant_gap_hours", 24))),
+        )
+        for name, conf in configured.items()
+    }
+
+
+def _candidates(
+    story: Story,
+    settings: Settings,
+    configured: Mapping[str, Mapping[str, Any]] | None = None,
+    rules: Mapping[str, tuple[str, timedelta]] | None = None,
+) -> Iterable[Desired]:
+    """The story's deliveries at its own time, before windows and caps. What is the same for
+    every channel of the story (its time in UTC, its sorted variants and their offset) is
+    computed once, and the channels' settings once per plan (``configured``, ``rules``)."""
+    if configured is None:
+        configured = settings.channels
+    if rules is None:
+        rules = _channel_rules(configured)
+    channels = sorted(c for c in story.channels if c in configured)
+    if len(channels) != len(story.channels):
+        for missing in sorted(set(story.channels) - set(configured)):
+            log.warning("%s: channel %r is not configured; skipped", story.source, missing)
+    names = sorted(story.variants)
+    offset = _variant_offset(story) if len(names) > 1 else 0
+    start = story.publish_at.astimezone(UTC)
+    for index, channel in enumerate(channels):
+        mode, gap = rules[channel]
+        if not names:
+            picked: list[str | None] = [None]
+        else:
+            _check_mode(mode, channel)
+            picked = list(names) if mode == "all" else [names[(index + offset) % len(names)]]
+        for n, variant in enumerate(picked):
             yield Desired(
                 id=ledger.delivery_id(story.slug, channel, variant),
                 story=story.slug,
@@ -148,7 +185,7 @@ def _candidates(story: Story, settings: Settings) -> Iterable[Desired]:
                 category=story.category,
                 timezone=story.timezone,
                 content_hash=story.content_hash,
-                due_at=story.publish_at.astimezone(UTC) + gap * n,
+                due_at=start + gap * n if n else start,
             )
 
 
@@ -161,31 +198,36 @@ def desired(manifest: Manifest, settings: Settings) -> list[Desired]:
     behind a long queue jumps straight to the first day with room instead of walking forward a
     day at a time: the cost grows with the number of posts, not with the length of the queue."""
     stories = manifest.by_slug()
-    found = sorted(
-        (c for s in manifest.stories for c in _candidates(s, settings)),
-        key=lambda c: (c.due_at, c.story, c.channel, c.variant or ""),
-    )
+    configured = settings.channels  # once: the property builds a new dict at every call
+    variants = _channel_rules(configured)
+    found = [c for s in manifest.stories for c in _candidates(s, settings, configured, variants)]
+    found.sort(key=_placing_order)
     rules = {
         name: (_window(conf, name), int(conf["daily_cap"]) if conf.get("daily_cap") else None)
-        for name, conf in settings.channels.items()
+        for name, conf in configured.items()
     }
+    zones: dict[str, ZoneInfo] = {}
     per_day: dict[tuple[str, date], int] = defaultdict(int)
     full: dict[str, dict[int, int]] = defaultdict(dict)  # channel: full day -> a later day
     out: list[Desired] = []
     for c in found:
         window, cap = rules[c.channel]
-        zone = ZoneInfo(c.timezone)
+        zone = zones.get(c.timezone) or zones.setdefault(c.timezone, ZoneInfo(c.timezone))
         due = in_window(c.due_at, window, zone)
         if cap is not None:
             due = _first_day_with_room(due, window, zone, cap, c.channel, per_day, full[c.channel])
         day = due.astimezone(zone).date()
         if not consent_ok(stories[c.story], day):
             continue
-        per_day[(c.channel, day)] += 1
-        if cap is not None and per_day[(c.channel, day)] >= cap:
+        count = per_day[(c.channel, day)] = per_day[(c.channel, day)] + 1
+        if cap is not None and count >= cap:
             full[c.channel][day.toordinal()] = day.toordinal() + 1
-        out.append(_replace_due(c, due))
+        out.append(c if due == c.due_at else _replace_due(c, due))
     return out
+
+
+def _placing_order(c: Desired) -> tuple[datetime, str, str, str]:
+    return (c.due_at, c.story, c.channel, c.variant or "")
 
 
 def _first_day_with_room(
@@ -245,8 +287,8 @@ class PlanDiff:
 
     add: list[Desired] = field(default_factory=list)
     reschedule: list[tuple[Desired, datetime]] = field(default_factory=list)  # (new, old due)
-    cancel: list[Row[Any]] = field(default_factory=list)
-    sent: list[tuple[Row[Any], bool]] = field(default_factory=list)  # (row, edited since sent)
+    cancel: list[ledger.Delivery] = field(default_factory=list)
+    sent: list[tuple[ledger.Delivery, bool]] = field(default_factory=list)  # (it, edited since)
     missed: list[Desired] = field(default_factory=list)  # new, but already past the grace period
     unchanged: int = 0
     refresh: list[Desired] = field(default_factory=list)  # content edited before it went out
@@ -257,7 +299,7 @@ class PlanDiff:
 
 
 def diff(conn: Connection, wanted: list[Desired], *, now: datetime, grace: timedelta) -> PlanDiff:
-    rows = {r.id: r for r in conn.execute(select(ledger.deliveries)).all()}
+    rows = {r.id: r for r in ledger.every(conn)}
     out = PlanDiff()
     for w in wanted:
         _diff_one(out, w, rows.pop(w.id, None), now=now, grace=grace)
@@ -268,7 +310,7 @@ def diff(conn: Connection, wanted: list[Desired], *, now: datetime, grace: timed
 
 
 def _diff_one(
-    out: PlanDiff, w: Desired, row: Row[Any] | None, *, now: datetime, grace: timedelta
+    out: PlanDiff, w: Desired, row: ledger.Delivery | None, *, now: datetime, grace: timedelta
 ) -> None:
     if row is None or (row.state == ledger.CANCELLED and row.cancelled_by == ledger.BY_PLAN):
         (out.missed if w.due_at < now - grace else out.add).append(w)
@@ -351,48 +393,20 @@ def _write(
     missed: list[Desired],
     reschedule: list[tuple[Desired, datetime]],
     refresh: list[Desired],
-    cancel: list[Row[Any]],
+    cancel: list[ledger.Delivery],
     *,
     now: datetime,
 ) -> None:
-    d = ledger.d
-    fresh = [_row(w, ledger.PLANNED, now) for w in add]
-    fresh += [_row(w, ledger.MISSED, now) for w in missed]
-    revived = [r["id"] for r in fresh]
-    conn.execute(
-        ledger.deliveries.delete().where(
-            d.id.in_(revived), d.state == ledger.CANCELLED, d.cancelled_by == ledger.BY_PLAN
-        )
+    """The diff handed to the ledger, which alone writes deliveries and their events."""
+    ledger.write_plan(
+        conn,
+        add=[w.__dict__ for w in add],
+        missed=[w.__dict__ for w in missed],
+        reschedule=[(w.id, w.due_at) for w, _old in reschedule],
+        refresh=[(w.id, w.content_hash) for w in refresh],
+        gone=[row.id for row in cancel],
+        now=now,
     )
-    ledger.insert_ignore(conn, ledger.deliveries, ["id"], fresh)
-    ledger._event(conn, [w.id for w in add], ledger.PLANNED, now, detail="planned")
-    ledger._event(conn, [w.id for w in missed], ledger.MISSED, now, detail="late at plan")
-    for w, _old in reschedule:
-        conn.execute(
-            update(ledger.deliveries)
-            .where(d.id == w.id, d.state == ledger.PLANNED)
-            .values(due_at=w.due_at, next_attempt_at=w.due_at, updated_at=now)
-        )
-    for w in refresh:
-        conn.execute(
-            update(ledger.deliveries)
-            .where(d.id == w.id, d.state.in_(ledger.PENDING))
-            .values(content_hash=w.content_hash, updated_at=now)
-        )
-    for row in cancel:
-        ledger.cancel(conn, row.id, now=now, by=ledger.BY_PLAN)
-
-
-def _row(w: Desired, state: str, now: datetime) -> dict[str, Any]:
-    return {
-        **w.__dict__,
-        "state": state,
-        "next_attempt_at": w.due_at if state == ledger.PLANNED else None,
-        "attempts": 0,
-        "last_error": None if state == ledger.PLANNED else "past the grace period when planned",
-        "created_at": now,
-        "updated_at": now,
-    }
 
 
 def grace_period(settings: Settings) -> timedelta:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
 from publisher import db, ledger, plan, processes
-from publisher.dispatch import Dispatcher, utcnow
+from publisher.consent.removals import Remover
+from publisher.dispatch import Dispatcher, Outcome, utcnow
 from publisher.errors import ManifestError
 from publisher.manifest import load_manifest
 from publisher.model import Manifest, Story
@@ -127,6 +129,7 @@ class Runner:
             engine, settings, self.watch.stories, clock=clock, stop=self.stop
         )
         self.sweep_seconds = float(settings.engine.get("sweep_seconds", 30))
+        self.remover = Remover(engine, settings, self.dispatcher.worker)
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._woken: set[datetime] = set()
 
@@ -176,7 +179,7 @@ class Runner:
         self.scheduler.add_job(
             digest.weekly_job,
             "cron",
-            args=(self.engine, self.settings),
+            args=(self.engine, self.settings, self.clock),
             id="digest",
             timezone=self.settings.timezone,
             coalesce=True,
@@ -210,19 +213,27 @@ class Runner:
             log.exception("sweep failed; trying again in %ss", self.sweep_seconds)
 
     def sweep(self) -> None:
-        """One pass: re-plan if the manifest changed, recover, resolve, publish what is due."""
+        """One pass: re-plan if the manifest changed, recover, resolve, publish what is due
+        (the same pass as ``storyloop publish``, :meth:`Dispatcher.one_pass`)."""
+        outcomes = self.dispatcher.one_pass(replan=self._replan, budget=self.sweep_seconds)
+        self._after_pass(outcomes)
+
+    def _replan(self) -> None:
         if self.watch.refresh():
             apply_plan(self.engine, self.watch.manifest, self.settings, self.clock())
-        self.dispatcher.housekeeping()
+        # Consent first: a withdrawn testimonial's due posts are cancelled before this pass
+        # publishes, and its sent copies are taken back.
         if not self.stop.is_set():
-            self.dispatcher.resolve_unknown()
-        self.publish_due()
+            self.remover.sweep_logging_errors(self.watch.stories, self.clock())
 
     def publish_due(self) -> None:
         """One pass, no longer than a sweep period: a slow channel or a long backlog must not
-        keep the sweep (re-plan, recovery, unknowns) from its turn. When the pass ended with
-        work still due, the loop goes round again at once."""
-        outcomes = self.dispatcher.run_due(budget=self.sweep_seconds)
+        keep the sweep (re-plan, recovery, unknowns) from its turn."""
+        self._after_pass(self.dispatcher.run_due(budget=self.sweep_seconds))
+
+    def _after_pass(self, outcomes: Counter[Outcome]) -> None:
+        """Say what the pass did and wake at the next due times; when it ended with work still
+        due, the loop goes round again at once."""
         if outcomes:
             log.info("pass: %s", ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())))
         self._schedule_wakeups()

@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, String, Table, Text, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Column, String, Table, Text, select
 from sqlalchemy.engine import Engine
 
 from channels.contract import JSON
-from publisher.db import metadata
+from publisher.db import UTCDateTime, insert_on_conflict, metadata
 
 adapter_state = Table(
     "adapter_state",
@@ -27,7 +26,7 @@ adapter_state = Table(
     Column("scope", String(100), primary_key=True),  # the adapter's name space
     Column("key", String(200), primary_key=True),
     Column("value", Text, nullable=False),  # JSON
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 
@@ -54,14 +53,14 @@ class DatabaseState:
             "updated_at": datetime.now(UTC),
         }
         with self.engine.begin() as conn:
-            dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-            insert = dialect.insert(adapter_state).values(**row)
-            conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=["scope", "key"],
-                    set_={"value": row["value"], "updated_at": row["updated_at"]},
-                )
+            statement = insert_on_conflict(
+                conn,
+                adapter_state,
+                values=row,
+                keys=["scope", "key"],
+                update={"value": row["value"], "updated_at": row["updated_at"]},
             )
+            conn.execute(statement)
 
     def items(self, scope: str) -> dict[str, JSON]:
         t = adapter_state.c

@@ -6,7 +6,6 @@ On a user's machine a test whose binary is missing is skipped with the reason; i
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -42,7 +41,6 @@ def need(condition: bool, reason: str) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    stop_playwright()
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
     if IN_CI and skipped and session.exitstatus == 0:
@@ -147,28 +145,28 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-_playwright: Any = None
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Any]:
+    """The worker's one sync Playwright, as a fixture. Its sync API refuses to start beside a
+    live one in the same process, and test modules import this file a second time as
+    ``tests.conftest``, so a module-level global would exist twice: only a fixture is shared."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as started:
+        yield started
 
 
-@contextlib.contextmanager
-def shared_playwright() -> Iterator[Any]:
-    """The test process's one Playwright. Its sync API refuses to start while another instance
-    runs in the same process, so browser tests of different modules (one xdist worker runs
-    several) all launch their Chromium from this one, started on first use and stopped when
-    the session ends."""
-    global _playwright
-    if _playwright is None:
-        from playwright.sync_api import sync_playwright
-
-        _playwright = sync_playwright().start()
-    yield _playwright
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 
 
-def stop_playwright() -> None:
-    global _playwright
-    if _playwright is not None:
-        _playwright.stop()
-        _playwright = None
+@pytest.fixture
+def browser(playwright: Any, chromium_path: str) -> Iterator[Any]:
+    """A headless Chromium of the worker's Playwright, closed after the test."""
+    chromium = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
 
 
 @pytest.fixture(scope="session")

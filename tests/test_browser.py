@@ -60,15 +60,12 @@ def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")  # a live sync Playwright blocks every later one in the worker
-def browser(chromium_path: str) -> Iterator[Any]:
-    from tests.conftest import shared_playwright
-
-    with shared_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path, args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+def browser(playwright: Any, chromium_path: str) -> Iterator[Any]:
+    chromium = playwright.chromium.launch(executable_path=chromium_path, args=ARGS)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
 
 
 @dataclass

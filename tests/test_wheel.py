@@ -72,15 +72,12 @@ def test_the_wheel_carries_the_theme_and_nothing_from_the_checkout(venv: Path) -
 
 
 @pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Any]:
-    from tests.conftest import shared_playwright
-
-    with shared_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path, args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+def browser(playwright: Any, chromium_path: str) -> Iterator[Any]:
+    chromium = playwright.chromium.launch(executable_path=chromium_path, args=ARGS)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
 
 
 @pytest.fixture(scope="module", params=["zh", "en"])

@@ -193,10 +193,11 @@ def publish_command(ctx: Context, due: bool, dry_run: bool, grace_hours: float |
     if dry_run:
         _dry_run(dispatcher)
         return
-    scheduler.apply_plan(engine, watch.manifest, settings, utcnow())
-    dispatcher.housekeeping()
-    resolved = dispatcher.resolve_unknown()
-    outcomes = dispatcher.run_due() + resolved
+
+    def replan() -> None:
+        scheduler.apply_plan(engine, watch.manifest, settings, utcnow())
+
+    outcomes = dispatcher.one_pass(replan=replan)  # the scheduler's sweep, once
     summary = ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) or "nothing due"
     click.echo(f"publish: {summary}")
 

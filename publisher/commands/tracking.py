@@ -277,6 +277,14 @@ def _print_table(result: report.Report) -> None:
         notes.append(f"clicks but no conversions: {', '.join(flagged)}")
     for note in notes:
         click.echo(textwrap.fill(note, width=max(width, 20), break_on_hyphens=False))
+    brought = report.brought_rows(result)
+    if brought:
+        friends = Table(title="customers brought by customers")
+        for name in ("story", "channel", "customers"):
+            friends.add_column(name, justify="right" if name == "customers" else "left")
+        for (story, channel), n in brought:
+            friends.add_row(story, channel, str(n))
+        Console(width=width, soft_wrap=False).print(friends)
 
 
 @click.command("digest")

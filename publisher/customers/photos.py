@@ -12,13 +12,15 @@ import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from publisher.errors import StoryloopError
+
 MAX_SIDE = 1600
 MAX_BYTES = 8 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
 
 
-class PhotoError(ValueError):
+class PhotoError(StoryloopError, ValueError):
     """The upload is not a photo we can read; the message says which rule it broke."""
 
 

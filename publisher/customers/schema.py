@@ -7,9 +7,9 @@ the consent they gave (with the exact text shown and its version) and the visit 
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, DateTime, Integer, String, Table, Text
+from sqlalchemy import Column, Date, Integer, String, Table, Text
 
-from publisher.db import metadata
+from publisher.db import UTCDateTime, metadata
 
 testimonials = Table(
     "testimonials",
@@ -26,7 +26,7 @@ testimonials = Table(
     Column("consent_until", Date),  # None: until withdrawn
     Column("consent_version", String(20), nullable=False),
     Column("consent_text", Text, nullable=False),
-    Column("submitted_at", DateTime(timezone=True), nullable=False),
-    Column("pulled_at", DateTime(timezone=True)),
+    Column("submitted_at", UTCDateTime, nullable=False),
+    Column("pulled_at", UTCDateTime),
     Column("pulled_branch", String(200)),
 )

@@ -10,7 +10,9 @@ Every chart is shown beside a table with the same numbers.
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +31,11 @@ INK = "#2a221c"
 FONT = 'system-ui, "Noto Sans CJK SC", "PingFang SC", sans-serif'
 SVG_NS = "http://www.w3.org/2000/svg"
 KINDS = ("bar", "hbar", "line", "stacked")
-WIDTH = 600  # drawn this wide, shown scaled to the page: large enough type for a phone
+# Drawn this wide and shown scaled to the page's column: on a 390 px phone the 16 px labels
+# come out near 11 px, on a desktop column near their own size.
+WIDTH = 480
+LABEL_SIZE = 16
+VALUE_TICKS = 5  # at most this many values on an axis, so their labels never touch
 
 ET.register_namespace("", SVG_NS)
 
@@ -43,8 +49,8 @@ def style() -> Style:
         foreground_strong=INK,
         foreground_subtle="#5a4c41",
         font_family=FONT,
-        label_font_size=16,
-        major_label_font_size=16,
+        label_font_size=LABEL_SIZE,
+        major_label_font_size=LABEL_SIZE,
         legend_font_size=17,
         value_font_size=16,
         title_font_size=19,
@@ -67,6 +73,31 @@ class Chart:
 
         data: bytes = cairosvg.svg2png(bytestring=self.full.encode("utf-8"), output_width=width)
         return data
+
+
+def _wide_chars(text: str) -> int:
+    """Characters drawn a full em wide (Chinese, Japanese, Korean)."""
+    return sum(1 for c in text if unicodedata.east_asian_width(c) in "WF")
+
+
+def label_margin(labels: Sequence[str]) -> int:
+    """What pygal's estimate of a label's width (0.6 em a character) leaves out for full-width
+    characters, for the longest label: added to the left margin of a horizontal chart, or
+    its Chinese labels run off the left edge."""
+    return math.ceil(max((_wide_chars(t) for t in labels), default=0) * 0.4 * LABEL_SIZE)
+
+
+def ticks(top: float, count: int = VALUE_TICKS, *, whole: bool = True) -> list[float]:
+    """Round values from 0 to at least ``top``, at most ``count`` + 1 of them; ``whole``:
+    counts, so no step below 1."""
+    if top <= 0:
+        return [0.0, 1.0]
+    raw = top / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    if whole:
+        step = max(1, math.ceil(step))
+    return [round(i * step, 10) for i in range(math.ceil(top / step - 1e-9) + 1)]
 
 
 def _chart(kind: str, title: str, labels: Sequence[str], **config: Any) -> Any:
@@ -174,9 +205,18 @@ def bars(
         config["value_formatter"] = lambda v: f"{v:.0%}"
     tops = [i[1] for row in intervals or () for i in row if i is not None]
     tops += [v for _, values in series for v in values if v is not None]
-    if tops and not stacked:
-        config["range"] = (0, max(max(tops) * 1.08, 0.01 if percent else 1))
-    if horizontal:  # pygal draws the first label at the bottom: read top to bottom instead
+    if stacked:  # the axis holds each bar's sum
+        tops = [
+            sum(v or 0 for _, values in series for v in values[i : i + 1])
+            for i in range(len(labels))
+        ]
+    if tops:
+        config["y_labels"] = ticks(max(max(tops), 0.01 if percent else 1), whole=not percent)
+        config["range"] = (0, config["y_labels"][-1])
+    if horizontal:
+        config["margin_left"] = 20 + label_margin(
+            labels
+        )  # pygal draws the first label at the bottom: read top to bottom instead
         labels = list(reversed(labels))
         series = [(label, list(reversed(values))) for label, values in series]
         intervals = [list(reversed(row)) for row in intervals] if intervals else None
@@ -200,11 +240,19 @@ def lines(
     series: Sequence[tuple[str, Sequence[float | None]]],
 ) -> Chart:
     rotate = 40 if len(labels) > 10 else 0
+    top = max((v for _, values in series for v in values if v is not None), default=0.0)
     chart = _chart(
-        "line", title, labels, x_label_rotation=rotate, dots_size=3, stroke_style={"width": 3}
+        "line",
+        title,
+        labels,
+        x_label_rotation=rotate,
+        dots_size=3,
+        stroke_style={"width": 3},
+        y_labels=ticks(max(top, 1)),
+        range=(0, ticks(max(top, 1))[-1]),
     )
-    if len(labels) > 14:
-        chart.x_labels_major_every = 7
+    if len(labels) > 8:  # a week's days at most, or the rotated labels run into each other
+        chart.x_labels_major_every = 7 if len(labels) > 14 else 2
         chart.show_minor_x_labels = False
     for label, values in series:
         chart.add(label, list(values))

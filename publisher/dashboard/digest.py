@@ -2,33 +2,36 @@
 images inside the message (``cid:`` parts), sent through the configured SMTP server.
 
 Settings (``STORYLOOP["digest"]``): ``to`` (the owner's address, required), ``sender`` (default:
-the email channel's), ``lang`` (default: the site's), ``days`` (default 7), and ``smtp``
-(``host``, ``port``, ``username``, ``password`` as ``{"env": NAME}``, ``starttls``; default: the
-email channel's). ``storyloop run`` sends it every Monday at 08:00 in the site's time zone.
+the email channel's), ``account`` (the owner account whose locale the digest is written in;
+default: the only owner account), ``lang`` (when that account has no locale; default: the
+site's), ``days`` (default 7), and ``smtp`` (``host``, ``port``, ``username``, ``password`` as
+``{"env": NAME}``, ``starttls``; default: the email channel's). ``storyloop run`` sends it every
+Monday at 08:00 in the site's time zone.
 """
 
 from __future__ import annotations
 
 import html
 import logging
-import smtplib
-import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from publisher import mail as mail_mod
 from publisher.dashboard import pages, queries, view
 from publisher.dashboard.export import site_language
 from publisher.errors import SettingsError, StoryloopError
-from publisher.settings import Secret, Settings, resolve_secrets
+from publisher.settings import Settings, resolve_secrets
 from publisher.tracking.report import Filters
+from publisher.web import accounts
 from publisher.web import i18n as web_i18n
+from publisher.web.schema import accounts as accounts_table
 
 log = logging.getLogger(__name__)
 CHARTS = ("funnel", "channels", "stores")  # the sections whose chart goes into the mail
@@ -42,9 +45,31 @@ class DigestSettings:
     lang: str
     days: int
     smtp: Mapping[str, Any]
+    locale: str | None = None  # the owner's, when their account has one
+    timezone: str | None = None
 
 
-def digest_settings(settings: Settings) -> DigestSettings:
+def owner_account(engine: Engine, settings: Settings) -> accounts.Account | None:
+    """The account the digest is written for: ``digest.account``, else the only owner."""
+    raw = settings.engine.get("digest") or {}
+    named = raw.get("account") if isinstance(raw, Mapping) else None
+    with engine.connect() as conn:
+        if named:
+            found = accounts.get(conn, str(named))
+            if found is None or not found.is_owner:
+                raise SettingsError(
+                    f'{settings.source}: STORYLOOP["digest"]["account"]: {named!r} is not an '
+                    "owner account (storyloop user list)"
+                )
+            return found
+        owners = conn.execute(
+            select(accounts_table.c.name).where(accounts_table.c.role == "owner").limit(2)
+        ).scalars()
+        names = list(owners)
+        return accounts.get(conn, names[0]) if len(names) == 1 else None
+
+
+def digest_settings(settings: Settings, engine: Engine | None = None) -> DigestSettings:
     raw = settings.engine.get("digest") or {}
     if not isinstance(raw, Mapping) or not raw.get("to"):
         raise SettingsError(
@@ -60,7 +85,13 @@ def digest_settings(settings: Settings) -> DigestSettings:
         )
     sender = str(raw.get("sender") or email.get("sender") or f"Storyloop <{raw['to']}>")
     lang = web_i18n.language_of(str(raw.get("lang") or "")) or site_language(settings)
-    return DigestSettings(str(raw["to"]), sender, lang, int(raw.get("days", 7)), smtp)
+    owner = owner_account(engine, settings) if engine is not None else None
+    locale = owner.locale if owner else None
+    lang = web_i18n.language_of(locale) or lang
+    zone = owner.timezone if owner else None
+    return DigestSettings(
+        str(raw["to"]), sender, lang, int(raw.get("days", 7)), smtp, locale=locale, timezone=zone
+    )
 
 
 def period_ending(last_day: date, days: int, timezone: str) -> Filters:
@@ -68,14 +99,16 @@ def period_ending(last_day: date, days: int, timezone: str) -> Filters:
     return Filters(since=last_day - timedelta(days=days - 1), until=last_day, timezone=timezone)
 
 
-def yesterday(settings: Settings) -> date:
-    return datetime.now(ZoneInfo(settings.timezone)).date() - timedelta(days=1)
+def yesterday(settings: Settings, now: datetime | None = None) -> date:
+    """The day before ``now`` (default: this moment) in the site's time zone."""
+    moment = now or datetime.now(UTC)
+    return moment.astimezone(ZoneInfo(settings.timezone)).date() - timedelta(days=1)
 
 
 def compose(data: queries.Dashboard, digest: DigestSettings) -> EmailMessage:
     _ = pages.gettext(digest.lang)
-    fmt = view.Format(view.LOCALES.get(digest.lang, "en_GB"))
     f = data.filters
+    fmt = view.Format(view.locale_for(digest.lang, digest.locale), digest.timezone or f.timezone)
     assert f.since and f.until
     span = f"{fmt.day(f.since)} – {fmt.day(f.until)}"
     sections = {s.id: s for s in view.sections(data, _, fmt)}
@@ -129,20 +162,7 @@ def compose(data: queries.Dashboard, digest: DigestSettings) -> EmailMessage:
 
 
 def send(message: EmailMessage, smtp: Mapping[str, Any]) -> None:
-    host, port = str(smtp["host"]), int(smtp.get("port") or 587)
-    try:
-        with smtplib.SMTP(host, port, timeout=float(smtp.get("timeout", 30))) as server:
-            if smtp.get("starttls", port == 587):
-                server.starttls(context=ssl.create_default_context())
-            if smtp.get("username"):
-                password = smtp.get("password")
-                secret = password.reveal() if isinstance(password, Secret) else str(password or "")
-                server.login(str(smtp["username"]), secret)
-            server.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise StoryloopError(
-            f"digest: cannot send through SMTP server {host}:{port}: {type(exc).__name__}"
-        ) from None
+    mail_mod.send(message, smtp, what="digest", error=StoryloopError)
 
 
 def send_digest(
@@ -154,9 +174,9 @@ def send_digest(
     until: date | None = None,
 ) -> EmailMessage:
     """Send the digest of the ``days`` days up to ``until`` (default: yesterday)."""
-    digest = digest_settings(settings) if to is None else _with_to(settings, to)
+    digest = digest_settings(settings, engine) if to is None else _with_to(settings, to, engine)
     if days is not None:
-        digest = DigestSettings(digest.to, digest.sender, digest.lang, days, digest.smtp)
+        digest = replace(digest, days=days)
     last = until or yesterday(settings)
     data = queries.load(engine, period_ending(last, digest.days, settings.timezone))
     message = compose(data, digest)
@@ -165,15 +185,18 @@ def send_digest(
     return message
 
 
-def _with_to(settings: Settings, to: str) -> DigestSettings:
+def _with_to(settings: Settings, to: str, engine: Engine) -> DigestSettings:
     raw = dict(settings.engine.get("digest") or {})
     raw["to"] = to
-    return digest_settings(replace(settings, engine={**settings.engine, "digest": raw}))
+    return digest_settings(replace(settings, engine={**settings.engine, "digest": raw}), engine)
 
 
-def weekly_job(engine: Engine, settings: Settings) -> None:
-    """What ``storyloop run`` calls every Monday: errors are logged, the engine goes on."""
+def weekly_job(
+    engine: Engine, settings: Settings, clock: Callable[[], datetime] | None = None
+) -> None:
+    """What ``storyloop run`` calls every Monday (with the engine's clock): the week up to
+    yesterday. Errors are logged, the engine goes on."""
     try:
-        send_digest(engine, settings)
+        send_digest(engine, settings, until=yesterday(settings, clock() if clock else None))
     except StoryloopError as exc:
         log.warning("weekly digest not sent: %s", exc)

@@ -3,11 +3,9 @@ and the web layer's (for the shared page frame), and the context every page and 
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -39,30 +37,36 @@ def gettext(lang: str) -> view.Gettext:
 
 
 def context(
-    data: Dashboard, lang: str, *, interactive: bool, inline_full: bool = False
+    data: Dashboard,
+    lang: str,
+    *,
+    interactive: bool,
+    inline_full: bool = False,
+    locale: str | None = None,
+    timezone: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the sections template needs. ``inline_full`` puts each chart's stylesheet in
-    the chart itself (the self-contained file); pages link one stylesheet instead."""
+    """Everything the sections template needs. ``locale`` and ``timezone`` are the owner's
+    (see :func:`publisher.dashboard.view.locale_for`; the site's zone when unset).
+    ``inline_full`` puts each chart's stylesheet in the chart itself (the self-contained
+    file); pages link one stylesheet instead."""
     _ = gettext(lang)
-    fmt = view.Format(view.LOCALES.get(lang, "en_GB"))
-    zone = ZoneInfo(data.filters.timezone)
     f = data.filters
+    fmt = view.Format(view.locale_for(lang, locale), timezone or f.timezone)
 
     def chart_markup(chart: charts.Chart) -> Markup:
         return Markup(chart.full if inline_full else chart.inline)
 
-    def time_of(at: datetime) -> str:
-        return at.astimezone(zone).strftime("%H:%M")
-
     chosen = {d: getattr(f, d) or "" for d in ("story", "channel", "variant", "region", "store")}
     period = ""
-    if f.since and f.until:
+    if f.since and f.until and fmt.timezone == f.timezone:
         period = _("{since} to {until}, times in {zone}").format(
             since=fmt.day(f.since), until=fmt.day(f.until), zone=f.timezone
         )
-    generated = _("Figures as of {moment}.").format(
-        moment=data.generated_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-    )
+    elif f.since and f.until:
+        period = _("{since} to {until} (days in {site_zone}), times in {zone}").format(
+            since=fmt.day(f.since), until=fmt.day(f.until), site_zone=f.timezone, zone=fmt.timezone
+        )
+    generated = _("Figures as of {moment}.").format(moment=fmt.moment(data.generated_at))
     return {
         "lang": lang,
         "sections": view.sections(data, _, fmt),
@@ -74,7 +78,8 @@ def context(
         "grain": data.grain,
         "interactive": interactive,
         "chart_markup": chart_markup,
-        "time_of": time_of,
+        "time_of": fmt.time,
+        "locale": fmt.locale,
         "state_label": lambda s: view.state_label(s, _),
         "period_text": period,
         "generated_text": generated,

@@ -2,26 +2,34 @@
 
 Every section of the page is a plain value built here, so the page, the HTML export, the digest
 and the tests read the same figures. The funnel, channels, stories, variants and stores share
-one :class:`publisher.tracking.report.ReadModel` (one pass over the additive figures); the
-series and the calendar have their own grouped queries.
+one :class:`RollupModel` (one pass over the additive figures); the series and the calendar
+have their own grouped queries. Clicks, readers and conversions come from the rollup that
+ingest and the triggers on ``conversions`` keep (migration ``0010_rollup``, docs/TRACKING.md,
+"The rollup"), never from the raw clicks.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, String, and_, cast, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from publisher import ledger
 from publisher.dashboard import stats
 from publisher.tracking import report
-from publisher.tracking.report import Filters, ReadModel, Row
-from publisher.tracking.schema import click_totals, conversions
+from publisher.tracking.report import FINE, Filters, Key, ReadModel, Row
+from publisher.tracking.schema import (
+    conversion_hours,
+    conversion_readers,
+    conversions,
+    post_days,
+)
 
 GRAINS = ("day", "week")
 DEFAULT_DAYS = 28
@@ -53,6 +61,7 @@ class SeriesPoint:
     clicks: int  # reader clicks
     conversions: int
     revenue: Mapping[str, int]
+    readers: int | None = None  # unique readers: each post's readers of the day, added up
 
 
 @dataclass(frozen=True)
@@ -104,14 +113,91 @@ class Dashboard:
     stores: list[Row]  # keyed (store, channel, story), in-shop sales only
     calendar: list[CalendarEntry]
     options: dict[str, list[str]] = field(default_factory=dict)
+    # friends brought through referral codes, by the (story, channel) that started the chain
+    brought: dict[tuple[str, str], int] = field(default_factory=dict)
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class RollupModel(ReadModel):
+    """The report's read model over the rollup: conversions per post and UTC hour
+    (``conversion_hours``), readers per post and day (``post_days``) and converted readers from
+    ``conversion_readers``, each giving the figures the raw tables give. A site whose time
+    zone is not a whole number of hours off UTC during the period reads conversions from the
+    raw table: its days do not begin on a UTC hour."""
+
+    def __init__(self, conn: Connection, filters: Filters) -> None:
+        super().__init__(conn, filters)
+        self.hourly = _slot_minutes(filters) == 60
+        self._post_readers: dict[Key, int] | None = None
+
+    def _conversion_groups(self) -> Any:
+        if not self.hourly:
+            return super()._conversion_groups()
+        t = conversion_hours.c
+        fine = [t[d] for d in FINE]
+        extra = (t.store, t.kind, t.linked, t.currency)
+        query = select(*fine, *extra, func.sum(t.conversions), func.sum(t.value_minor))
+        query = query.where(*report._where(conversion_hours, self.filters, store=True))
+        query = query.where(*_hours(t.hour, self.filters)).group_by(*fine, *extra)
+        return [
+            (*fine_values, store or None, kind, bool(linked), currency, count, value)
+            for *fine_values, store, kind, linked, currency, count, value in self.conn.execute(
+                query
+            )
+        ]
+
+    def readers(self, by: Sequence[str]) -> dict[Key, int]:
+        if self.filters.store is not None or not by:
+            return super().readers(by)
+        if self._post_readers is None:
+            t = post_days.c
+            fine = [t[d] for d in FINE]
+            query = select(*fine, func.sum(t.readers))
+            query = query.where(*report._where(post_days, self.filters))
+            query = query.where(*report._days(t.day, self.filters)).group_by(*fine)
+            self._post_readers = {
+                tuple(report._none(v) for v in key): int(n)
+                for *key, n in self.conn.execute(query)
+                if n
+            }
+        return report._roll_up(self._post_readers, by)
+
+    def _converted(self) -> tuple[dict[Key, int], int]:
+        if self._converted_cache is None:
+            t = conversion_readers.c
+            f = self.filters
+            where = [
+                *report._where(conversion_readers, f),
+                *report._between(t.at, f),
+                *report._days(t.day, f),
+            ]
+            fine = [t[d] for d in FINE]
+            per_post = select(*fine, func.count(func.distinct(t.reader))).where(*where)
+            counts = {
+                tuple(report._none(v) for v in key): int(n)
+                for *key, n in self.conn.execute(per_post.group_by(*fine))
+            }
+            everyone = select(func.count(func.distinct(t.reader))).where(*where)
+            self._converted_cache = (counts, int(self.conn.execute(everyone).scalar_one()))
+        return self._converted_cache
+
+
+def _hours(column: ColumnElement[Any], f: Filters) -> list[ColumnElement[bool]]:
+    """The period as a range of the rollup's UTC hours (exact when its days begin on one)."""
+    start, end = f.window()
+    out = []
+    if start:
+        out.append(column >= start.strftime("%Y-%m-%d %H"))
+    if end:
+        out.append(column < end.strftime("%Y-%m-%d %H"))
+    return out
 
 
 def load(engine: Engine, filters: Filters, grain: str = "day") -> Dashboard:
     if grain not in GRAINS:
         grain = "day"
     with engine.connect() as conn:
-        model = ReadModel(conn, filters)
+        model = RollupModel(conn, filters)
         funnel = model.report(()).totals
         channels = channel_lines(model.report(("channel",)))
         categories = story_categories(conn)
@@ -142,6 +228,7 @@ def load(engine: Engine, filters: Filters, grain: str = "day") -> Dashboard:
             ],
             calendar=calendar(conn, filters),
             options=options(conn),
+            brought=model.brought_by_customers(),
         )
 
 
@@ -226,32 +313,45 @@ def _slot_day(slot: str, zone: ZoneInfo) -> date:
 
 
 def series(conn: Connection, f: Filters, grain: str) -> list[SeriesPoint]:
-    """Reader clicks, conversions and revenue per day (or week) and channel. Conversions are
-    placed by their time in the site's zone, clicks by the UTC day ingest keeps them under.
-    (Unique readers per day and channel would need a distinct count over every reader of the
-    period, sorted: slower than the whole page may be; see docs/TRACKING.md.)"""
+    """Reader clicks, unique readers, conversions and revenue per day (or week) and channel,
+    from the rollup. Conversions are placed by their time in the site's zone, clicks and
+    readers by the UTC day ingest keeps them under. A channel's readers of a day are its posts'
+    readers added up, as the report counts a row of several posts (docs/TRACKING.md)."""
     clicked: dict[tuple[date, str], int] = {}
+    read: dict[tuple[date, str], int] = {}
     if f.store is None:
-        t = click_totals.c
-        query = select(t.day, t.channel, func.sum(t.reader_clicks))
-        query = query.where(*report._where(click_totals, f), *report._days(t.day, f))
+        t = post_days.c
+        query = select(t.day, t.channel, func.sum(t.reader_clicks), func.sum(t.readers))
+        query = query.where(*report._where(post_days, f), *report._days(t.day, f))
         query = query.group_by(t.day, t.channel)
-        for day, channel, n in conn.execute(query):
+        for day, channel, n, readers in conn.execute(query):
             key = (_bucket(date.fromisoformat(day), grain), str(channel))
             clicked[key] = clicked.get(key, 0) + int(n or 0)
+            read[key] = read.get(key, 0) + int(readers or 0)
     minutes = _slot_minutes(f)
-    slot = _utc_slot(conn, conversions.c.at, minutes).label("slot")
-    made = select(
-        slot,
-        conversions.c.channel,
-        conversions.c.kind,
-        conversions.c.currency,
-        func.count(),
-        func.sum(conversions.c.value_minor),
-    )
-    made = made.where(*report._where(conversions, f, store=True))
-    made = made.where(*report._between(conversions.c.at, f))
-    made = made.group_by(slot, conversions.c.channel, conversions.c.kind, conversions.c.currency)
+    made: Any
+    if minutes == 60:
+        h = conversion_hours.c
+        made = select(
+            h.hour, h.channel, h.kind, h.currency, func.sum(h.conversions), func.sum(h.value_minor)
+        )
+        made = made.where(*report._where(conversion_hours, f, store=True), *_hours(h.hour, f))
+        made = made.group_by(h.hour, h.channel, h.kind, h.currency)
+    else:
+        slot = _utc_slot(conn, conversions.c.at, minutes).label("slot")
+        made = select(
+            slot,
+            conversions.c.channel,
+            conversions.c.kind,
+            conversions.c.currency,
+            func.count(),
+            func.sum(conversions.c.value_minor),
+        )
+        made = made.where(*report._where(conversions, f, store=True))
+        made = made.where(*report._between(conversions.c.at, f))
+        made = made.group_by(
+            slot, conversions.c.channel, conversions.c.kind, conversions.c.currency
+        )
     zone = ZoneInfo(f.timezone)
     counted: dict[tuple[date, str], int] = {}
     money: dict[tuple[date, str], dict[str, int]] = {}
@@ -269,6 +369,7 @@ def series(conn: Connection, f: Filters, grain: str) -> list[SeriesPoint]:
             clicked.get((day, channel), 0),
             counted.get((day, channel), 0),
             money.get((day, channel), {}),
+            read.get((day, channel), 0),
         )
         for day, channel in keys
     ]

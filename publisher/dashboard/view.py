@@ -1,5 +1,5 @@
 """The dashboard's sections as the page shows them: charts, tables and sentences, formatted
-with Babel for the owner's language (money per currency, dates, percentages).
+with Babel in the owner's locale (money per currency, dates, times, percentages).
 
 One function, :func:`sections`, feeds the web page, the self-contained HTML file and the
 digest, so the three always show the same figures.
@@ -9,28 +9,49 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
+from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency, format_decimal, format_percent
 
 from publisher.dashboard import charts, stats
 from publisher.dashboard.queries import CALENDAR_LIMIT, CALENDAR_STATES, Dashboard, buckets
 from publisher.tracking.report import Row
+from publisher.web import i18n as web_i18n
 
-LOCALES = {"zh": "zh_CN", "en": "en_GB", "de": "de_DE"}
+LOCALES = {"zh": "zh_CN", "en": "en_GB", "de": "de_DE"}  # a language's locale by default
 TABLE_ROWS = 30  # rows of a ranked table on the page (the report has them all)
 STORE_ROWS = 10  # channel and story pairs shown per store
 Gettext = Callable[..., str]
 
 
+def locale_for(lang: str, owner_locale: str | None) -> str:
+    """The locale figures are written in: the owner's when it speaks the page's language
+    (de_CH on a German page), else that language's default (a German page never shows
+    English month names because the owner's locale is en_US)."""
+    if owner_locale and web_i18n.language_of(owner_locale) == lang:
+        return owner_locale
+    return LOCALES.get(lang, "en_GB")
+
+
 @dataclass
 class Format:
-    """Numbers, money and dates in one locale."""
+    """Numbers, money, dates and times in one locale; times in one time zone."""
 
     locale: str
+    timezone: str = "UTC"
+
+    def local(self, at: datetime) -> datetime:
+        return at.astimezone(ZoneInfo(self.timezone))
+
+    def time(self, at: datetime) -> str:
+        return format_time(self.local(at), "short", locale=self.locale)
+
+    def moment(self, at: datetime) -> str:
+        return format_datetime(self.local(at), "medium", locale=self.locale)
 
     def n(self, value: int | float) -> str:
         return format_decimal(value, locale=self.locale)
@@ -128,6 +149,14 @@ def state_label(state: str, _: Gettext) -> str:
     return labels[state]
 
 
+def rate(row: Row) -> float | None:
+    """Converted readers per unique reader, unrounded (the report's ``conversion_rate`` is
+    rounded to four places; rounding that again for the page could show 24.8 % for 24.747 %)."""
+    if not row.unique_readers:
+        return None
+    return min(row.converted_readers, row.unique_readers) / row.unique_readers
+
+
 def _interval(i: stats.Interval, f: Format) -> str:
     return f"{f.pct(i.low)} – {f.pct(i.high)}"
 
@@ -141,21 +170,46 @@ def sections(data: Dashboard, _: Gettext, f: Format) -> list[Section]:
         variants_section(data, _, f),
         stores_section(data, _, f),
         calendar_section(data, _, f),
+        brought_section(data, _, f),
     ]
+
+
+def brought_section(data: Dashboard, _: Gettext, f: Format) -> Section:
+    """Friends who redeemed a customer's referral code, on the row of the story and channel
+    that brought the first customer of the chain (docs/CUSTOMERS.md says so)."""
+    ranked = sorted(data.brought.items(), key=lambda item: (-item[1], item[0]))
+    return Section(
+        "referrals",
+        _("Customers brought by customers"),
+        None,
+        [_("Story"), _("Channel"), _("Friends who came")],
+        [[story, channel, f.n(n)] for (story, channel), n in ranked],
+        numeric=[False, False, True],
+    )
 
 
 def funnel_section(data: Dashboard, _: Gettext, f: Format) -> Section:
     steps = stages(data.funnel, _)
+    short = [  # the chart's labels: short, so a phone keeps room for the bars (the table
+        _("Posts"),  # beside it names each step in full)
+        _("Previews, bots"),
+        _("Clicks"),
+        _("Readers"),
+        _("Codes"),
+        _("Online"),
+        _("Shop via link"),
+        _("Shop, code only"),
+    ]
     chart = charts.bars(
         "funnel",
         _("From posts to sales"),
-        [s[0] for s in steps],
+        short,
         [(_("count"), [s[1] or 0 for s in steps])],
         horizontal=True,
     )
     rows: list[list[Any]] = [[(label, note), f.n(count or 0)] for label, count, note in steps]
     rate_note = _("readers who bought or signed up through their click, per unique reader")
-    rows.append([(_("Conversion rate"), rate_note), f.pct(data.funnel.conversion_rate)])
+    rows.append([(_("Conversion rate"), rate_note), f.pct(rate(data.funnel))])
     rows.append([(_("Revenue"), _("online and in the shop")), f.money(data.funnel.revenue)])
     rows.append([(_("In-shop revenue"), ""), f.money(data.funnel.shop_revenue)])
     return Section(
@@ -163,12 +217,25 @@ def funnel_section(data: Dashboard, _: Gettext, f: Format) -> Section:
     )
 
 
+def _readers_of(point: Any) -> int | None:
+    """Unique readers of a day and channel, when the query gives them (``readers``)."""
+    found = getattr(point, "readers", None)
+    return None if found is None else int(found)
+
+
 def series_section(data: Dashboard, _: Gettext, f: Format) -> Section:
     days = buckets(data.filters, data.grain) or sorted({p.start for p in data.series})
     channels = sorted({p.channel for p in data.series})
     index = {(p.start, p.channel): p for p in data.series}
+    unique = any(_readers_of(p) is not None for p in data.series)
+    weekly = data.grain == "week"
+
+    def reach(p: Any) -> int:
+        readers = _readers_of(p)
+        return int(p.clicks) if readers is None else readers
+
     readers = [
-        (c, [float(index[(d, c)].clicks) if (d, c) in index else 0.0 for d in days])
+        (c, [float(reach(index[(d, c)])) if (d, c) in index else 0.0 for d in days])
         for c in channels
     ]
     converted = [
@@ -176,12 +243,21 @@ def series_section(data: Dashboard, _: Gettext, f: Format) -> Section:
         for c in channels
     ]
     labels = [f.short_day(d) for d in days]
-    title = _("Reader clicks per day") if data.grain == "day" else _("Reader clicks per week")
+    if unique:
+        title = (
+            _("Readers per week (each day's unique readers added up)")
+            if weekly
+            else _("Unique readers per day")
+        )
+        column = _("{channel}: readers")
+    else:
+        title = _("Reader clicks per week") if weekly else _("Reader clicks per day")
+        column = _("{channel}: clicks")
     chart = charts.lines("series", title, labels, readers) if channels else None
     second = (
         charts.lines(
             "series-conversions",
-            _("Conversions per day") if data.grain == "day" else _("Conversions per week"),
+            _("Conversions per week") if weekly else _("Conversions per day"),
             labels,
             converted,
         )
@@ -194,23 +270,24 @@ def series_section(data: Dashboard, _: Gettext, f: Format) -> Section:
         revenue: dict[str, int] = {}
         for c in channels:
             p = index.get((d, c))
-            cells += [f.n(p.clicks if p else 0), f.n(p.conversions if p else 0)]
+            cells += [f.n(reach(p) if p else 0), f.n(p.conversions if p else 0)]
             for currency, value in (p.revenue if p else {}).items():
                 revenue[currency] = revenue.get(currency, 0) + value
         rows.append([*cells, f.money(revenue)])
-    headers = [_("Day") if data.grain == "day" else _("Week of")]
+    headers = [_("Week of") if weekly else _("Day")]
     for c in channels:
-        headers += [
-            _("{channel}: clicks").format(channel=c),
-            _("{channel}: conversions").format(channel=c),
-        ]
+        headers += [column.format(channel=c), _("{channel}: conversions").format(channel=c)]
     headers.append(_("Revenue"))
+    notes = []
+    if unique and weekly:
+        notes.append(_("A reader who came back on another day of the week counts again."))
     return Section(
         "over-time",
         _("Over time"),
         chart,
         headers,
         rows,
+        notes=notes,
         numeric=[False] + [True] * (len(headers) - 1),
         extra={"second": second},
     )
@@ -236,7 +313,7 @@ def channels_section(data: Dashboard, _: Gettext, f: Format) -> Section:
             f.n(c.row.deliveries),
             f.n(c.row.unique_readers),
             f.n(c.row.converted_readers),
-            f.pct(c.row.conversion_rate),
+            f.pct(rate(c.row)),
             _interval(c.verdict.interval, f),
             f.n(c.row.redemptions_code_only),
             verdict_text(c.verdict, _, f),
@@ -449,8 +526,8 @@ def calendar_section(data: Dashboard, _: Gettext, f: Format) -> Section:
     for e in data.calendar:
         counts[e.state] += 1
     days: dict[date, list[Any]] = {}
-    for e in data.calendar:
-        days.setdefault(e.day, []).append(e)
+    for e in data.calendar:  # by the day the owner reads it on, in the owner's zone
+        days.setdefault(f.local(e.at).date(), []).append(e)
     notes = []
     if len(data.calendar) >= CALENDAR_LIMIT:
         notes.append(
@@ -477,5 +554,5 @@ def headline(data: Dashboard, _: Gettext, f: Format) -> list[tuple[str, str]]:
         (_("In-shop sales"), f.n(r.redemptions)),
         (_("In-shop revenue"), f.money(r.shop_revenue).replace(" + ", "\n")),
         (_("Unique readers"), f.n(r.unique_readers)),
-        (_("Conversion rate"), f.pct(r.conversion_rate)),
+        (_("Conversion rate"), f.pct(rate(r))),
     ]

@@ -8,9 +8,13 @@ cancel and resolve, which go through the same ledger transitions as ``storyloop 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
+from babel import Locale
+from babel.dates import format_date
+from babel.numbers import format_currency
 from markupsafe import Markup
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
@@ -20,10 +24,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from publisher import ledger
-from publisher.dashboard import charts, pages, queries
+from publisher.dashboard import charts, pages, queries, view
 from publisher.dispatch import utcnow
 from publisher.settings import Settings
 from publisher.tracking.report import Filters
+from publisher.web import accounts
+from publisher.web import i18n as web_i18n
+from publisher.web.accounts import Account
 from publisher.web.pages import language
 from publisher.web.security import CSRF_FIELD, checked_form, csrf_token, require_role
 
@@ -31,6 +38,31 @@ PREFIX = "/dashboard"
 DIMENSIONS = ("story", "channel", "variant", "region", "store")
 ACTIONS = ("retry", "cancel", "resolve")
 MESSAGE_KEY = "dashboard_message"
+# Offered on the settings form (any other Babel locale of zh, en or de: `storyloop user set`).
+LOCALE_CHOICES = (
+    "zh_Hans_CN",
+    "zh_Hant_TW",
+    "zh_Hant_HK",
+    "en_GB",
+    "en_US",
+    "en_AU",
+    "en_CA",
+    "en_IE",
+    "en_SG",
+    "de_DE",
+    "de_AT",
+    "de_CH",
+)
+
+
+def owner_language(request: Request) -> str:
+    """?lang= (the switch) first, then the account's locale, then the cookie and the browser."""
+    account: Account | None = getattr(request.state, "account", None)
+    return (
+        web_i18n.language_of(request.query_params.get("lang"))
+        or web_i18n.language_of(account.locale if account else None)
+        or language(request)
+    )
 
 
 def _day(raw: str | None) -> date | None:
@@ -59,8 +91,11 @@ async def dashboard_page(request: Request) -> Response:
     filters, problems = filters_from(request, settings)
     grain = request.query_params.get("grain", "day")
     data = await run_in_threadpool(queries.load, engine, filters, grain)
-    lang = language(request)
-    context = pages.context(data, lang, interactive=True)
+    lang = owner_language(request)
+    account: Account = request.state.account
+    context = pages.context(
+        data, lang, interactive=True, locale=account.locale, timezone=account.timezone
+    )
     _ = pages.gettext(lang)
     message = request.session.pop(MESSAGE_KEY, None)
     if problems:
@@ -125,7 +160,7 @@ async def delivery_action(request: Request) -> Response:
     url = str(form.get("url", "")).strip()
     engine: Engine = request.app.state.engine
     result = await run_in_threadpool(act, engine, delivery, action, outcome, url)
-    _ = pages.gettext(language(request))
+    _ = pages.gettext(owner_language(request))
     done = {
         "retry": _("Delivery {id} will be tried again now."),
         "cancel": _("Delivery {id} is cancelled and will not be sent."),
@@ -148,6 +183,69 @@ async def delivery_action(request: Request) -> Response:
     return RedirectResponse(f"{target}#d-{delivery}", status_code=303)
 
 
+def _settings_context(
+    request: Request, lang: str, locale: str | None, timezone: str | None
+) -> dict[str, Any]:
+    settings: Settings = request.app.state.settings
+    choices = list(LOCALE_CHOICES)
+    if locale and locale not in choices:
+        choices.append(locale)
+    written = view.locale_for(lang, locale) if locale else view.LOCALES[lang]
+    return {
+        "lang": lang,
+        "locale_choices": [(c, Locale.parse(c).get_display_name(lang) or c) for c in choices],
+        "current_locale": locale or "",
+        "current_timezone": timezone or "",
+        "site_timezone": settings.timezone,
+        "zones": sorted(accounts.time_zones()),
+        "example_money": format_currency(Decimal("1234.5"), "EUR", locale=written),
+        "example_day": format_date(datetime.now(UTC).date(), "long", locale=written),
+    }
+
+
+@require_role("owner")
+async def settings_page(request: Request) -> Response:
+    account: Account = request.state.account
+    lang = owner_language(request)
+    context = _settings_context(request, lang, account.locale, account.timezone)
+    return _render(request, "settings.html", context, lang)
+
+
+@require_role("owner")
+async def save_settings(request: Request) -> Response:
+    form = await checked_form(request)
+    account: Account = request.state.account
+    locale, timezone = str(form.get("locale", "")).strip(), str(form.get("timezone", "")).strip()
+    lang = owner_language(request)
+    _ = pages.gettext(lang)
+    problem: tuple[str, str] | None = None
+    if timezone and timezone not in accounts.time_zones():
+        text = _("There is no time zone “{zone}”: write it like Europe/Berlin or Asia/Shanghai.")
+        problem = ("timezone", text.format(zone=timezone))
+    if locale:
+        try:
+            accounts.check_locale(locale)
+        except accounts.AccountError:
+            problem = ("locale", _("Choose one of the locales in the list."))
+    if problem:
+        context = _settings_context(request, lang, account.locale, account.timezone)
+        context.update(error_field=problem[0], error=problem[1])
+        response = _render(request, "settings.html", context, lang)
+        response.status_code = 400
+        return response
+    engine: Engine = request.app.state.engine
+    saved = await run_in_threadpool(
+        lambda: accounts.set_locale(engine, account.name, locale=locale, timezone=timezone)
+    )
+    new_lang = web_i18n.language_of(saved.locale) or lang
+    _ = pages.gettext(new_lang)
+    request.session[MESSAGE_KEY] = {
+        "kind": "good",
+        "text": _("Saved: figures are now written this way."),
+    }
+    return RedirectResponse(f"{PREFIX}?lang={new_lang}", status_code=303)
+
+
 async def charts_css(request: Request) -> Response:
     return Response(
         charts.stylesheet(),
@@ -159,6 +257,8 @@ async def charts_css(request: Request) -> Response:
 def routes() -> list[Route | Mount]:
     return [
         Route(PREFIX, dashboard_page, methods=["GET"]),
+        Route(f"{PREFIX}/settings", settings_page, methods=["GET"]),
+        Route(f"{PREFIX}/settings", save_settings, methods=["POST"]),
         Route(f"{PREFIX}/charts.css", charts_css, methods=["GET"]),
         Route(
             PREFIX + "/deliveries/{delivery:str}/{action:str}", delivery_action, methods=["POST"]

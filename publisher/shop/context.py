@@ -9,8 +9,9 @@ from publisher.errors import SettingsError
 from publisher.settings import Settings
 from publisher.shop.guard import Guard
 from publisher.shop.offers import OfferBook
-from publisher.shop.redeem import UNDO_MINUTES, Reason
+from publisher.shop.redeem import REFERRAL_REASONS, UNDO_MINUTES, Reason
 from publisher.shop.stores import Store, stores_of
+from publisher.tracking import referrals
 from publisher.tracking.links import offer_prefix
 
 READER_COOKIE = "sl_reader"
@@ -26,6 +27,7 @@ class Shop:
     undo_window: timedelta
     https: bool
     guard: Guard = field(default_factory=Guard)
+    referral_rules: referrals.Rules | None = None  # None: no referral codes handed out
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Shop:
@@ -36,7 +38,9 @@ class Shop:
             try:
                 reason = Reason(name)
             except ValueError:
-                known = ", ".join(r.value for r in Reason if r not in NEVER_ALLOWED)
+                known = ", ".join(
+                    r.value for r in Reason if r not in NEVER_ALLOWED | REFERRAL_REASONS
+                )
                 raise SettingsError(
                     f"{settings.source}: STORYLOOP shop: accept_with_warning: unknown {name!r} "
                     f"(expected some of: {known})"
@@ -45,6 +49,11 @@ class Shop:
                 raise SettingsError(
                     f"{settings.source}: STORYLOOP shop: accept_with_warning: {name!r} "
                     "cannot be accepted (the code does not exist)"
+                )
+            if reason in REFERRAL_REASONS:
+                raise SettingsError(
+                    f"{settings.source}: STORYLOOP shop: accept_with_warning: {name!r} "
+                    "cannot be accepted (caps and self-referral are always refused)"
                 )
             allowed.add(reason)
         minutes = float(conf.get("undo_minutes", UNDO_MINUTES))
@@ -55,6 +64,7 @@ class Shop:
             allowed=frozenset(allowed),
             undo_window=timedelta(minutes=minutes),
             https=settings.tracking_base_url.startswith("https://"),
+            referral_rules=referrals.rules_of(settings),
         )
 
 

@@ -43,7 +43,7 @@ def record(
         request_id=str(request_id)[:64] if request_id else None,
         row_key=row_key,
     )
-    outcome = redeem(conn, sale, shop.book, shop.stores, shop.allowed)
+    outcome = redeem(conn, sale, shop.book, shop.stores, shop.allowed, shop.referral_rules)
     if outcome.status is Status.UNKNOWN_CODE:
         raise InvalidConversion({"code": f"no offer code {parsed.code} was ever issued"})
     if outcome.status is Status.REFUSED:

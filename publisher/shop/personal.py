@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from publisher.db import insert_on_conflict
 from publisher.shop.offers import Offer
 from publisher.shop.schema import personal_codes
-from publisher.tracking import codes
+from publisher.tracking import codes, referrals
 from publisher.tracking.conversions import Attribution, by_click
 from publisher.tracking.links import tagged_target
-from publisher.tracking.schema import links, offer_codes
+from publisher.tracking.schema import links
 
 SITE_CHANNEL = "site"
 QR_VARIANT = "qr"
@@ -32,10 +31,6 @@ class Claimed:
     code: str
     via: str  # link | site
     fresh: bool
-
-
-def _dialect(conn: Connection) -> Any:
-    return sqlite if conn.dialect.name == "sqlite" else postgresql
 
 
 def site_attribution(offer: Offer) -> Attribution:
@@ -62,11 +57,9 @@ def claim(
     }
     for _ in range(_ATTEMPTS):
         code = codes.new_offer_code(prefix)
-        taken = conn.execute(select(offer_codes.c.code).where(offer_codes.c.code == code)).first()
-        if taken:
+        if referrals.code_taken(conn, code):
             continue
-        statement = _dialect(conn).insert(personal_codes).values(code=code, **row)
-        conn.execute(statement.on_conflict_do_nothing())
+        conn.execute(insert_on_conflict(conn, personal_codes, values={"code": code, **row}))
         stored = _existing(conn, offer.story, reader)
         if stored:
             return Claimed(stored[0], stored[1], stored[0] == code)
@@ -120,6 +113,6 @@ def site_qr_link(conn: Connection, offer: Offer) -> str:
         found = conn.execute(query).scalar()
         if found:
             return str(found)
-        statement = _dialect(conn).insert(links).values(code=codes.new_link_code(), **row)
-        conn.execute(statement.on_conflict_do_nothing())
+        fresh = {"code": codes.new_link_code(), **row}
+        conn.execute(insert_on_conflict(conn, links, values=fresh))
     raise RuntimeError(f"could not store the QR link of {offer.story}")

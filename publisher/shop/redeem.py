@@ -19,12 +19,12 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from publisher.db import insert_on_conflict
 from publisher.shop.offers import Offer, OfferBook, bare_offer
 from publisher.shop.schema import personal_codes, redemption_counts, redemption_requests
 from publisher.shop.stores import Store
-from publisher.tracking import codes
+from publisher.tracking import codes, referrals
 from publisher.tracking.conversions import Attribution
 from publisher.tracking.schema import conversions, offer_codes
 
@@ -43,6 +43,13 @@ class Reason(Enum):
     CODE_LIMIT = "code_limit"
     CUSTOMER_LIMIT = "customer_limit"
     TOTAL_LIMIT = "total_limit"
+    # a friend's visit with a referral code (publisher.tracking.referrals); never accepted
+    REFERRAL_OFF = "referral_off"
+    REFERRAL_UNKNOWN = referrals.Refusal.UNKNOWN.value
+    REFERRAL_SAME_RECEIPT = referrals.Refusal.SAME_RECEIPT.value
+    REFERRAL_SAME_CODE = referrals.Refusal.SAME_CODE.value
+    REFERRAL_SAME_PERSON = referrals.Refusal.SAME_PERSON.value
+    REFERRAL_CAP = referrals.Refusal.CAP.value
 
 
 SENTENCES = {
@@ -55,7 +62,18 @@ SENTENCES = {
     Reason.CODE_LIMIT: "This code has been used {uses} times, which is its limit.",
     Reason.CUSTOMER_LIMIT: "This customer has already used this offer {uses} times, its limit.",
     Reason.TOTAL_LIMIT: "This offer has run out: all {uses} have been used.",
+    Reason.REFERRAL_OFF: "Referral codes are switched off in this shop's settings.",
+    Reason.REFERRAL_UNKNOWN: "There is no such referral code. Please check it with the customer.",
+    Reason.REFERRAL_SAME_RECEIPT: "This is the receipt the referral code was given with: "
+    "a customer cannot bring themselves.",
+    Reason.REFERRAL_SAME_CODE: "This is the code the referral code was given for: a customer "
+    "cannot bring themselves.",
+    Reason.REFERRAL_SAME_PERSON: "This code was claimed on the same phone as the referral "
+    "code's: a customer cannot bring themselves.",
+    Reason.REFERRAL_CAP: "This referral code has brought {cap} friends, the most one customer "
+    "can bring.",
 }
+REFERRAL_REASONS = frozenset(r for r in Reason if r.value.startswith("referral_"))
 LIMITS = (Reason.USED, Reason.CODE_LIMIT, Reason.CUSTOMER_LIMIT, Reason.TOTAL_LIMIT)
 
 
@@ -73,7 +91,7 @@ class CodeInfo:
     """A code as the till shows it: whose offer, credited to whom, how often used."""
 
     code: str
-    kind: str  # shared | personal
+    kind: str  # shared | personal | referral
     offer: Offer
     attribution: Attribution
     click_id: str | None
@@ -89,6 +107,8 @@ class CodeInfo:
     @property
     def per_code(self) -> int | None:
         """The editor's per-code limit; a personal code is single-use unless they say more."""
+        if self.kind == "referral":
+            return None  # one per friend's receipt, up to the owner's cap per referrer
         if self.offer.per_code is not None:
             return self.offer.per_code
         return 1 if self.kind == "personal" else None
@@ -125,7 +145,12 @@ def lookup(
         return _info(conn, code, "personal", offer, attribution, row.click_id, row.reader)
     shared = conn.execute(select(offer_codes).where(offer_codes.c.code == code)).first()
     if shared is None:
-        return None
+        referral = referrals.find(conn, code)
+        if referral is None:
+            return None
+        story = referral.offer_story
+        offer = book.get(story) or bare_offer(story, "", referral.origin.region, stores)
+        return _info(conn, code, "referral", offer, referral.origin, None, None)
     offer = book.get(shared.story) or bare_offer(shared.story, shared.offer, shared.region, stores)
     attribution = Attribution(
         shared.delivery_id, shared.story, shared.channel, shared.variant, shared.region
@@ -167,10 +192,22 @@ def _customer_key(info: CodeInfo) -> str | None:
 
 
 def check(
-    conn: Connection, info: CodeInfo, store: Store, now: datetime, stores: Mapping[str, Store]
+    conn: Connection,
+    info: CodeInfo,
+    store: Store,
+    now: datetime,
+    stores: Mapping[str, Store],
+    rules: referrals.Rules | None = None,
+    *,
+    friend_sale: str | None = None,
+    referral: str | None = None,
 ) -> list[Problem]:
-    """Every rule this redemption would break, in the order an assistant should hear them."""
-    found: list[Problem] = []
+    """Every rule this redemption would break, in the order an assistant should hear them.
+
+    ``referral`` is a friend's referral code given with another code (``info``); a referral
+    code redeemed by itself is checked as one. ``friend_sale`` is the sale's key once the
+    receipt is known (the same receipt as the referrer's is refused)."""
+    found = _referral_problems(conn, info, rules, friend_sale, referral)
     offer = info.offer
     if offer.stores and store.id not in offer.stores:
         names = ", ".join(stores[s].name if s in stores else s for s in offer.stores)
@@ -180,6 +217,29 @@ def check(
         found.append(Problem(Reason.EXPIRED, {"until": last_day.strftime("%Y-%m-%d")}))
     found += _limit_problems(conn, info, store, stores)
     return found
+
+
+def _referral_problems(
+    conn: Connection,
+    info: CodeInfo,
+    rules: referrals.Rules | None,
+    friend_sale: str | None,
+    referral: str | None,
+) -> list[Problem]:
+    code = info.code if info.kind == "referral" else referral
+    if code is None:
+        return []
+    if rules is None:
+        return [Problem(Reason.REFERRAL_OFF)]
+    found = referrals.find(conn, code)
+    if found is None:
+        return [Problem(Reason.REFERRAL_UNKNOWN)]
+    friend = referrals.FriendVisit(friend_sale, info.code, info.reader)
+    cap = {"cap": str(rules.cap)}
+    return [
+        Problem(Reason(r.value), cap if r is referrals.Refusal.CAP else {})
+        for r in referrals.refusals(found, friend, rules)
+    ]
 
 
 def _zone(store: Store) -> Any:
@@ -237,6 +297,7 @@ class Sale:
     at: datetime
     request_id: str | None = None
     row_key: str | None = None  # CSV rows without a receipt: a hash of the row
+    referral: str | None = None  # a friend's referral code given with another code
 
 
 @dataclass(frozen=True)
@@ -262,14 +323,10 @@ def sale_key(sale: Sale) -> str:
     return "once:" + secrets.token_hex(16)
 
 
-def _dialect(conn: Connection) -> Any:
-    return sqlite if conn.dialect.name == "sqlite" else postgresql
-
-
 def _bump(conn: Connection, scope: str, key: str, limit: int | None) -> bool:
     """Take one use of ``key``; False when that would pass ``limit``."""
     row = {"scope": scope, "key": key, "uses": 0}
-    conn.execute(_dialect(conn).insert(redemption_counts).values(**row).on_conflict_do_nothing())
+    conn.execute(insert_on_conflict(conn, redemption_counts, values=row))
     taken = (
         update(redemption_counts)
         .where(redemption_counts.c.scope == scope, redemption_counts.c.key == key)
@@ -312,11 +369,14 @@ def redeem(
     book: OfferBook,
     stores: Mapping[str, Store],
     allowed: frozenset[Reason] = frozenset(),
+    rules: referrals.Rules | None = None,
 ) -> Outcome:
     """Check and record one redemption inside the caller's transaction.
 
     ``allowed`` are the reasons the owner lets a till accept with a visible warning; anything
-    else is refused. A refusal changes nothing."""
+    else is refused. A refusal changes nothing. A friend's redemption with a referral code
+    (redeemed by itself, or given as ``sale.referral``) is credited to its referrer under the
+    owner's ``rules``."""
     if sale.request_id:
         earlier = _earlier(conn, sale.request_id)
         if earlier is not None:
@@ -325,9 +385,19 @@ def redeem(
     if info is None:
         return Outcome(Status.UNKNOWN_CODE)
     key = sale_key(sale)
+    same_receipt = [
+        p
+        for p in _referral_problems(conn, info, rules, key, sale.referral)
+        if p.reason is Reason.REFERRAL_SAME_RECEIPT
+    ]
+    if same_receipt:  # the referrer's own sale: said so, not "already recorded"
+        return Outcome(Status.REFUSED, info, tuple(same_receipt), (), key)
     if _exists(conn, key):
         return Outcome(Status.DUPLICATE, info, key=key)
-    found = check(conn, info, sale.store, sale.at, stores)
+    found = check(
+        conn, info, sale.store, sale.at, stores, rules, friend_sale=key, referral=sale.referral
+    )
+    allowed = allowed - REFERRAL_REASONS
     refused = tuple(p for p in found if p.reason not in allowed)
     warnings = tuple(p for p in found if p.reason in allowed)
     if refused:
@@ -349,9 +419,7 @@ def redeem(
         "account": sale.account,
         "warning": "; ".join(w.reason.value for w in warnings) or None,
     }
-    inserted = conn.execute(
-        _dialect(conn).insert(conversions).values(**row).on_conflict_do_nothing()
-    )
+    inserted = conn.execute(insert_on_conflict(conn, conversions, values=row))
     if not inserted.rowcount:
         return Outcome(Status.DUPLICATE, info, key=key)
     taken: list[tuple[str, str]] = []
@@ -364,6 +432,13 @@ def redeem(
             again = _limit_problems(conn, fresh, sale.store, stores)
             return Outcome(Status.REFUSED, fresh, tuple(again), (), key)
         taken.append((scope, scope_key))
+    if not _credit_referral(conn, info, sale, key, rules):
+        for done in taken:
+            _give_back(conn, *done)
+        conn.execute(delete(conversions).where(conversions.c.dedupe_key == key))
+        fresh = lookup(conn, sale.code, book, stores) or info
+        again = check(conn, fresh, sale.store, sale.at, stores, rules, referral=sale.referral)
+        return Outcome(Status.REFUSED, fresh, tuple(again), (), key)
     if sale.request_id:
         conn.execute(
             redemption_requests.insert().values(
@@ -378,6 +453,20 @@ def redeem(
             )
         )
     return Outcome(Status.RECORDED, info, (), warnings, key)
+
+
+def _credit_referral(
+    conn: Connection, info: CodeInfo, sale: Sale, key: str, rules: referrals.Rules | None
+) -> bool:
+    """Count the friend for the referrer; False if the cap was reached meanwhile."""
+    code = info.code if info.kind == "referral" else sale.referral
+    if code is None or rules is None:
+        return True
+    found = referrals.find(conn, code)
+    if found is None:
+        return False
+    friend = referrals.FriendVisit(key, info.code, info.reader)
+    return referrals.credit(conn, found, friend, sale.store.id or None, sale.at, rules)
 
 
 def _exists(conn: Connection, key: str) -> bool:
@@ -437,6 +526,7 @@ def undo(
     if not done.rowcount:
         return Undo.ALREADY
     conn.execute(delete(conversions).where(conversions.c.dedupe_key == row.dedupe_key))
+    referrals.forget_sale(conn, str(row.dedupe_key))
     info_row = conn.execute(select(personal_codes).where(personal_codes.c.code == row.code)).first()
     _give_back(conn, "code", row.code)
     offer_story = info_row.offer_story if info_row else _shared_story(conn, row.code)
@@ -449,4 +539,7 @@ def undo(
 
 def _shared_story(conn: Connection, code: str) -> str | None:
     found = conn.execute(select(offer_codes.c.story).where(offer_codes.c.code == code)).scalar()
-    return str(found) if found else None
+    if found:
+        return str(found)
+    referral = referrals.find(conn, code)
+    return referral.offer_story if referral else None

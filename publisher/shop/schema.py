@@ -13,7 +13,6 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     String,
@@ -22,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from publisher.db import metadata
+from publisher.db import UTCDateTime, metadata
 
 personal_codes = Table(
     "personal_codes",
@@ -38,7 +37,7 @@ personal_codes = Table(
     Column("channel", String(100), nullable=False),
     Column("variant", String(50)),
     Column("region", String(100)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("offer_story", "reader"),
     Index("ix_personal_codes_group", "story", "channel", "variant", "region"),
 )
@@ -61,6 +60,6 @@ redemption_requests = Table(
     Column("account", String(100), nullable=False),
     Column("value_minor", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("undone_at", DateTime(timezone=True)),
+    Column("at", UTCDateTime, nullable=False),
+    Column("undone_at", UTCDateTime),
 )

@@ -16,8 +16,8 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from publisher.db import insert_on_conflict
 from publisher.errors import StoryloopError
 from publisher.settings import Settings
 from publisher.tracking import codes
@@ -147,9 +147,7 @@ def _text(raw: object, field: str, errors: dict[str, str], *, required: bool) ->
 
 
 def _insert(conn: Connection, row: dict[str, Any]) -> bool:
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(conversions).values(**row).on_conflict_do_nothing()
-    return bool(conn.execute(statement).rowcount)
+    return bool(conn.execute(insert_on_conflict(conn, conversions, values=row)).rowcount)
 
 
 def record_online(

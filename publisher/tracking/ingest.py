@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from publisher.db import insert_on_conflict
 from publisher.tracking import journal
 from publisher.tracking.schema import journal_offsets, links, salts
 
@@ -246,10 +246,6 @@ def _attribution(engine: Engine, wanted: set[str]) -> dict[str, Where]:
     return found
 
 
-def _dialect(conn: Connection) -> Any:
-    return sqlite if conn.dialect.name == "sqlite" else postgresql
-
-
 def _stage_ddl(dialect: str) -> str:
     at = "TEXT" if dialect == "sqlite" else "TIMESTAMP WITH TIME ZONE"
     return (
@@ -260,8 +256,20 @@ def _stage_ddl(dialect: str) -> str:
     )
 
 
+def _reader_stage_ddl() -> str:
+    return (
+        "CREATE TEMPORARY TABLE IF NOT EXISTS reader_stage (story VARCHAR(200), "
+        "channel VARCHAR(100), variant VARCHAR(50), region VARCHAR(100), reader_key BIGINT, "
+        "day VARCHAR(10))"
+    )
+
+
+FINE_KEY = "story, channel, COALESCE(variant, ''), COALESCE(region, '')"
+READER_KEY = "story, channel, variant, region, reader_key"
+
 # Run in order inside the batch's transaction. Clicks already in the table are dropped from the
-# stage first, so the totals only ever grow by clicks stored for the first time.
+# stage first, and readers already counted from the reader stage, so the totals and the rollup
+# only ever grow by clicks and readers stored for the first time.
 _APPLY = (
     "DELETE FROM click_stage WHERE EXISTS (SELECT 1 FROM clicks WHERE clicks.id = click_stage.id)",
     f"INSERT INTO clicks ({CLICK_COLUMNS}) SELECT {CLICK_COLUMNS} FROM click_stage",
@@ -272,12 +280,34 @@ _APPLY = (
     f"GROUP BY delivery_id, day, {GROUP} ON CONFLICT (delivery_id, day) DO UPDATE SET "
     "reader_clicks = click_totals.reader_clicks + excluded.reader_clicks, "
     "bot_fetches = click_totals.bot_fetches + excluded.bot_fetches",
-    "INSERT INTO click_readers (story, channel, variant, region, reader_key, day) "
-    "SELECT story, channel, COALESCE(variant, ''), COALESCE(region, ''), reader_key, MIN(day) "
-    "FROM click_stage WHERE reader_key IS NOT NULL "
-    f"GROUP BY {GROUP}, reader_key ON CONFLICT DO NOTHING",
+    "INSERT INTO post_days (day, story, channel, variant, region, reader_clicks, bot_fetches, "
+    f"readers) SELECT day, {FINE_KEY}, SUM(CASE WHEN kind = 'reader' THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN kind = 'reader' THEN 0 ELSE 1 END), 0 FROM click_stage WHERE true "
+    f"GROUP BY day, {FINE_KEY} ON CONFLICT (day, story, channel, variant, region) DO UPDATE SET "
+    "reader_clicks = post_days.reader_clicks + excluded.reader_clicks, "
+    "bot_fetches = post_days.bot_fetches + excluded.bot_fetches",
+    "DELETE FROM reader_stage",
+    f"INSERT INTO reader_stage ({READER_KEY}, day) SELECT {FINE_KEY}, reader_key, MIN(day) "
+    f"FROM click_stage WHERE reader_key IS NOT NULL GROUP BY {FINE_KEY}, reader_key",
+    "DELETE FROM reader_stage WHERE EXISTS (SELECT 1 FROM click_readers r WHERE "
+    "r.story = reader_stage.story AND r.channel = reader_stage.channel AND "
+    "r.variant = reader_stage.variant AND r.region = reader_stage.region AND "
+    "r.reader_key = reader_stage.reader_key)",
+    f"INSERT INTO click_readers ({READER_KEY}, day) SELECT {READER_KEY}, day FROM reader_stage",
+    "INSERT INTO post_days (day, story, channel, variant, region, reader_clicks, bot_fetches, "
+    "readers) SELECT day, story, channel, variant, region, 0, 0, COUNT(*) FROM reader_stage "
+    "WHERE true GROUP BY day, story, channel, variant, region "
+    "ON CONFLICT (day, story, channel, variant, region) DO UPDATE SET "
+    "readers = post_days.readers + excluded.readers",
+    "DELETE FROM reader_stage",
     "INSERT INTO daily_readers (reader_key, day) SELECT reader_key, MIN(day) FROM click_stage "
     "WHERE reader_key IS NOT NULL GROUP BY reader_key ON CONFLICT DO NOTHING",
+    # a conversion recorded before its click was ingested (the triggers on conversions found
+    # no click then): its reader now
+    "INSERT INTO conversion_readers (conversion_id, story, channel, variant, region, reader, "
+    "day, at) SELECT c.id, c.story, c.channel, c.variant, c.region, substr(s.reader, 1, 15), "
+    "s.day, c.at FROM click_stage s JOIN conversions c ON c.click_id = s.id "
+    "WHERE s.kind = 'reader' AND s.reader IS NOT NULL ON CONFLICT DO NOTHING",
 )
 
 
@@ -293,6 +323,7 @@ def _insert(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
         conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
         conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
     conn.exec_driver_sql(_stage_ddl(conn.dialect.name))
+    conn.exec_driver_sql(_reader_stage_ddl())
     conn.exec_driver_sql("DELETE FROM click_stage")
     mark = "?" if sqlite_db else "%s"
     marks = ", ".join(mark for _ in STAGE_COLUMNS)
@@ -308,5 +339,8 @@ def _insert(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
 
 
 def _save_offset(conn: Connection, name: str, offset: int) -> None:
-    statement = _dialect(conn).insert(journal_offsets).values(path=name, offset=offset)
-    conn.execute(statement.on_conflict_do_update(index_elements=["path"], set_={"offset": offset}))
+    row = {"path": name, "offset": offset}
+    statement = insert_on_conflict(
+        conn, journal_offsets, values=row, keys=["path"], update={"offset": offset}
+    )
+    conn.execute(statement)

@@ -16,12 +16,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from sqlalchemy import Connection, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from channels.base import Links
 from channels.text import find_urls, plain
 from publisher.adapters import OFFLINE_CHANNEL as OFFLINE_CHANNEL
 from publisher.adapters import utm_medium
+from publisher.db import insert_on_conflict
 from publisher.model import Story
 from publisher.settings import Settings
 from publisher.tracking import codes
@@ -92,8 +92,7 @@ def tagged_target(url: str, utm: Mapping[str, str]) -> str:
 
 
 def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+    conn.execute(insert_on_conflict(conn, table), rows)
 
 
 def _store_codes(

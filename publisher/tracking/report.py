@@ -30,11 +30,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    Column,
     Connection,
-    DateTime,
     Engine,
-    MetaData,
     String,
     Table,
     func,
@@ -44,7 +41,9 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from publisher.errors import StoryloopError
+from publisher.ledger import deliveries
 from publisher.shop.schema import personal_codes
+from publisher.tracking import referrals
 from publisher.tracking.schema import (
     click_readers,
     click_totals,
@@ -59,24 +58,6 @@ DIMENSIONS = ("story", "channel", "variant", "region", "store")
 FINE = ("story", "channel", "variant", "region")  # carried by every table the report reads
 ENGAGEMENT = ("likes", "reposts", "replies", "views")
 FLAG_NO_CONVERSIONS = "clicks_without_conversions"
-
-# The engine's ledger, seen through the few columns the report reads (its own MetaData, so the
-# engine's declaration of the same table is not disturbed).
-_ledger = MetaData()
-deliveries = Table(
-    "deliveries",
-    _ledger,
-    Column("id", String, primary_key=True),
-    Column("story", String),
-    Column("channel", String),
-    Column("variant", String),
-    Column("region", String),
-    Column("category", String),
-    Column("state", String),
-    Column("sent_at", DateTime(timezone=True)),
-    Column("remote_id", String),
-    Column("url", String),
-)
 
 Key = tuple[str | None, ...]
 
@@ -192,6 +173,8 @@ class Report:
     totals: Row
     generated_at: datetime
     filters: Filters = field(default_factory=Filters)
+    # friends credited through a referral code, by the story x channel that started the chain
+    brought_by_customers: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def parse_by(text: str, allowed: Sequence[str] = DIMENSIONS) -> tuple[str, ...]:
@@ -216,7 +199,8 @@ def build(
     if since is not None:
         chosen = replace(chosen, since=since)
     with engine.connect() as conn:
-        return ReadModel(conn, chosen).report(by)
+        model = ReadModel(conn, chosen)
+        return replace(model.report(by), brought_by_customers=model.brought_by_customers())
 
 
 def sort_key(row: Row) -> tuple[Any, ...]:
@@ -248,8 +232,11 @@ class ReadModel:
         rows: dict[Key, Row] = {}
 
         def row(fine: Sequence[Any], store: str | None = None) -> Row:
-            key = (*(_none(v) for v in fine), store)
-            return rows.setdefault(key, Row(key))
+            key = (*[None if v is None or v == "" else str(v) for v in fine], store)
+            found = rows.get(key)  # not setdefault: a Row is built only when new
+            if found is None:
+                found = rows[key] = Row(key)
+            return found
 
         conn, f = self.conn, self.filters
         store_only = f.store is not None
@@ -268,12 +255,15 @@ class ReadModel:
                     }
             for *fine, count in conn.execute(_codes_query(f)):
                 row(fine).codes_claimed = int(count)
-        for *fine, store, kind, linked, currency, count, value in conn.execute(
-            _conversions_query(f)
-        ):
+        for *fine, store, kind, linked, currency, count, value in self._conversion_groups():
             found = row(fine, store if kind == "redemption" else None)
             _add_conversions(found, kind, bool(linked), currency, int(count), int(value or 0))
         return rows
+
+    def _conversion_groups(self) -> Any:
+        """Conversions per post, store, kind, link/code and currency: (*FINE, store, kind,
+        linked, currency, count, value) rows (the dashboard's model reads its rollup)."""
+        return self.conn.execute(_conversions_query(self.filters))
 
     def report(self, by: Sequence[str], *, readers: bool = True) -> Report:
         """The rows grouped by ``by``; ``readers=False`` leaves the rows' unique and converted
@@ -282,8 +272,11 @@ class ReadModel:
         indexes = [DIMENSIONS.index(d) for d in by]
         grouped: dict[Key, Row] = {}
         for key, fine in self.cube().items():
-            target = tuple(key[i] for i in indexes)
-            grouped.setdefault(target, Row(target)).add(fine)
+            target = tuple([key[i] for i in indexes])
+            found = grouped.get(target)  # not setdefault: a Row is built only when new
+            if found is None:
+                found = grouped[target] = Row(target)
+            found.add(fine)
         for target, count in (self.readers(by) if readers else {}).items():
             grouped.setdefault(target, Row(target)).unique_readers = count
         for target, count in (self.converted(by) if readers else {}).items():
@@ -295,6 +288,18 @@ class ReadModel:
         totals.unique_readers = self.readers(()).get((), 0)
         totals.converted_readers = self.converted(()).get((), 0)
         return Report(by, self.filters.since, ordered, totals, datetime.now(UTC), self.filters)
+
+    def brought_by_customers(self) -> dict[tuple[str, str], int]:
+        """Friends credited through referral codes in the period, by the chain's origin."""
+        f = self.filters
+        found = referrals.brought_by_customers(self.conn, *f.window())
+        return {
+            (story, channel): n
+            for (story, channel), n in found.items()
+            if f.store is None
+            and (f.story is None or f.story == story)
+            and (f.channel is None or f.channel == channel)
+        }
 
     def readers(self, by: Sequence[str]) -> dict[Key, int]:
         """Unique readers per group: for the whole period (``by`` empty) the true number; for a
@@ -558,7 +563,16 @@ def as_json(report: Report) -> dict[str, Any]:
         "rows": [{**dict(zip(report.by, r.key, strict=True)), **_figures(r)} for r in report.rows],
         "totals": _figures(report.totals),
         "channels_without_conversions": channels_without_conversions(report),
+        "brought_by_customers": [
+            {"story": story, "channel": channel, "customers": n}
+            for (story, channel), n in brought_rows(report)
+        ],
     }
+
+
+def brought_rows(report: Report) -> list[tuple[tuple[str, str], int]]:
+    """Customers brought by customers, most first."""
+    return sorted(report.brought_by_customers.items(), key=lambda item: (-item[1], item[0]))
 
 
 COLUMNS = (

@@ -10,7 +10,6 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     String,
@@ -19,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from publisher.db import metadata
+from publisher.db import UTCDateTime, metadata
 
 links = Table(
     "tracked_links",
@@ -32,7 +31,7 @@ links = Table(
     Column("region", String(100)),
     Column("original", Text, nullable=False),
     Column("target", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("delivery_id", "original"),
 )
 
@@ -46,7 +45,7 @@ offer_codes = Table(
     Column("variant", String(50)),
     Column("region", String(100)),
     Column("offer", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 clicks = Table(
@@ -59,7 +58,7 @@ clicks = Table(
     Column("channel", String(100), nullable=False),
     Column("variant", String(50)),
     Column("region", String(100)),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
     Column("kind", String(10), nullable=False),  # reader | bot | head
     Column("agent", String(50)),  # the bot's name, for bots
     Column("reader", String(32)),  # salted daily hash of address + user agent
@@ -125,7 +124,7 @@ conversions = Table(
     Column("order_id", String(200)),
     Column("store", String(100)),
     Column("source", String(10), nullable=False),  # till | api | webhook | cli | csv
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
     # 0003_shop: link = the customer came through a tracked link (a click id is known);
     # code = only an offer code is known (a code printed in a post, or a personal code
     # claimed on the site without a click)
@@ -134,13 +133,78 @@ conversions = Table(
     Column("account", String(100)),  # who recorded it: a till account, api, cli, csv
     Column("warning", String(200)),  # rules the owner let the till pass, e.g. "expired"
     Index("ix_conversions_group", "story", "channel", "variant", "region", "kind"),
+    Index("ix_conversions_click", "click_id"),  # 0010_rollup
+)
+
+# The dashboard's rollup (migration 0010_rollup; docs/TRACKING.md, "The rollup"). A missing
+# variant, region or store is stored as "" because key columns cannot be NULL.
+# Per post and UTC day: kept by ingest in the batch's transaction, like click_totals.
+post_days = Table(
+    "post_days",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("story", String(200), primary_key=True),
+    Column("channel", String(100), primary_key=True),
+    Column("variant", String(50), primary_key=True),
+    Column("region", String(100), primary_key=True),
+    Column("reader_clicks", BigInteger, nullable=False),
+    Column("bot_fetches", BigInteger, nullable=False),
+    Column("readers", BigInteger, nullable=False),  # the post's unique readers of that day
+    sqlite_with_rowid=False,
+)
+
+# Per UTC hour, post, store, kind, link/code and currency: kept by triggers on conversions, so
+# every writer keeps it in its own transaction.
+conversion_hours = Table(
+    "conversion_hours",
+    metadata,
+    Column("hour", String(13), primary_key=True),  # YYYY-MM-DD HH, UTC
+    Column("story", String(200), primary_key=True),
+    Column("channel", String(100), primary_key=True),
+    Column("variant", String(50), primary_key=True),
+    Column("region", String(100), primary_key=True),
+    Column("store", String(100), primary_key=True),
+    Column("kind", String(12), primary_key=True),
+    Column("linked", Integer, primary_key=True),  # 1: the conversion has a click id
+    Column("currency", String(3), primary_key=True),
+    Column("conversions", BigInteger, nullable=False),
+    Column("value_minor", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# One row per conversion made through a reader's click: the reader's hash (as the report
+# counts it, its first 15 hex digits) and the click's UTC day. Kept by the same triggers, and
+# by ingest for a conversion recorded before its click was ingested.
+conversion_readers = Table(
+    "conversion_readers",
+    metadata,
+    Column("conversion_id", Integer, primary_key=True, autoincrement=False),
+    Column("story", String(200), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("variant", String(50)),
+    Column("region", String(100)),
+    Column("reader", String(15), nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    # covering, in the order converted readers are counted: per post, and in all
+    Index(
+        "ix_conversion_readers_post",
+        "story",
+        "channel",
+        "variant",
+        "region",
+        "reader",
+        "day",
+        "at",
+    ),
+    Index("ix_conversion_readers_reader", "reader", "day", "at"),
 )
 
 optouts = Table(
     "optouts",
     metadata,
     Column("email", String(320), primary_key=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
 )
 
 metrics = Table(
@@ -152,7 +216,7 @@ metrics = Table(
     Column("replies", Integer),
     Column("views", Integer),
     Column("clicks", Integer),
-    Column("fetched_at", DateTime(timezone=True), nullable=False),
+    Column("fetched_at", UTCDateTime, nullable=False),
 )
 
 salts = Table(

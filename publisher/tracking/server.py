@@ -31,11 +31,11 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from sqlalchemy import Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from publisher import db, processes
 from publisher import settings as settings_mod
+from publisher.db import insert_on_conflict
 from publisher.settings import Secret, Settings
 from publisher.shop import paths, personal
 from publisher.shop.context import CLICK_COOKIE, Shop
@@ -101,9 +101,8 @@ class Salts:
 
     def _load(self, day: str) -> str:
         with self.engine.begin() as conn:
-            dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
             row = {"day": day, "salt": secrets.token_hex(16)}
-            conn.execute(dialect.insert(salts).values(**row).on_conflict_do_nothing())
+            conn.execute(insert_on_conflict(conn, salts, values=row))
             return str(conn.execute(select(salts.c.salt).where(salts.c.day == day)).scalar_one())
 
 
@@ -403,9 +402,8 @@ class Tracker:
 
     def _opt_out(self, email: str) -> None:
         with self.engine.begin() as conn:
-            dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
             row = {"email": email.lower(), "at": datetime.now(UTC)}
-            conn.execute(dialect.insert(optouts).values(**row).on_conflict_do_nothing())
+            conn.execute(insert_on_conflict(conn, optouts, values=row))
 
     # ------------------------------------------------------------------ static site
 

@@ -4,6 +4,9 @@ Passwords are kept as argon2id hashes (argon2-cffi's defaults, re-hashed when th
 Failed logins are counted per account in the database, so every worker process and every till
 behind one shop's NAT sees the same count: after a few failures the account waits, longer each
 time, however many addresses the guesses come from.
+
+Each account may also carry a locale (``de_DE``: how money, dates and labels are written for
+it) and a time zone (the site's when unset); see :func:`check_locale` and :func:`set_locale`.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from functools import cache
 from typing import Any
+from zoneinfo import available_timezones
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from babel import Locale, UnknownLocaleError
 from sqlalchemy import Connection, Engine, delete, select, update
 
 from publisher.errors import NotFound, StoryloopError
+from publisher.web import i18n
 from publisher.web.schema import accounts
 
 ROLES = ("owner", "staff")
@@ -50,6 +56,8 @@ class Account:
     role: str
     store: str | None
     session_version: int
+    locale: str | None = None  # a Babel locale such as de_DE; None: the page's language
+    timezone: str | None = None  # an IANA zone; None: the site's
 
     @property
     def is_owner(self) -> bool:
@@ -87,8 +95,46 @@ def check_password(password: str) -> None:
         raise AccountError(f"password: at least {MIN_PASSWORD} characters, please")
 
 
+def check_locale(tag: str) -> str:
+    """``de_DE``, ``de-CH``, ``zh_Hant_TW`` -> Babel's canonical name; its language must be one
+    the pages speak (labels come from that language's catalogue)."""
+    try:
+        found = Locale.parse(tag.strip().replace("-", "_"))
+    except (ValueError, UnknownLocaleError, TypeError):
+        found = None
+    if found is None or found.language not in i18n.LANGUAGES:
+        raise AccountError(
+            f"--locale {tag!r}: expected a locale of Chinese, English or German, "
+            "such as zh_CN, zh_TW, en_GB, en_US, de_DE or de_CH"
+        )
+    return str(found)
+
+
+@cache
+def time_zones() -> frozenset[str]:
+    """Every IANA zone name ``zoneinfo`` knows here."""
+    return frozenset(available_timezones())
+
+
+def check_timezone(name: str) -> str:
+    """An IANA time zone name that ``zoneinfo`` knows."""
+    if name.strip() not in time_zones():
+        raise AccountError(
+            f"--timezone {name!r}: expected a time zone such as Asia/Shanghai or Europe/Berlin"
+        )
+    return name.strip()
+
+
 def _account(row: Any) -> Account:
-    return Account(row.name, row.role, row.store, int(row.session_version))
+    mapping = row._mapping
+    return Account(
+        row.name,
+        row.role,
+        row.store,
+        int(row.session_version),
+        mapping.get("locale"),
+        mapping.get("timezone"),
+    )
 
 
 def add(
@@ -98,8 +144,13 @@ def add(
     password: str,
     store: str | None,
     stores: Mapping[str, Any],
+    *,
+    locale: str | None = None,
+    timezone: str | None = None,
 ) -> Account:
     check_name(name)
+    locale = check_locale(locale) if locale else None
+    timezone = check_timezone(timezone) if timezone else None
     if role not in ROLES:
         raise AccountError(f"--role {role!r}: expected owner or staff")
     if role == "staff" and not store:
@@ -117,12 +168,14 @@ def add(
         "failed_logins": 0,
         "session_version": 1,
         "created_at": datetime.now(UTC),
+        "locale": locale,
+        "timezone": timezone,
     }
     with engine.begin() as conn:
         if conn.execute(select(accounts.c.name).where(accounts.c.name == name)).first():
             raise AccountError(f"account {name!r} exists already (storyloop user passwd {name})")
         conn.execute(accounts.insert().values(**row))
-    return Account(name, role, store, 1)
+    return Account(name, role, store, 1, locale, timezone)
 
 
 def _known(stores: Mapping[str, Any]) -> str:
@@ -159,6 +212,25 @@ def set_password(engine: Engine, name: str, password: str) -> None:
         done = conn.execute(update(accounts).where(accounts.c.name == name).values(**values))
         if not done.rowcount:
             raise NotFound(f"no account named {name!r}")
+
+
+def set_locale(
+    engine: Engine, name: str, *, locale: str | None = None, timezone: str | None = None
+) -> Account:
+    """Change how the account reads figures. ``None`` leaves a value as it is; ``""`` sets it
+    back to the default (the page's language, the site's time zone). Sessions go on."""
+    values: dict[str, str | None] = {}
+    if locale is not None:
+        values["locale"] = check_locale(locale) if locale.strip() else None
+    if timezone is not None:
+        values["timezone"] = check_timezone(timezone) if timezone.strip() else None
+    with engine.begin() as conn:
+        if values:
+            conn.execute(update(accounts).where(accounts.c.name == name).values(**values))
+        found = get(conn, name)
+    if found is None:
+        raise NotFound(f"no account named {name!r}")
+    return found
 
 
 def _wait(failures: int) -> timedelta:

@@ -20,13 +20,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from publisher.consent import links as withdrawal_links
 from publisher.customers import invites
 from publisher.dashboard.web import routes as dashboard_routes
 from publisher.settings import Settings
 from publisher.shop.context import Shop
 from publisher.shop.guard import Guard
 from publisher.tracking import optout
-from publisher.web import accounts, reader, shop_api, testimonial, till
+from publisher.web import accounts, reader, referral, shop_api, testimonial, till, withdraw
 from publisher.web.accounts import Login
 from publisher.web.pages import render
 from publisher.web.security import (
@@ -45,8 +46,11 @@ WEB_PREFIXES = (
     "/till",
     "/offer/",
     "/code/",
+    "/referral/",
     "/webhooks/",
     invites.PATH,
+    withdrawal_links.PATH,
+    "/consent",
     "/storyloop.js",
     "/web-static/",
     "/dashboard",
@@ -147,11 +151,18 @@ def routes() -> list[Route | Mount]:
         Route("/till/check", till.check, methods=["POST"]),
         Route("/till/confirm", till.confirm, methods=["POST"]),
         Route("/till/undo", till.undo, methods=["POST"]),
+        Route("/till/reward", till.reward, methods=["POST"]),
+        Route("/till/invite-email", till.invite_by_mail, methods=["POST"]),
+        Route("/referral/{code}", referral.referral_page, methods=["GET"]),
         Route("/offer/{slug}", reader.offer_page, methods=["GET"]),
         Route("/offer/{slug}", reader.claim, methods=["POST"]),
         Route("/code/{code}", reader.code_page, methods=["GET"]),
         Route(invites.PATH + "{token}", testimonial.form_page, methods=["GET"]),
         Route(invites.PATH + "{token}", testimonial.submit, methods=["POST"]),
+        Route(withdrawal_links.PATH + "{token}", withdraw.withdraw_page, methods=["GET"]),
+        Route(withdrawal_links.PATH + "{token}", withdraw.withdraw, methods=["POST"]),
+        Route("/consent", withdraw.owner_page, methods=["GET"]),
+        Route("/consent/done", withdraw.owner_done, methods=["POST"]),
         Route("/storyloop.js", shop_api.script, methods=["GET", "HEAD"]),
         Route("/webhooks/shopify", shop_api.shopify_webhook, methods=["POST"]),
         Mount("/web-static", StaticFiles(directory=STATIC), name="static"),
@@ -180,6 +191,7 @@ def create_web_app(settings: Settings, engine: Engine, shop: Shop | None = None)
     app.state.shop = shop or Shop.from_settings(settings)
     app.state.invite_secret = invites.secret_for(session_key(settings))
     app.state.testimonial_guard = Guard()
+    app.state.withdraw_secret = withdrawal_links.secret_for(session_key(settings))
     configured = settings.engine.get("stores") or {}
     app.state.stores = dict(configured) if isinstance(configured, dict) else {}
     return app

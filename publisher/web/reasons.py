@@ -24,5 +24,23 @@ def sentence(problem: Problem, gettext: Callable[[str], str]) -> str:
             "This customer has already used this offer %(uses)s times, its limit."
         ),
         Reason.TOTAL_LIMIT: gettext("This offer has run out: all %(uses)s have been used."),
+        Reason.REFERRAL_OFF: gettext("Referral codes are switched off in this shop's settings."),
+        Reason.REFERRAL_UNKNOWN: gettext(
+            "There is no such referral code. Please check it with the customer."
+        ),
+        Reason.REFERRAL_SAME_RECEIPT: gettext(
+            "This is the receipt the referral code was given with: a customer cannot bring "
+            "themselves."
+        ),
+        Reason.REFERRAL_SAME_CODE: gettext(
+            "This is the code the referral code was given for: a customer cannot bring themselves."
+        ),
+        Reason.REFERRAL_SAME_PERSON: gettext(
+            "This code was claimed on the same phone as the referral code's: a customer cannot "
+            "bring themselves."
+        ),
+        Reason.REFERRAL_CAP: gettext(
+            "This referral code has brought %(cap)s friends, the most one customer can bring."
+        ),
     }
     return texts[problem.reason] % dict(problem.params)

@@ -18,6 +18,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from publisher.errors import StoryloopError
 from publisher.web import accounts
 from publisher.web.accounts import Account
 
@@ -25,7 +26,7 @@ CSRF_FIELD = "csrf"
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-class Forbidden(Exception):
+class Forbidden(StoryloopError):
     """The request may not do this; ``reason`` is shown to the person."""
 
     def __init__(self, reason: str, status: int = 403) -> None:

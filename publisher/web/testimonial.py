@@ -25,7 +25,7 @@ from publisher.customers import invites, photos, records
 from publisher.customers.invites import Invitation
 from publisher.shop.guard import Guard
 from publisher.shop.stores import Store
-from publisher.web import i18n
+from publisher.web import i18n, withdraw
 from publisher.web.pages import language, render
 from publisher.web.security import CSRF_FIELD
 
@@ -229,4 +229,6 @@ async def submit(request: Request) -> Response:
     )
     if not kept:
         return _gone(request, "used", 410, lang)
-    return render(request, "testimonial_done.html", {"store": store, "name": name}, lang=lang)
+    withdraw_url = await run_in_threadpool(withdraw.link_for, request, invitation.id)
+    context = {"store": store, "name": name, "withdraw_url": withdraw_url}
+    return render(request, "testimonial_done.html", context, lang=lang)

@@ -32,15 +32,12 @@ SHOTS = Path(os.environ.get("STORYLOOP_ARTEFACTS", tempfile.gettempdir())) / "da
 
 
 @pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Any]:
-    from tests.conftest import shared_playwright
-
-    with shared_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+def browser(playwright: Any, chromium_path: str) -> Iterator[Any]:
+    chromium = playwright.chromium.launch(executable_path=chromium_path)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
 
 
 class Page:
@@ -146,15 +143,16 @@ def test_each_section_shows_what_the_seed_implies(
     assert [r.strip() for r in ranked] == expect.story_ranking(h, since=SINCE, until=UNTIL)
 
     first_day = tab.rows("over-time")[0]
-    mastodon_clicks = sum(
-        1
-        for c in h.clicks
-        if not c.bot
-        and expect.local_day(c.at) == SINCE
-        and h.delivery(c.delivery).channel == "mastodon"
-    )
-    clicks_at = tab.header_index("over-time", "mastodon: clicks")
-    assert first_day[clicks_at] == n(mastodon_clicks)
+    post_readers: dict[str, set[str]] = {}  # a channel's readers of a day: its posts' added up
+    for c in h.clicks:
+        if (
+            not c.bot
+            and expect.local_day(c.at) == SINCE
+            and h.delivery(c.delivery).channel == "mastodon"
+        ):
+            post_readers.setdefault(c.delivery, set()).add(c.reader)
+    readers_at = tab.header_index("over-time", "mastodon: readers")
+    assert first_day[readers_at] == n(sum(len(r) for r in post_readers.values()))
 
     kitchen_b = expect.figures(
         h, since=SINCE, until=UNTIL, keep=lambda d: d.story == "kitchen" and d.variant == "B"
@@ -403,3 +401,43 @@ def test_without_javascript_the_page_and_its_forms_still_work(
     assert "channel=email" in page.url
     assert page.locator("#channels tbody th").all_inner_texts() == ["email"]
     shutil.rmtree(SHOTS / "nojs", ignore_errors=True)
+
+
+FIT_JS = """
+() => {
+  const out = [];
+  if (document.documentElement.scrollWidth > window.innerWidth + 1)
+    out.push(`page ${document.documentElement.scrollWidth}px wide in ${window.innerWidth}px`);
+  for (const wrap of document.querySelectorAll('.table-wrap')) {  // no column hidden off-side
+    if (wrap.scrollWidth > wrap.clientWidth + 1)
+      out.push(`${wrap.closest('section')?.id}: ${wrap.scrollWidth}px in ${wrap.clientWidth}px`);
+  }
+  for (const cell of document.querySelectorAll('td.num, .headline dd')) {
+    if (cell.offsetParent === null) continue;
+    if (cell.scrollWidth > cell.clientWidth + 1) out.push(`cut: ${cell.textContent.trim()}`);
+  }
+  for (const section of document.querySelectorAll('section.section')) {
+    const drawn = section.querySelectorAll('svg[role=img]').length;
+    if (drawn && !section.querySelector('table')) out.push(`${section.id}: a chart, no table`);
+  }
+  return out;
+}
+"""
+
+
+@pytest.mark.parametrize("lang", ["zh", "en", "de"])
+def test_every_section_fits_in_each_language_at_both_sizes(
+    served_once: Seeded, browser: Any, viewport: str, lang: str
+) -> None:
+    tab = Page(browser, served_once.site.port, viewport)
+    tab.login("owner")
+    assert tab.open(f"/dashboard?since={SINCE}&until={UNTIL}&lang={lang}").status == 200
+    assert tab.page.evaluate(FIT_JS) == []
+    assert tab.page.evaluate(CONTRAST_JS) == []
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for section in SECTIONS:
+        tab.page.locator(f"#{section}").screenshot(
+            path=str(SHOTS / f"{lang}-{viewport}-{section}.png")
+        )
+    tab.page.screenshot(path=str(SHOTS / f"{lang}-{viewport}-page.png"), full_page=True)
+    assert tab.errors == []

@@ -93,41 +93,38 @@ def test_report_rejects_a_bad_date_in_one_line(seeded: Seeded) -> None:
 # --------------------------------------------------------------------------- the HTML file
 
 
-def test_the_html_export_opens_offline(seeded: Seeded, chromium_path: str, tmp_path: Path) -> None:
+def test_the_html_export_opens_offline(
+    seeded: Seeded, playwright: Any, chromium_path: str, tmp_path: Path
+) -> None:
     target = tmp_path / "report.html"
     done = storyloop(seeded, "report", "--format", "html", "--out", str(target), *PERIOD)
     assert done.returncode == 0, done.stderr
-    from tests.conftest import shared_playwright
-
     asked: list[str] = []
     errors: list[str] = []
-    with shared_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path)
-        context = browser.new_context(offline=True, viewport={"width": 390, "height": 844})
+    browser = playwright.chromium.launch(executable_path=chromium_path)
+    context = browser.new_context(offline=True, viewport={"width": 390, "height": 844})
 
-        def block(route: Any) -> None:
-            asked.append(route.request.url)
-            if route.request.url.startswith("file://"):
-                route.continue_()
-            else:
-                route.abort()
+    def block(route: Any) -> None:
+        asked.append(route.request.url)
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            route.abort()
 
-        context.route("**/*", block)
-        page = context.new_page()
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(target.as_uri())
-        want = expect.figures(seeded.history, since=SINCE, until=UNTIL)
-        readers = page.locator("#funnel tbody tr", has_text="Unique readers").inner_text()
-        assert expect.grouped_number(len(want.readers)) in readers
-        assert page.locator("svg[role=img]").count() >= 6
-        # styled from inside the file: the chart's bars are coloured, the page is not bare
-        colour = page.eval_on_selector(
-            "#chart-stores .color-0 rect", "e => getComputedStyle(e).fill"
-        )
-        assert colour == "rgb(0, 114, 178)"
-        assert page.locator("form").count() == 0  # a file has nothing to send anywhere
-        page.screenshot(path=str(tmp_path / "export-phone.png"), full_page=True)
-        browser.close()
+    context.route("**/*", block)
+    page = context.new_page()
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(target.as_uri())
+    want = expect.figures(seeded.history, since=SINCE, until=UNTIL)
+    readers = page.locator("#funnel tbody tr", has_text="Unique readers").inner_text()
+    assert expect.grouped_number(len(want.readers)) in readers
+    assert page.locator("svg[role=img]").count() >= 6
+    # styled from inside the file: the chart's bars are coloured, the page is not bare
+    colour = page.eval_on_selector("#chart-stores .color-0 rect", "e => getComputedStyle(e).fill")
+    assert colour == "rgb(0, 114, 178)"
+    assert page.locator("form").count() == 0  # a file has nothing to send anywhere
+    page.screenshot(path=str(tmp_path / "export-phone.png"), full_page=True)
+    browser.close()
     assert [u for u in asked if not u.startswith("file://")] == []
     assert errors == []
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import event, insert
 
 from publisher import ledger
+from publisher.ledger import transitions
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 TOKEN = "w/1"
@@ -74,7 +75,7 @@ def _positional(conn, receipts):  # type: ignore[no-untyped-def]
     """The SQLite statement's parameters in order, as mark_sent_many binds them."""
     import json
 
-    compiled = ledger._SENT_ALL_SQLITE.compile(dialect=conn.dialect)
+    compiled = transitions._SENT_ALL_SQLITE.compile(dialect=conn.dialect)
     rows = [[c.id, c.token, r["remote_id"], r["url"], json.dumps(r)] for c, r in receipts]
     params = compiled.construct_params({"b_rows": json.dumps(rows), "b_now": T0})
     processors = compiled._bind_processors

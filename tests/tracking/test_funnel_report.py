@@ -139,7 +139,9 @@ def test_report_json_matches_its_documented_schema(funnel: Site) -> None:
         "rows",
         "totals",
         "channels_without_conversions",
+        "brought_by_customers",  # added with referral codes (docs/CUSTOMERS.md)
     }
+    assert data["brought_by_customers"] == []  # no referral codes in this history
     figures = {
         *report.COLUMNS,
         "conversions",

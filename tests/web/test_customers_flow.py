@@ -39,7 +39,6 @@ from tests.tracking.trackkit import Site, Tracker
 pytestmark = pytest.mark.browser
 
 SHOTS = Path("/tmp/storyloop-shots")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 PHONE = {"width": 390, "height": 844}
 
 
@@ -50,18 +49,6 @@ def site(tmp_path: Path) -> Iterator[Site]:
     add_user(shop, "mia", "staff", "berlin-1")
     yield shop
     shop.engine.dispose()
-
-
-@pytest.fixture
-def browser(chromium_path: str) -> Iterator[Any]:
-    from tests.conftest import shared_playwright
-
-    with shared_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path, args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def _phone(browser: Any, errors: list[str]) -> Any:

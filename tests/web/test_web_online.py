@@ -80,35 +80,32 @@ def shop_site(tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.browser
 def test_storyloop_js_carries_the_click_id_from_the_landing_page_to_the_cart(
-    chromium_path: str, shop_site: str
+    playwright: Any, chromium_path: str, shop_site: str
 ) -> None:
-    from tests.conftest import shared_playwright
-
-    with shared_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path, args=["--no-sandbox"])
-        page = chromium.new_page(viewport={"width": 390, "height": 844})
-        errors: list[str] = []
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        try:
-            page.goto(f"{shop_site}/landing.html?utm_source=mastodon&sl_cid={CLICK}")
-            page.click("#next")  # the product page has no sl_cid in its address
-            page.wait_for_selector("#late input", state="attached")
-            field = "input[name='attributes[sl_cid]']"
-            assert page.locator(f"#cart {field}").get_attribute("value") == CLICK
-            assert page.locator(f"#late {field}").get_attribute("value") == CLICK
-            assert page.evaluate("document.getElementById('checkout').href").endswith(
-                "/checkout?attributes%5Bsl_cid%5D=" + CLICK
-            )
-            assert page.evaluate("document.getElementById('elsewhere').href") == (
-                "https://maps.example/x"
-            )
-            page.click("#cart button")
-            page.wait_for_timeout(200)
-            assert ShopHandler.posted[-1] == b"attributes%5Bsl_cid%5D=" + CLICK.encode()
-            assert errors == []
-        finally:
-            chromium.close()
+    chromium = playwright.chromium.launch(executable_path=chromium_path, args=["--no-sandbox"])
+    page = chromium.new_page(viewport={"width": 390, "height": 844})
+    errors: list[str] = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"{shop_site}/landing.html?utm_source=mastodon&sl_cid={CLICK}")
+        page.click("#next")  # the product page has no sl_cid in its address
+        page.wait_for_selector("#late input", state="attached")
+        field = "input[name='attributes[sl_cid]']"
+        assert page.locator(f"#cart {field}").get_attribute("value") == CLICK
+        assert page.locator(f"#late {field}").get_attribute("value") == CLICK
+        assert page.evaluate("document.getElementById('checkout').href").endswith(
+            "/checkout?attributes%5Bsl_cid%5D=" + CLICK
+        )
+        assert page.evaluate("document.getElementById('elsewhere').href") == (
+            "https://maps.example/x"
+        )
+        page.click("#cart button")
+        page.wait_for_timeout(200)
+        assert ShopHandler.posted[-1] == b"attributes%5Bsl_cid%5D=" + CLICK.encode()
+        assert errors == []
+    finally:
+        chromium.close()
 
 
 # --------------------------------------------------------------------------- Shopify

@@ -1,14 +1,14 @@
 """Adapter state: what channel adapters remember between attempts, in the database.
 
 Revision ID: 0013_state
-Revises: 0007_customers
+Revises: 0012_owner
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_state"
-down_revision = "0007_customers"
+down_revision = "0012_owner"
 branch_labels = None
 depends_on = None
 

@@ -1,38 +1,21 @@
-"""The ledger: one row per delivery (story × channel × variant), the source of truth.
+"""Writing the ledger: the only code that changes ``deliveries`` and ``delivery_events``.
 
 Every state change is one small function doing one atomic conditional UPDATE: the WHERE clause
 names the state (and, for a claimed row, the claim token) the change starts from, and the
-rowcount says whether this process won. Nothing here reads a row and then writes it.
-
-States::
-
-    planned ──claim──> claimed ──in flight──> sending ──receipt──> sent
-       ^                  │                  │
-       │  lease expired,  │                  ├── RetryLater / RateLimited ──> retry_wait ──> (claim)
-       └── released ──────┘                  ├── ContentRejected / attempts used up ──> failed
-                                             └── OutcomeUnknown / lease expired ──> unknown
-    unknown ──resolve (lookup, idempotency key, or a person)──> sent | retry_wait | unknown (held)
-    planned / retry_wait ──> cancelled (story removed, or by hand) | missed (past the grace period)
+rowcount says whether this process won. Nothing here reads a row and then writes it. Each
+change writes its event in the same transaction, and only when it won.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Column,
-    DateTime,
-    Float,
-    Integer,
-    String,
-    Table,
     Text,
     and_,
     bindparam,
@@ -44,165 +27,31 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Connection, Dialect, Engine, Row
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.engine import Connection, Engine, Row
 
-from publisher.db import metadata
-
-PLANNED = "planned"
-CLAIMED = "claimed"
-SENDING = "sending"
-SENT = "sent"
-RETRY_WAIT = "retry_wait"
-FAILED = "failed"
-UNKNOWN = "unknown"
-RESOLVING = "resolving"
-CANCELLED = "cancelled"
-MISSED = "missed"
-
-STATES = (
-    PLANNED,
+from publisher.db import UTCDateTime, insert_ignore, insert_on_conflict, sqlite_text
+from publisher.ledger.queries import due as _due
+from publisher.ledger.schema import (
+    BY_PLAN,
+    BY_USER,
+    CANCELLED,
     CLAIMED,
+    FAILED,
+    IN_HAND,
+    MISSED,
+    PENDING,
+    PLANNED,
+    RESOLVING,
+    RETRY_WAIT,
     SENDING,
     SENT,
-    RETRY_WAIT,
-    FAILED,
     UNKNOWN,
-    RESOLVING,
-    CANCELLED,
-    MISSED,
+    Claim,
+    channel_state,
+    d,
+    deliveries,
+    delivery_events,
 )
-PENDING = (PLANNED, RETRY_WAIT)  # waiting for their time; the plan may still move or cancel them
-IN_HAND = (CLAIMED, SENDING, RESOLVING)  # held by a worker under a lease
-
-BY_PLAN = "plan"  # cancelled because the story left content/ (revived if it comes back)
-BY_USER = "user"  # cancelled by hand (never revived by the plan)
-
-
-def sqlite_text(value: datetime | None) -> str | None:
-    """An aware datetime as SQLite stores it: naive UTC text, as SQLAlchemy writes it."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: the ledger stores aware UTC datetimes")
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:26]  # without its "+00:00"
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in and out, on SQLite (naive UTC text) as on PostgreSQL (timestamptz)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: the ledger stores aware UTC datetimes")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-    # On SQLite the text is written and read by datetime's own C methods, in the same format
-    # SQLAlchemy's SQLite DATETIME uses ("2026-11-23 09:00:00.000000"), so stored values compare
-    # as before; its generic path (a %-format of seven fields, a regex to read back) was most of
-    # the CPU of writing a large plan.
-    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
-        if dialect.name != "sqlite":
-            return super().bind_processor(dialect)
-
-        return sqlite_text
-
-    def result_processor(
-        self, dialect: Dialect, coltype: object
-    ) -> Callable[[Any], datetime | None] | None:
-        if dialect.name != "sqlite":
-            return super().result_processor(dialect, coltype)
-
-        def from_text(value: str | None) -> datetime | None:
-            if value is None:
-                return None
-            return datetime.fromisoformat(value).replace(tzinfo=UTC)
-
-        return from_text
-
-
-deliveries = Table(
-    "deliveries",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("story", String(200), nullable=False),
-    Column("channel", String(100), nullable=False),
-    Column("variant", String(8)),
-    Column("region", String(100)),
-    Column("category", String(100), nullable=False),
-    Column("timezone", String(64), nullable=False),
-    Column("content_hash", String(128), nullable=False),
-    Column("due_at", UTCDateTime, nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("next_attempt_at", UTCDateTime),
-    Column("lease_until", UTCDateTime),
-    Column("claimed_by", String(120)),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("remote_id", Text),
-    Column("url", Text),
-    Column("receipt", Text),
-    Column("last_error", Text),
-    Column("cancelled_by", String(8)),
-    Column("sent_at", UTCDateTime),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
-)
-
-delivery_events = Table(
-    "delivery_events",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("delivery_id", String(32), nullable=False, index=True),
-    Column("at", UTCDateTime, nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("worker", String(120)),
-    Column("detail", Text),
-)
-
-channel_state = Table(
-    "channel_state",
-    metadata,
-    Column("channel", String(100), primary_key=True),
-    Column("paused_reason", Text),
-    Column("paused_at", UTCDateTime),
-    Column("blocked_until", UTCDateTime),
-    Column("tat", Float),  # token bucket as GCRA: theoretical arrival time, epoch seconds
-    Column("updated_at", UTCDateTime, nullable=False),
-)
-
-d = deliveries.c
-
-
-def delivery_id(story: str, channel: str, variant: str | None) -> str:
-    """Deterministic, so every process and every re-plan names a delivery the same way."""
-    raw = f"{story}|{channel}|{variant or ''}"
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A delivery this process holds: every later transition names ``token``."""
-
-    id: str
-    story: str
-    channel: str
-    variant: str | None
-    timezone: str
-    due_at: datetime
-    attempts: int
-    token: str
 
 
 @contextlib.contextmanager
@@ -289,19 +138,6 @@ def _move(
 
 
 LET_GO = {"claimed_by": None, "lease_until": None}
-
-
-def _due(now: datetime, skip_ids: Collection[str] = (), skip_channels: Collection[str] = ()) -> Any:
-    """Pending, due, and on a channel that is neither paused nor blocked (nor skipped)."""
-    held = select(channel_state.c.channel).where(
-        or_(channel_state.c.paused_reason.is_not(None), channel_state.c.blocked_until > now)
-    )
-    due = [d.state.in_(PENDING), d.next_attempt_at <= now, d.channel.not_in(held)]
-    if skip_ids:
-        due.append(d.id.not_in(list(skip_ids)))
-    if skip_channels:
-        due.append(d.channel.not_in(list(skip_channels)))
-    return and_(*due)
 
 
 def claim_due(
@@ -425,9 +261,13 @@ def mark_sending(conn: Connection, claim: Claim, *, now: datetime, lease: timede
 def mark_sending_many(
     conn: Connection, claims: Sequence[Claim], *, now: datetime, lease: timedelta
 ) -> set[str]:
-    """A whole batch in flight in one statement (channels where a crash is resolved safely)."""
+    """A batch in flight in one statement; a single claim through :func:`mark_sending`'s
+    statement, which is compiled once."""
     if not claims:
         return set()
+    if len(claims) == 1:
+        (claim,) = claims
+        return {claim.id} if mark_sending(conn, claim, now=now, lease=lease) else set()
     stmt = (
         update(deliveries)
         .where(
@@ -701,7 +541,7 @@ def _ensure_channel(conn: Connection, channel: str, now: datetime) -> None:
         select(channel_state.c.channel).where(channel_state.c.channel == channel)
     ).first()
     if exists is None:
-        stmt = _insert_ignore(conn, channel_state, ["channel"])
+        stmt = insert_on_conflict(conn, channel_state, keys=["channel"])
         conn.execute(stmt, [{"channel": channel, "updated_at": now}])
 
 
@@ -766,99 +606,59 @@ def take_token(
     return now + timedelta(seconds=interval)
 
 
-# --------------------------------------------------------------------------- reading
+# --------------------------------------------------------------------------- the plan
 
 
-def get(conn: Connection, id_: str) -> Row[Any] | None:
-    return conn.execute(select(deliveries).where(d.id == id_)).first()
-
-
-def counts_by_state(conn: Connection) -> dict[str, int]:
-    rows = conn.execute(select(d.state, func.count()).group_by(d.state)).all()
-    return {state: int(n) for state, n in rows}
-
-
-def upcoming(conn: Connection, *, limit: int = 10) -> list[Row[Any]]:
-    stmt = (
-        select(deliveries)
-        .where(d.state.in_((*PENDING, UNKNOWN)), d.next_attempt_at.is_not(None))
-        .order_by(d.next_attempt_at)
-        .limit(limit)
-    )
-    return list(conn.execute(stmt).all())
-
-
-def any_due(conn: Connection, *, now: datetime) -> bool:
-    """Whether a pass started now would find something to claim."""
-    return conn.execute(select(d.id).where(_due(now)).limit(1)).first() is not None
-
-
-def next_wakeups(conn: Connection, *, after: datetime, limit: int = 100) -> list[datetime]:
-    stmt = (
-        select(d.next_attempt_at)
-        .where(d.state.in_(PENDING), d.next_attempt_at > after)
-        .group_by(d.next_attempt_at)
-        .order_by(d.next_attempt_at)
-        .limit(limit)
-    )
-    return [t for t in conn.execute(stmt).scalars() if t is not None]
-
-
-def needing_attention(conn: Connection, *, limit: int = 10) -> list[Row[Any]]:
-    stmt = (
-        select(deliveries)
-        .where(or_(d.state.in_((FAILED, UNKNOWN, MISSED)), d.last_error.is_not(None)))
-        .where(d.state != SENT)
-        .order_by(d.updated_at.desc())
-        .limit(limit)
-    )
-    return list(conn.execute(stmt).all())
-
-
-def paused_channels(conn: Connection, *, now: datetime) -> list[Row[Any]]:
-    c = channel_state.c
-    stmt = select(channel_state).where(or_(c.paused_reason.is_not(None), c.blocked_until > now))
-    return list(conn.execute(stmt).all())
-
-
-def events(conn: Connection, id_: str) -> list[Row[Any]]:
-    e = delivery_events.c
-    stmt = select(delivery_events).where(e.delivery_id == id_).order_by(e.id)
-    return list(conn.execute(stmt).all())
-
-
-def _insert_ignore(conn: Connection, table: Table, keys: list[str]) -> Any:
-    """INSERT that skips rows whose key already exists, on SQLite and PostgreSQL alike."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing(index_elements=keys)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
-
-
-def insert_ignore(
-    conn: Connection, table: Table, keys: list[str], rows: list[dict[str, Any]]
-) -> int:
-    """Many rows, all with the same keys. On SQLite they go to the driver as tuples, their
-    datetimes as text: SQLAlchemy's per-row parameter processing was a third of the CPU of
-    writing a large plan."""
-    if not rows:
-        return 0
-    names = list(rows[0])
-    if conn.dialect.name == "sqlite" and all(
-        isinstance(table.c[n].type, (String, Integer, Float, UTCDateTime)) for n in names
-    ):
-        dated = [isinstance(table.c[n].type, UTCDateTime) for n in names]
-        sql = (
-            f"INSERT INTO {table.name} ({', '.join(names)}) "
-            f"VALUES ({', '.join('?' for _ in names)}) "
-            f"ON CONFLICT ({', '.join(keys)}) DO NOTHING"
+def write_plan(
+    conn: Connection,
+    *,
+    add: Sequence[Mapping[str, Any]] = (),
+    missed: Sequence[Mapping[str, Any]] = (),
+    reschedule: Sequence[tuple[str, datetime]] = (),
+    refresh: Sequence[tuple[str, str]] = (),
+    gone: Sequence[str] = (),
+    now: datetime,
+) -> None:
+    """Apply what the plan decided, every write conditional (a concurrent plan or claim is
+    harmless). ``add`` and ``missed`` are new deliveries (their identity and schedule: id, story,
+    channel, variant, region, category, timezone, content_hash, due_at); one the plan cancelled
+    earlier is replaced. ``reschedule`` moves a planned one to a new due time, ``refresh`` gives
+    a pending one its edited content's hash, ``gone`` cancels pending ones whose story left."""
+    fresh = [_planned(w, PLANNED, now) for w in add]
+    fresh += [_planned(w, MISSED, now) for w in missed]
+    revived = [r["id"] for r in fresh]
+    if revived:
+        conn.execute(
+            deliveries.delete().where(
+                d.id.in_(revived), d.state == CANCELLED, d.cancelled_by == BY_PLAN
+            )
         )
-        tuples = [
-            tuple(sqlite_text(r[n]) if d else r[n] for n, d in zip(names, dated, strict=True))
-            for r in rows
-        ]
-        return int(conn.exec_driver_sql(sql, tuples).rowcount or 0)
-    return int(conn.execute(_insert_ignore(conn, table, keys), rows).rowcount or 0)
+    insert_ignore(conn, deliveries, ["id"], fresh)
+    _event(conn, [w["id"] for w in add], PLANNED, now, detail="planned")
+    _event(conn, [w["id"] for w in missed], MISSED, now, detail="late at plan")
+    for id_, due_at in reschedule:
+        conn.execute(
+            update(deliveries)
+            .where(d.id == id_, d.state == PLANNED)
+            .values(due_at=due_at, next_attempt_at=due_at, updated_at=now)
+        )
+    for id_, content_hash in refresh:
+        conn.execute(
+            update(deliveries)
+            .where(d.id == id_, d.state.in_(PENDING))
+            .values(content_hash=content_hash, updated_at=now)
+        )
+    for id_ in gone:
+        cancel(conn, id_, now=now, by=BY_PLAN)
+
+
+def _planned(w: Mapping[str, Any], state: str, now: datetime) -> dict[str, Any]:
+    return {
+        **w,
+        "state": state,
+        "next_attempt_at": w["due_at"] if state == PLANNED else None,
+        "attempts": 0,
+        "last_error": None if state == PLANNED else "past the grace period when planned",
+        "created_at": now,
+        "updated_at": now,
+    }

@@ -1,0 +1,70 @@
+"""The build's side of a withdrawal: the testimonial's page is not built again.
+
+A withdrawal is recorded in the database at once (the customer's link, or ``storyloop consent
+withdraw``), but the testimonial's Markdown stays in git until an editor deletes it. So the
+Pelican plugin asks the database, when it can reach it, which testimonials were withdrawn, and
+reports each as a ``consent`` warning: like a testimonial without consent it is then left out of
+the site and the manifest, and ``storyloop check`` tells the editor to delete the file and its
+photos. A build machine without the database (a CI runner) builds what git holds: that is why
+the file must still be deleted in git.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from publisher import db
+from publisher.consent.schema import WITHDRAWN, consent_ends
+from publisher.content import Header, Problem
+
+
+def database_url(engine: Mapping[str, Any], root: Path) -> str:
+    """The engine's database as :attr:`publisher.settings.Settings.database_url` finds it."""
+    url = os.environ.get("STORYLOOP_DATABASE_URL") or str(engine.get("database_url") or "")
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        url = "sqlite:///" + str(root / url[len("sqlite:///") :])
+    return url
+
+
+def _withdrawn(url: str, slugs: list[str]) -> dict[str, tuple[str, str]]:
+    if not url or not slugs:
+        return {}
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_file():
+        return {}  # no engine database here: nothing was withdrawn through it
+    engine = db.connect(url)
+    e = consent_ends.c
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(e.story, e.ended_at, e.how).where(e.reason == WITHDRAWN, e.story.in_(slugs))
+            ).all()
+    except SQLAlchemyError:  # a database from before consent was recorded, or unreachable
+        return {}
+    finally:
+        engine.dispose()
+    return {row.story: (f"{row.ended_at:%Y-%m-%d}", row.how) for row in rows}
+
+
+def withdrawn(headers: Iterable[Header], engine: Mapping[str, Any], root: Path) -> list[Problem]:
+    """A ``consent`` warning for each post whose consent the customer withdrew."""
+    by_slug = {h.get("slug"): h for h in headers if h.get("slug")}
+    found = _withdrawn(database_url(engine, root), [str(s) for s in by_slug])
+    return [
+        Problem(
+            header.path,
+            header.line("consent"),
+            "consent",
+            f"the customer withdrew consent on {day} ({how}): not built and not posted",
+            "delete this file and its photos in git; storyloop consent lists its copies",
+            "warning",
+        )
+        for slug, header in by_slug.items()
+        if slug in found
+        for day, how in [found[str(slug)]]
+    ]

@@ -1,0 +1,119 @@
+"""The ledger's tables and states: what a delivery is, and the words its states are named with.
+
+Only :mod:`publisher.ledger.transitions` writes these tables; everyone else reads them through
+:mod:`publisher.ledger.queries` (typed :class:`~publisher.ledger.queries.Delivery` values) or, for
+reports that aggregate in SQL, through the table declared here (never a second declaration).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Column, Float, Integer, String, Table, Text
+
+from publisher.db import UTCDateTime as UTCDateTime  # the one time type, named here as before
+from publisher.db import metadata
+from publisher.db import sqlite_text as sqlite_text
+
+PLANNED = "planned"
+CLAIMED = "claimed"
+SENDING = "sending"
+SENT = "sent"
+RETRY_WAIT = "retry_wait"
+FAILED = "failed"
+UNKNOWN = "unknown"
+RESOLVING = "resolving"
+CANCELLED = "cancelled"
+MISSED = "missed"
+
+STATES = (
+    PLANNED,
+    CLAIMED,
+    SENDING,
+    SENT,
+    RETRY_WAIT,
+    FAILED,
+    UNKNOWN,
+    RESOLVING,
+    CANCELLED,
+    MISSED,
+)
+PENDING = (PLANNED, RETRY_WAIT)  # waiting for their time; the plan may still move or cancel them
+IN_HAND = (CLAIMED, SENDING, RESOLVING)  # held by a worker under a lease
+
+BY_PLAN = "plan"  # cancelled because the story left content/ (revived if it comes back)
+BY_USER = "user"  # cancelled by hand (never revived by the plan)
+
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("story", String(200), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("variant", String(50)),
+    Column("region", String(100)),
+    Column("category", String(100), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("content_hash", String(128), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_until", UTCDateTime),
+    Column("claimed_by", String(120)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("remote_id", Text),
+    Column("url", Text),
+    Column("receipt", Text),
+    Column("last_error", Text),
+    Column("cancelled_by", String(8)),
+    Column("sent_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+delivery_events = Table(
+    "delivery_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(200), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("worker", String(120)),
+    Column("detail", Text),
+)
+
+channel_state = Table(
+    "channel_state",
+    metadata,
+    Column("channel", String(100), primary_key=True),
+    Column("paused_reason", Text),
+    Column("paused_at", UTCDateTime),
+    Column("blocked_until", UTCDateTime),
+    Column("tat", Float),  # token bucket as GCRA: theoretical arrival time, epoch seconds
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+d = deliveries.c
+
+
+def delivery_id(story: str, channel: str, variant: str | None) -> str:
+    """Deterministic, so every process and every re-plan names a delivery the same way."""
+    raw = f"{story}|{channel}|{variant or ''}"
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery this process holds: every later transition names ``token``."""
+
+    id: str
+    story: str
+    channel: str
+    variant: str | None
+    timezone: str
+    due_at: datetime
+    attempts: int
+    token: str

@@ -1,0 +1,259 @@
+"""Pelican's writer, made to leave alone what a build would not change.
+
+Two things, both invisible in the output (a warm rebuild gives the bytes a cold build gives):
+
+- **No file is written again with the bytes it holds.** Every page and feed is rendered into
+  memory and compared with the file already there; an unchanged file keeps its inode and mtime,
+  so a sync to the web server, a browser's cache or a watcher sees only what changed.
+- **A story page whose inputs are unchanged is not even rendered**, when Pelican caches content.
+  Its key is a hash of what ``article.html`` can show: the article itself (body, metadata, what
+  the plugin computed for it, its translations' addresses) and what every page shares (the
+  settings, the theme's templates and catalogues, the project's code the build ran, the
+  categories, pages and regions in the menu, the newest stories the "more stories" list
+  shows). The keys of the last build are kept in Pelican's cache folder
+  (``storyloop-pages.json``) with each file's size and mtime: a page whose file is gone or was
+  touched since is rendered again. Index, category and region pages list many stories and are
+  few: they are rendered and compared.
+
+A theme that shows something else on a story page (another story's fields, a value gathered
+across all stories) must add it to :func:`shared_inputs`, or its pages would keep the old value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from jinja2 import FileSystemBytecodeCache
+from pelican.utils import order_content
+from pelican.writers import FileOverwriteFailedError, Writer
+
+log = logging.getLogger(__name__)
+KEYS_NAME = "storyloop-pages.json"
+ADDRESS = re.compile(r" at 0x[0-9a-f]+")
+MORE_STORIES = 4  # article.html's "more stories": the newest few (articles[:4])
+# settings that say how Pelican caches, not what a page shows: a cold build (no cache loaded)
+# and the warm one after it share their keys
+CACHING = frozenset(
+    {"LOAD_CONTENT_CACHE", "CACHE_CONTENT", "CACHE_PATH", "CONTENT_CACHING_LAYER"}
+    | {"GZIP_CACHE", "CHECK_MODIFIED_METHOD"}
+)
+
+
+def cache_templates(settings: dict[str, Any]) -> None:
+    """Where Pelican caches content, Jinja keeps the theme's compiled templates there too
+    (compiling them took a warm rebuild of 1,000 stories a quarter of its time). Jinja checks
+    each template's source against what it compiled, so an edited template is compiled again."""
+    cache = settings.get("CACHE_PATH")
+    environment = settings.get("JINJA_ENVIRONMENT")
+    if not (settings.get("CACHE_CONTENT") and cache and isinstance(environment, dict)):
+        return
+    if "bytecode_cache" not in environment:
+        folder = Path(cache) / "jinja"
+        folder.mkdir(parents=True, exist_ok=True)
+        environment["bytecode_cache"] = FileSystemBytecodeCache(str(folder))
+
+
+def in_stable_order(articles: list[Any], order_by: Any) -> list[Any]:
+    """Articles in Pelican's order, ties (the same date) by source path. Pelican reads the files
+    in the order of a set, which differs from process to process: without this, stories of the
+    same date swapped places between two builds of the same content, and so every page that
+    lists the newest stories changed with them."""
+    return list(order_content(sorted(articles, key=lambda a: a.source_path), order_by=order_by))
+
+
+class Unchanged(io.StringIO):
+    """What Pelican writes to a file, held in memory; on close, written only if it differs."""
+
+    def __init__(self, path: str, encoding: str) -> None:
+        super().__init__()
+        self.path, self.charset = path, encoding
+
+    def close(self) -> None:
+        if not self.closed:
+            data = self.getvalue().encode(self.charset)
+            if not same_bytes(self.path, data):
+                with open(self.path, "wb") as fh:
+                    fh.write(data)
+        super().close()
+
+
+def same_bytes(path: str, data: bytes) -> bool:
+    try:
+        if os.stat(path).st_size != len(data):
+            return False
+        with open(path, "rb") as fh:
+            return fh.read() == data
+    except OSError:
+        return False
+
+
+def _plain(value: Any) -> Any:
+    """How an object the plugin or Pelican put in an article is hashed: what it shows."""
+    url = getattr(value, "url", None)  # a QR code (its URL says it all), a category, a tag
+    if isinstance(url, str):
+        return [type(value).__name__, str(getattr(value, "name", "")), url]
+    if callable(value):  # a function or class in the settings: by name (its code is hashed)
+        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}"
+    return ADDRESS.sub("", repr(value))  # an object's address differs from build to build
+
+
+def digest(*parts: Any) -> str:
+    text = json.dumps(parts, sort_keys=True, default=_plain, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _files(folders: Iterable[Path], suffixes: tuple[str, ...]) -> list[list[Any]]:
+    """Name, size and mtime of every file with one of ``suffixes`` under ``folders``."""
+    found = []
+    for folder in folders:
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if path.suffix in suffixes and path.is_file():
+                stat = path.stat()
+                found.append([str(path), stat.st_size, stat.st_mtime_ns])
+    return found
+
+
+def _story(a: Any) -> list[Any]:
+    sl = getattr(a, "storyloop", None) or {}
+    return [a.url, a.title, a.lang, a.date.isoformat(), a.locale_date, sl.get("path"), sl]
+
+
+def shared_inputs(context: dict[str, Any], settings: dict[str, Any]) -> str:
+    """The key of what every story page shows besides its own story."""
+    theme = Path(settings["THEME"])
+    # the project's code that this build ran (the plugin and what it imports, not the engine)
+    code = sorted(
+        str(m.__file__)
+        for name, m in list(sys.modules.items())
+        if name.partition(".")[0] in ("publisher", "channels") and getattr(m, "__file__", None)
+    )
+    plain_settings = {k: v for k, v in settings.items() if k.isupper() and k not in CACHING}
+    environment = plain_settings.get("JINJA_ENVIRONMENT")
+    if isinstance(environment, dict):  # the bytecode cache is where, not how, Jinja compiles
+        plain_settings["JINJA_ENVIRONMENT"] = {
+            k: v for k, v in environment.items() if k != "bytecode_cache"
+        }
+    return digest(
+        plain_settings,
+        _files([theme / "templates", theme / "translations"], (".html", ".mo", ".po", ".j2")),
+        [[path, os.stat(path).st_size, os.stat(path).st_mtime_ns] for path in code],
+        [[c.name, c.slug, c.url] for c, _items in context.get("categories", [])],
+        [[p.slug, p.url, p.title] for p in context.get("pages", [])],
+        context.get("storyloop_regions", []),
+        [_story(a) for a in context.get("articles", [])[:MORE_STORIES]],
+    )
+
+
+def page_inputs(article: Any, shared: str, name: str) -> str:
+    """The key of one story page. Its address, date label and its translations' addresses
+    follow from their metadata and the settings (in ``shared``), so they are not computed here:
+    Pelican's ``url`` costs more than the rest of the key together."""
+    return digest(
+        shared,
+        name,
+        article.content,
+        article.metadata,
+        getattr(article, "storyloop", None),
+        getattr(article, "template", ""),
+        [[t.slug, t.lang, t.metadata] for t in getattr(article, "translations", [])],
+    )
+
+
+class PageWriter(Writer):  # type: ignore[misc]
+    """Pelican's writer, returned by the ``get_writer`` signal (see the module's docstring)."""
+
+    def __init__(self, output_path: str, settings: dict[str, Any] | None = None) -> None:
+        super().__init__(output_path, settings=settings)
+        settings = self.settings
+        cache = settings.get("CACHE_PATH")
+        self.keys_path = (
+            Path(cache) / KEYS_NAME if cache and settings.get("CACHE_CONTENT") else None
+        )
+        self.old: dict[str, list[Any]] = {}
+        if self.keys_path is not None and settings.get("LOAD_CONTENT_CACHE"):
+            try:
+                self.old = dict(json.loads(self.keys_path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError):
+                self.old = {}
+        self.new: dict[str, list[Any]] = {}
+        self.shared: str | None = None
+        self.skipped = 0
+        global ACTIVE
+        ACTIVE = self
+
+    def _open_w(self, filename: str, encoding: str, override: bool = False) -> IO[str]:
+        """Pelican's bookkeeping of what this build wrote (a second write of one file is an
+        error, unless it says it overrides), then a file that is written only if it changes.
+        Pelican's own version opens the file at once, which would truncate it."""
+        if filename in self._overridden_files:
+            if override:
+                raise FileOverwriteFailedError(f'Failed to overwrite "{filename}" a second time')
+            log.info('Skipping "%s", not overwriting', filename)
+            return open(os.devnull, "w", encoding=encoding)
+        if filename in self._written_files and not override:
+            raise FileOverwriteFailedError(f'Failed to overwrite "{filename}": written already')
+        if override:
+            self._overridden_files.add(filename)
+        self._written_files.add(filename)
+        return Unchanged(filename, encoding)
+
+    def write_file(
+        self, name: Any, template: Any, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> None:
+        article = kwargs.get("article")
+        if article is None or self.keys_path is None or args or kwargs.get("paginated"):
+            super().write_file(name, template, context, *args, **kwargs)
+            return
+        if self.shared is None:
+            self.shared = shared_inputs(context, self.settings)
+        key = page_inputs(article, self.shared, name)
+        path = os.path.join(self.output_path, name)
+        old = self.old.get(name)
+        try:
+            stat = os.stat(path)
+            here = [stat.st_size, stat.st_mtime_ns]
+        except OSError:
+            here = None
+        if old is not None and here is not None and old == [key, *here]:
+            self._written_files.add(path)  # as Pelican's own overwrite checks expect
+            self.new[name] = old
+            self.skipped += 1
+            return
+        super().write_file(name, template, context, *args, **kwargs)
+        stat = os.stat(path)
+        self.new[name] = [key, stat.st_size, stat.st_mtime_ns]
+
+    def finish(self) -> None:
+        """Keep this build's page keys for the next one."""
+        if self.keys_path is None:
+            return
+        log.debug("pages: %d story pages unchanged, not rendered", self.skipped)
+        if self.new != self.old:
+            self.keys_path.parent.mkdir(parents=True, exist_ok=True)
+            data = json.dumps(self.new, separators=(",", ":"), sort_keys=True)
+            tmp = self.keys_path.with_name(f".{KEYS_NAME}.{os.getpid()}.tmp")
+            tmp.write_text(data, encoding="utf-8")
+            os.replace(tmp, self.keys_path)
+
+
+ACTIVE: PageWriter | None = None
+
+
+def get_writer(_pelican: Any) -> type[PageWriter]:
+    return PageWriter
+
+
+def finish() -> None:
+    global ACTIVE
+    writer, ACTIVE = ACTIVE, None
+    if writer is not None:
+        writer.finish()

@@ -1,0 +1,92 @@
+"""A warm rebuild after one story is edited: that story's page is written again, every other
+file is left as it was (same inode, same mtime), the story pages whose inputs did not change are
+not even rendered, and the output is byte for byte what a cold build of the same content gives."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from test_large_build import build, story
+
+from publisher import writer
+
+STORIES = 30  # dates repeat (28 days): stories of the same date must keep one order
+
+
+def stats(output: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(output)): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in sorted(output.rglob("*"))
+        if p.is_file()
+    }
+
+
+def tree(output: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(output)): p.read_bytes() for p in sorted(output.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture
+def content(tmp_path: Path) -> Path:
+    folder = tmp_path / "content"
+    (folder / "stories").mkdir(parents=True)
+    for i in range(STORIES):
+        (folder / "stories" / f"kitchen-{i}.md").write_text(story(i), encoding="utf-8")
+    return folder
+
+
+def test_a_warm_rebuild_writes_only_the_edited_page_and_gives_the_cold_build_s_bytes(
+    content: Path, tmp_path: Path
+) -> None:
+    output, cache = tmp_path / "warm", tmp_path / "cache"
+    caching = {"CACHE_CONTENT": True, "CACHE_PATH": str(cache), "LOAD_CONTENT_CACHE": True}
+    # a cold build that fills the cache without loading it, as the build benchmark's is
+    first = build(content, output, **{**caching, "LOAD_CONTENT_CACHE": False})
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (cache / writer.KEYS_NAME).is_file()
+    before = stats(output)
+
+    edited = content / "stories" / "kitchen-3.md"
+    edited.write_text(edited.read_text("utf-8") + "\nThe sink moved to the window.\n", "utf-8")
+    again = build(content, output, **caching)
+    assert again.returncode == 0, again.stdout + again.stderr
+    skipped = re.search(r"pages: (\d+) story pages unchanged", " ".join(again.stdout.split()))
+    assert skipped and int(skipped[1]) == STORIES - 1, again.stdout
+
+    after = stats(output)
+    # Pelican copies its theme's static files in every build (its static generator, not ours)
+    changed = {n for n in after if after[n] != before.get(n) and not n.startswith("theme/")}
+    feeds = {"feeds/all.atom.xml", "feeds/stories.atom.xml"}  # they carry every story's body
+    assert changed == {"stories/kitchen-3.html", "storyloop-manifest.json", *feeds}
+    for name in ["stories/kitchen-3.html", *feeds]:
+        assert "The sink moved to the window." in (output / name).read_text("utf-8")
+    assert after["stories/kitchen-5.html"] == before["stories/kitchen-5.html"]
+    assert after["index.html"] == before["index.html"]
+
+    cold = tmp_path / "cold"
+    done = build(content, cold)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert tree(output) == tree(cold)
+
+
+def test_a_page_whose_file_was_touched_or_removed_is_rendered_again(
+    content: Path, tmp_path: Path
+) -> None:
+    output, cache = tmp_path / "warm", tmp_path / "cache"
+    caching = {"CACHE_CONTENT": True, "CACHE_PATH": str(cache), "LOAD_CONTENT_CACHE": True}
+    assert build(content, output, **caching).returncode == 0
+    page = output / "stories" / "kitchen-4.html"
+    good = page.read_bytes()
+    page.write_bytes(b"spoiled by hand")
+    (output / "stories" / "kitchen-6.html").unlink()
+    os.utime(output / "stories" / "kitchen-8.html", ns=(1, 1))
+    again = build(content, output, **caching)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert page.read_bytes() == good
+    assert (output / "stories" / "kitchen-6.html").is_file()
+    skipped = re.search(r"pages: (\d+) story pages unchanged", " ".join(again.stdout.split()))
+    assert skipped and int(skipped[1]) == STORIES - 3, again.stdout
