@@ -186,9 +186,7 @@ class Channel(ABC):
         return self.key_kept if hours is None else timedelta(hours=float(hours))
 
     @abstractmethod
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         """Pure: the post for this story, variant and tracked links. No I/O."""
 
     @abstractmethod

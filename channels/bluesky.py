@@ -98,9 +98,7 @@ class Bluesky(Channel):
     def handle(self) -> str:
         return str(self.settings.get("handle", ""))
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         text = self.short_text(story, variant, links)
         card: dict[str, Any] = {
             "$type": "app.bsky.embed.external#external",

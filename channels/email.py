@@ -20,7 +20,7 @@ from email.message import EmailMessage
 from email.policy import Policy
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from channels.base import (
     AuthProblem,
@@ -105,9 +105,7 @@ class Email(Channel):
 
     # ------------------------------------------------------------------ render
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         lang = bcp47(story.lang)
         link = links.get(story.url)
         headline = one_line(plain(story.headline(variant)))

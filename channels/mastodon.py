@@ -55,10 +55,8 @@ class Mastodon(Channel):
     def base(self) -> str:
         return str(self.settings.get("instance", "")).rstrip("/")
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
-        conf = {**self.settings, **settings}
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
+        conf = self.settings
         limit = self._limit or int(conf.get("max_characters") or self.length.limit)
         text = self.short_text(story, variant, links, limit)
         media = [{"path": i.path, "description": i.alt} for i in story.images[:4]]

@@ -62,11 +62,9 @@ class Outbox(Channel):
         inner = f" for {type(self.inner).__name__}" if self.inner else ""
         return f"<Outbox {self.instance_name!r}{inner}>"
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         if self.inner is not None:
-            return self.inner.render(story, variant, links, settings)
+            return self.inner.render(story, variant, links)
         text = standard_text(
             story,
             variant,

@@ -7,7 +7,6 @@ outcome the engine holds for a person (or resends when the channel's settings sa
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -60,10 +59,8 @@ class Telegram(Channel):
     def chat_id(self) -> str:
         return str(self.settings.get("chat_id", ""))
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
-        conf = {**self.settings, **settings}
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
+        conf = self.settings
         photo = story.images[0] if story.images and conf.get("photos", True) else None
         limit = CAPTION_LIMIT if photo else self.length.limit
         text = self.short_text(story, variant, links, limit)

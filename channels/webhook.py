@@ -52,9 +52,7 @@ class Webhook(Channel):
         SettingSpec("signing_secret", "Shared secret for the HMAC-SHA256 signature", secret=True),
     )
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         text = self.short_text(story, variant, links)
         payload = {
             "type": "storyloop.post",

@@ -153,9 +153,7 @@ class WeChat(Channel):
 
     # ------------------------------------------------------------------ render
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         link = links.get(story.url)
         offer = offer_line(story, links.offer_code)
         offer_html = f'<p style="{INLINE_STYLES["p"]}font-weight:bold;">{_esc(offer)}</p>'

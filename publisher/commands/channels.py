@@ -128,7 +128,7 @@ def preview_document(
     from channels.text import rule_counter
 
     adapter = _class_for(name, settings)(engine_settings(name, settings), _context(settings))
-    post = adapter.render(story, variant, links, {})
+    post = adapter.render(story, variant, links)
     rule = adapter.length
     count = rule_counter(rule.counting, rule.url_weight, rule.limit, rule.max_bytes)
     return {

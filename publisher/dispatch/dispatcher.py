@@ -341,9 +341,7 @@ class Dispatcher:
                 for item, links in zip(items, every_links, strict=True):
                     claim, adapter = item.claim, item.adapter
                     try:
-                        posts[claim.id] = adapter.render(
-                            item.story, claim.variant, links, adapter.settings
-                        )
+                        posts[claim.id] = adapter.render(item.story, claim.variant, links)
                     except Exception as exc:
                         if alone:
                             raise
@@ -500,7 +498,7 @@ class Dispatcher:
                 continue
             adapter = self._adapter(row.channel)
             story = story.in_lang(adapter.settings.get("lang"))  # the language it posts
-            yield row.id, row.channel, adapter.render(story, row.variant, Links(), adapter.settings)
+            yield row.id, row.channel, adapter.render(story, row.variant, Links())
 
     # ------------------------------------------------------------------ helpers
 

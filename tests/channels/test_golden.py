@@ -49,7 +49,7 @@ def render_all(name: str, tmp_path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for index, story in enumerate(load_manifest(MANIFEST).stories):
         variant = min(story.variants) if story.variants else None
-        post = adapter.render(story, variant, tracked_links(story, index), {})
+        post = adapter.render(story, variant, tracked_links(story, index))
         out[story.slug] = {
             "variant": variant,
             "text": post.text,

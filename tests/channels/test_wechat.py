@@ -73,7 +73,7 @@ def test_render_puts_the_tracked_link_in_content_source_url_and_fits_limits(
     story = make_story(
         title="厦门的厨房：把海景请进家里，一个关于光和老花砖的长长的故事标题", summary="摘要" * 100
     )
-    post = channel(ctx).render(story, None, links_for(story), {})
+    post = channel(ctx).render(story, None, links_for(story))
     article = post.payload["article"]
     assert article["content_source_url"] == "https://t.cedarandclay.example/go/s1"
     assert len(article["title"]) <= 32 and len(article["digest"]) <= 128
@@ -87,7 +87,7 @@ def test_publish_uploads_cover_and_images_then_drafts_submits_and_polls(
 ) -> None:
     story = make_story()
     ch = channel(ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     with responses.RequestsMock() as rsps:
         token = rsps.post(f"{WX}/stable_token", json=TOKEN)
         thumb, img = uploads(rsps)
@@ -131,7 +131,7 @@ def test_token_is_cached_in_the_database_shared_by_processes(
 def test_invalid_token_is_refetched_once(ctx: ChannelContext) -> None:
     story = make_story(images=())
     ch = WeChat({**channel(ctx).settings, "cover": "images/kitchen.jpg"}, ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     with responses.RequestsMock() as rsps:
         token = rsps.post(f"{WX}/stable_token", json=TOKEN)
         rsps.post(
@@ -168,7 +168,7 @@ def test_account_without_the_api_gets_a_clear_message(ctx: ChannelContext) -> No
 def test_a_retry_resumes_after_submit_without_a_second_draft(ctx: ChannelContext) -> None:
     story = make_story()
     ch = channel(ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     with responses.RequestsMock() as rsps:
         rsps.post(f"{WX}/stable_token", json=TOKEN)
         uploads(rsps)
@@ -194,7 +194,7 @@ def test_failed_publish_status_is_a_rejection(ctx: ChannelContext, status: int) 
         rsps.post(f"{WX}/freepublish/submit", json=SUBMITTED)
         rsps.post(f"{WX}/freepublish/get", json={"publish_id": "1", "publish_status": status})
         with pytest.raises(ContentRejected, match=f"\\({status}\\)"):
-            ch.publish(ch.render(story, None, links_for(story), {}), key())
+            ch.publish(ch.render(story, None, links_for(story)), key())
 
 
 def test_lookup_finds_a_published_article_by_its_publish_id(ctx: ChannelContext) -> None:
@@ -234,7 +234,7 @@ def published(ctx: ChannelContext) -> Receipt:
         rsps.post(f"{WX}/draft/add", json={"media_id": "DRAFT"})
         rsps.post(f"{WX}/freepublish/submit", json=SUBMITTED)
         rsps.post(f"{WX}/freepublish/get", json=PUBLISHED)
-        return ch.publish(ch.render(story, None, links_for(story), {}), key())
+        return ch.publish(ch.render(story, None, links_for(story)), key())
 
 
 def day_row(
@@ -412,7 +412,7 @@ def test_every_inline_image_of_the_site_is_uploaded_and_kept(ctx: ChannelContext
         '<p><img src="https://elsewhere.example/x.jpg" alt="External"></p>'
     )
     ch = channel(ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     paths = {i["path"] for i in post.payload["body_images"]}
     assert paths == {"images/inline.png", "images/kitchen.jpg"}
     with responses.RequestsMock() as rsps:

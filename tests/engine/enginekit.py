@@ -139,9 +139,7 @@ class Scripted(Channel):
         self.posts: dict[str, Receipt] = {}
         self.created = 0
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         text = f"{story.headline(variant)} {links.get(story.url)}"
         return Post(self.instance_name, text, {"text": text})
 

@@ -8,8 +8,7 @@ Configured in test settings as ``"type": "tests.engine.fake_channel:KeyedChannel
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from channels import http
 from channels.base import (
@@ -34,9 +33,7 @@ class KeyedChannel(Channel):
     idempotency: ClassVar[Idempotency] = Idempotency.KEY
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = (SettingSpec("url", "server URL"),)
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         text = f"{story.headline(variant)} {links.get(story.url)}"
         return Post(self.instance_name, text, {"text": text})
 
