@@ -27,10 +27,12 @@ from channels.contract import (
     ChannelContext,
     ChannelError,
     ChannelNotFound,
+    ChannelSettings,
     ContentRejected,
     Deletion,
     DeliveryKey,
     Idempotency,
+    Kind,
     LengthRule,
     Links,
     MediaLimits,
@@ -44,9 +46,11 @@ from channels.contract import (
     Removed,
     RetryLater,
     Secret,
+    SettingProblem,
     SettingSpec,
     StateStore,
     StoryloopError,
+    parse_settings,
 )
 from publisher.model import Story
 
@@ -58,10 +62,12 @@ __all__ = [
     "ChannelContext",
     "ChannelError",
     "ChannelNotFound",
+    "ChannelSettings",
     "ContentRejected",
     "Deletion",
     "DeliveryKey",
     "Idempotency",
+    "Kind",
     "LengthRule",
     "Links",
     "MediaLimits",
@@ -75,6 +81,7 @@ __all__ = [
     "Removed",
     "RetryLater",
     "Secret",
+    "SettingProblem",
     "SettingSpec",
     "StateStore",
     "StoryloopError",
@@ -83,6 +90,7 @@ __all__ = [
     "installed",
     "load_class",
     "mask_secrets",
+    "parse_settings",
 ]
 
 ENTRY_POINT_GROUP = "storyloop.channels"
@@ -90,6 +98,30 @@ log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- contract
+
+# Settings every channel reads (the engine's, around the network call), declared once here.
+COMMON_SETTINGS = (
+    SettingSpec(
+        "resend_on_unknown",
+        "Send again when a post's outcome is unknown (only where a double post does no harm)",
+        required=False,
+        kind=Kind.BOOL,
+        default=False,
+    ),
+    SettingSpec(
+        "idempotency_key_hours",
+        "How long the network honours an idempotency key, when not the adapter's own",
+        required=False,
+        kind=Kind.NUMBER,
+    ),
+    SettingSpec(
+        "allow_http",
+        "Reach the network over plain http:// (a test server on this machine only)",
+        required=False,
+        kind=Kind.BOOL,
+        default=False,
+    ),
+)
 
 
 class Channel(ABC):
@@ -111,9 +143,25 @@ class Channel(ABC):
     delete_within: ClassVar[timedelta | None] = None
 
     def __init__(self, settings: Mapping[str, Any], context: ChannelContext) -> None:
-        self.settings = settings
+        if not isinstance(settings, ChannelSettings):
+            settings, problems = self.read_settings(settings)
+            if problems:
+                raise problems[0]
+        self.settings: ChannelSettings = settings
         self.context = context
         self.instance_name = str(settings.get("name", self.name))
+
+    @classmethod
+    def declared_settings(cls) -> tuple[SettingSpec, ...]:
+        """Every setting this channel reads: its own, then the ones every channel has."""
+        own = {s.name for s in cls.settings_spec}
+        return (*cls.settings_spec, *(s for s in COMMON_SETTINGS if s.name not in own))
+
+    @classmethod
+    def read_settings(cls, raw: Mapping[str, Any]) -> tuple[ChannelSettings, list[SettingProblem]]:
+        """The settings as written, read by the declarations: typed, defaults filled in."""
+        name = str(raw.get("name") or cls.name)
+        return parse_settings(name, cls.declared_settings(), raw)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.instance_name!r}>"

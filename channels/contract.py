@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -157,12 +157,122 @@ class MediaLimits:
     formats: tuple[str, ...] = ("image/jpeg", "image/png")
 
 
+class Kind(enum.Enum):
+    """What a channel setting holds; the value is what ``check`` says it expected."""
+
+    TEXT = "text"
+    INT = "a whole number"
+    NUMBER = "a number"
+    BOOL = "True or False"
+    CHOICE = "one of"
+
+
 @dataclass(frozen=True)
 class SettingSpec:
+    """One setting a channel reads, declared once: what it holds, its default (None: none, or
+    one the adapter works out), the values allowed, whether it is a secret, a line of help."""
+
     name: str
     help: str
     secret: bool = False
     required: bool = True
+    kind: Kind = Kind.TEXT
+    default: Any = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def expected(self) -> str:
+        if self.kind is Kind.CHOICE:
+            return f"one of {', '.join(self.choices)}"
+        return str(self.kind.value)
+
+    def parse(self, value: Any) -> Any:
+        """The setting's value as the adapter reads it; ValueError when it is not one."""
+        if isinstance(value, Secret) or value is None:
+            return value  # a secret's text is not looked at here, so no message shows it
+        if self.secret:
+            if not isinstance(value, str):
+                raise ValueError(self.expected)
+            return Secret(value, self.name)
+        kind, number = self.kind, isinstance(value, int | float) and not isinstance(value, bool)
+        if kind is Kind.BOOL and isinstance(value, bool):
+            return value
+        if kind is Kind.INT and ((isinstance(value, int) and number) or _digits(value)):
+            return int(value)
+        if kind is Kind.NUMBER and (number or _decimal(value)):
+            return float(value)
+        if kind is Kind.CHOICE and value in self.choices:
+            return value
+        if kind is Kind.TEXT and (isinstance(value, str) or (isinstance(value, int) and number)):
+            return value
+        raise ValueError(self.expected)
+
+
+def _digits(value: object) -> bool:
+    return isinstance(value, str) and value.strip().isdigit()
+
+
+def _decimal(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+class SettingProblem(StoryloopError):
+    """A channel setting that is not what its declaration allows (never shows a secret)."""
+
+    def __init__(self, channel: str, spec: SettingSpec, value: Any) -> None:
+        shown = "(secret, not shown)" if spec.secret else repr(value)
+        super().__init__(f"{channel}.{spec.name}: {shown}")
+        self.channel = channel
+        self.spec = spec
+        self.shown = shown
+
+
+class ChannelSettings(Mapping[str, Any]):
+    """One channel's settings, parsed once and frozen: each declared setting typed, with its
+    default where it has one; the rest (the engine's addresses, the type) as written."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = dict(values)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:  # a Secret shows as '***' in its own repr
+        return f"ChannelSettings({self._values!r})"
+
+
+def parse_settings(
+    channel: str, specs: Iterable[SettingSpec], raw: Mapping[str, Any]
+) -> tuple[ChannelSettings, list[SettingProblem]]:
+    """``raw`` read by ``specs``: the settings an adapter reads, and every value refused. A
+    value absent, None or "" takes the declared default."""
+    values = dict(raw)
+    problems = []
+    for spec in specs:
+        value = raw.get(spec.name)
+        if value is None or value == "":
+            if spec.default is not None:
+                values[spec.name] = spec.default
+            continue
+        try:
+            values[spec.name] = spec.parse(value)
+        except ValueError:
+            problems.append(SettingProblem(channel, spec, value))
+    return ChannelSettings(values), problems
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from channels.base import (
     ContentRejected,
     DeliveryKey,
     Idempotency,
+    Kind,
     LengthRule,
     Links,
     Post,
@@ -95,11 +96,26 @@ class Email(Channel):
         SettingSpec("host", "SMTP server host"),
         SettingSpec("sender", 'From address, e.g. "Cedar & Clay <stories@example.com>"'),
         SettingSpec("subscribers", "CSV file with columns email,name,consent (yes/no)"),
-        SettingSpec("port", "SMTP port (default 587)", required=False),
+        SettingSpec("port", "SMTP port", required=False, kind=Kind.INT, default=587),
         SettingSpec("username", "SMTP login, when the server wants one", required=False),
         SettingSpec("password", "SMTP password", secret=True, required=False),
         SettingSpec(
-            "starttls", "Upgrade with STARTTLS (default: true on port 587)", required=False
+            "starttls",
+            "Upgrade with STARTTLS (when unset: on port 587 only)",
+            required=False,
+            kind=Kind.BOOL,
+        ),
+        SettingSpec(
+            "timeout",
+            "Seconds to wait for the SMTP server",
+            required=False,
+            kind=Kind.NUMBER,
+            default=30.0,
+        ),
+        SettingSpec(
+            "unsubscribe_mailto",
+            "Address for unsubscribe e-mails (when unset: the sender's)",
+            required=False,
         ),
     )
 
@@ -195,11 +211,11 @@ class Email(Channel):
         return None
 
     def _connect(self) -> smtplib.SMTP:
-        port = int(self.settings.get("port") or 587)
+        port = int(self.settings["port"])
         host = str(self.settings["host"])
         now = self.context.now()
         try:
-            smtp = smtplib.SMTP(host, port, timeout=float(self.settings.get("timeout", 30)))
+            smtp = smtplib.SMTP(host, port, timeout=float(self.settings["timeout"]))
             if self.settings.get("starttls", port == 587):
                 smtp.starttls(context=ssl.create_default_context())
             if self.settings.get("username"):

@@ -15,6 +15,7 @@ from channels.base import (
     Deletion,
     DeliveryKey,
     Idempotency,
+    Kind,
     LengthRule,
     Links,
     MediaLimits,
@@ -43,8 +44,24 @@ class Mastodon(Channel):
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
         SettingSpec("instance", "Your server's address, e.g. https://mastodon.social"),
         SettingSpec("token", "Access token with write:statuses and write:media", secret=True),
-        SettingSpec("visibility", "public, unlisted, private or direct", required=False),
-        SettingSpec("max_characters", "The server's post limit when not 500", required=False),
+        SettingSpec(
+            "visibility",
+            "Who sees the posts",
+            required=False,
+            kind=Kind.CHOICE,
+            default="public",
+            choices=("public", "unlisted", "private", "direct"),
+        ),
+        SettingSpec(
+            "max_characters", "The server's post limit when not 500", required=False, kind=Kind.INT
+        ),
+        SettingSpec(
+            "poll_interval",
+            "Seconds between looks at an image the server is still processing",
+            required=False,
+            kind=Kind.NUMBER,
+            default=1.0,
+        ),
     )
 
     def __init__(self, settings: Mapping[str, Any], context: Any) -> None:
@@ -62,7 +79,7 @@ class Mastodon(Channel):
         media = [{"path": i.path, "description": i.alt} for i in story.images[:4]]
         payload = {
             "status": text,
-            "visibility": str(conf.get("visibility", "public")),
+            "visibility": str(conf["visibility"]),
             "language": bcp47(story.lang).split("-")[0],
             "media": media,
         }
@@ -133,7 +150,7 @@ class Mastodon(Channel):
         return str(data["id"])
 
     def _wait_for_media(self, media_id: str) -> None:
-        interval = float(self.settings.get("poll_interval", 1.0))
+        interval = float(self.settings["poll_interval"])
         for _ in range(MEDIA_POLLS):
             resp = http.request(
                 self, "GET", f"{self.base}/api/v1/media/{media_id}", headers=self._auth()

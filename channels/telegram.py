@@ -16,6 +16,7 @@ from channels.base import (
     Deletion,
     DeliveryKey,
     Idempotency,
+    Kind,
     LengthRule,
     Links,
     MediaLimits,
@@ -51,7 +52,11 @@ class Telegram(Channel):
             "bot_token", "The token @BotFather gave your bot (an admin of the channel)", secret=True
         ),
         SettingSpec(
-            "photos", "Post the story's first image with a caption (default true)", required=False
+            "photos",
+            "Post the story's first image with a caption",
+            required=False,
+            kind=Kind.BOOL,
+            default=True,
         ),
     )
 
@@ -61,7 +66,7 @@ class Telegram(Channel):
 
     def render(self, story: Story, variant: str | None, links: Links) -> Post:
         conf = self.settings
-        photo = story.images[0] if story.images and conf.get("photos", True) else None
+        photo = story.images[0] if story.images and conf["photos"] else None
         limit = CAPTION_LIMIT if photo else self.length.limit
         text = self.short_text(story, variant, links, limit)
         headline = one_line(plain(story.headline(variant))).strip()

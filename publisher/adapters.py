@@ -23,7 +23,9 @@ from channels.base import (
     Channel,
     ChannelContext,
     ChannelNotFound,
+    ChannelSettings,
     Receipt,
+    SettingProblem,
     insecure_endpoints,
     load_class,
 )
@@ -87,10 +89,44 @@ def missing_for(
     return list(dict.fromkeys([*cls.missing_settings(conf), *unset]))
 
 
-def open_channel(name: str, settings: Settings, context: ChannelContext) -> Channel:
-    """The configured channel ``name``, or its outbox when a required setting is missing."""
+def read_channel(
+    name: str, settings: Settings
+) -> tuple[type[Channel], ChannelSettings, list[SettingProblem]]:
+    """The class of the configured channel ``name`` and its settings read by that class's
+    declarations (typed, defaults filled in), with every value they refuse."""
     conf = engine_settings(name, settings)
     cls = load_class(str(conf.get("type") or name))
+    parsed, problems = cls.read_settings(conf)
+    return cls, parsed, problems
+
+
+def setting_line(settings: Settings, channel: str, key: str) -> int:
+    """The line of ``key`` in the settings file, looked for from where ``channel`` is named
+    (1 when the file does not say it: a default, or settings built in code)."""
+    try:
+        lines = settings.source.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 1
+    start = next((i for i, t in enumerate(lines) if f'"{channel}"' in t or f"'{channel}'" in t), 0)
+    for i in range(start, len(lines)):
+        if f'"{key}"' in lines[i] or f"'{key}'" in lines[i]:
+            return i + 1
+    return start + 1
+
+
+def setting_error(settings: Settings, problem: SettingProblem) -> SettingsError:
+    """One line: file, line, field, the value (never a secret's) and what was expected."""
+    spec = problem.spec
+    where = f"{settings.source.name}:{setting_line(settings, problem.channel, spec.name)}"
+    field = f"STORYLOOP.channels.{problem.channel}.{spec.name}"
+    return SettingsError(f"{where}: {field}: {problem.shown} (expected {spec.expected})")
+
+
+def open_channel(name: str, settings: Settings, context: ChannelContext) -> Channel:
+    """The configured channel ``name``, or its outbox when a required setting is missing."""
+    cls, conf, problems = read_channel(name, settings)
+    if problems:
+        raise setting_error(settings, problems[0])
     if context.unsubscribe_url is None:
         context = replace(context, unsubscribe_url=unsubscribe_links(settings, conf))
     channel = cls(conf, context)
