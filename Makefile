@@ -24,6 +24,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check publisher channels tests benchmarks pelicanconf.py
 	$(VENV)/bin/ruff format --check publisher channels tests benchmarks pelicanconf.py
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 test: lint
 	$(VENV)/bin/pytest -n 2 -q -rfEs  # the name of every failure and error, the reason of every skip

@@ -2,210 +2,126 @@
 
 An adapter is one module with one :class:`Channel` subclass. It declares its limits and settings
 as class attributes, renders a story into a :class:`Post` without any I/O, and publishes through a
-thin HTTP client that maps every failure onto the :class:`ChannelError` tree below.
+thin HTTP client that maps every failure onto the :class:`ChannelError` tree of
+:mod:`channels.contract` (re-exported here, where adapters have always found it).
 
-ChannelError                     (carries channel, story source, hint; never a secret)
- │                                a StoryloopError: the project's errors have one root
- ├── RetryLater(retry_at)         transient: try again at or after ``retry_at``
- │    └── RateLimited(until)      the network said to slow down, and until when
- ├── AuthProblem                  credentials missing, revoked or expired: pause the channel
- ├── ContentRejected              permanent: the network refused this post, with its message
- └── OutcomeUnknown               the request may have reached the network; resolve before resend
+``channels`` depends on no part of the engine but the manifest's model (:mod:`publisher.model`):
+what an adapter needs from the engine comes in its :class:`ChannelContext`. The import-linter
+contracts in ``pyproject.toml`` hold both rules. ChannelError is a StoryloopError (the project's
+errors have one root, defined in the contract module too).
 """
 
 from __future__ import annotations
 
-import enum
 import importlib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import partial
+from collections.abc import Mapping
+from datetime import timedelta
 from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Any, ClassVar
 
-import requests
-
-from publisher.errors import SettingsError, StoryloopError
+from channels.contract import (
+    JSON,
+    AuthProblem,
+    ChannelContext,
+    ChannelError,
+    ChannelNotFound,
+    ChannelSettings,
+    ContentRejected,
+    Deletion,
+    DeliveryKey,
+    Idempotency,
+    Kind,
+    LengthRule,
+    Links,
+    MediaLimits,
+    MemoryState,
+    Metrics,
+    OutcomeUnknown,
+    Post,
+    RateLimited,
+    Receipt,
+    Removal,
+    Removed,
+    RetryLater,
+    Secret,
+    SettingProblem,
+    SettingSpec,
+    StateStore,
+    StoryloopError,
+    parse_settings,
+)
 from publisher.model import Story
-from publisher.settings import Secret, Settings, is_secret_ref
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "JSON",
+    "AuthProblem",
+    "Channel",
+    "ChannelContext",
+    "ChannelError",
+    "ChannelNotFound",
+    "ChannelSettings",
+    "ContentRejected",
+    "Deletion",
+    "DeliveryKey",
+    "Idempotency",
+    "Kind",
+    "LengthRule",
+    "Links",
+    "MediaLimits",
+    "MemoryState",
+    "Metrics",
+    "OutcomeUnknown",
+    "Post",
+    "RateLimited",
+    "Receipt",
+    "Removal",
+    "Removed",
+    "RetryLater",
+    "Secret",
+    "SettingProblem",
+    "SettingSpec",
+    "StateStore",
+    "StoryloopError",
+    "channel_class",
+    "insecure_endpoints",
+    "installed",
+    "load_class",
+    "mask_secrets",
+    "parse_settings",
+]
 
 ENTRY_POINT_GROUP = "storyloop.channels"
 log = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------- errors
-
-
-class ChannelError(StoryloopError):
-    """A channel failed. Messages must never contain a secret."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        channel: str = "",
-        source: str | None = None,
-        hint: str | None = None,
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.message = message
-        self.channel = channel
-        self.source = source
-        self.hint = hint
-
-    def __str__(self) -> str:
-        where = f"{self.source}: " if self.source else ""
-        chan = f"{self.channel}: " if self.channel else ""
-        hint = f" (hint: {self.hint})" if self.hint else ""
-        return f"{where}{chan}{self.message}{hint}"
-
-
-class RetryLater(ChannelError):
-    def __init__(self, message: str, *, retry_at: datetime | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.retry_at = retry_at
-
-
-class RateLimited(RetryLater):
-    def __init__(self, message: str, *, until: datetime | None = None, **kw: Any) -> None:
-        super().__init__(message, retry_at=until, **kw)
-        self.until = until
-
-
-class AuthProblem(ChannelError):
-    pass
-
-
-class ContentRejected(ChannelError):
-    pass
-
-
-class OutcomeUnknown(ChannelError):
-    pass
-
-
-class ChannelNotFound(StoryloopError, LookupError):
-    def __init__(self, name: str, installed: list[str]) -> None:
-        super().__init__(f'No channel named "{name}" (installed: {", ".join(sorted(installed))})')
-        self.name = name
-
-
-# --------------------------------------------------------------------------- values
-
-
-class Idempotency(enum.Enum):
-    KEY = "idempotency key sent with the request"  # Mastodon, webhook
-    RECORD_KEY = "record key chosen by us, checked before create"  # Bluesky
-    LOOKUP = "earlier post found by lookup"  # WeChat batchget, email sent records
-    NONE = "none: an unanswered request is an unknown outcome"  # Telegram, X, Weibo
-
-
-@dataclass(frozen=True)
-class LengthRule:
-    limit: int
-    counting: str  # "graphemes" | "weighted" | "hanzi" | "chars" | "none"
-    url_weight: int | None = None  # every URL counts this much, whatever its length
-    max_bytes: int | None = None
-
-
-@dataclass(frozen=True)
-class MediaLimits:
-    max_images: int = 0
-    max_image_bytes: int = 0
-    formats: tuple[str, ...] = ("image/jpeg", "image/png")
-
-
-@dataclass(frozen=True)
-class SettingSpec:
-    name: str
-    help: str
-    secret: bool = False
-    required: bool = True
-
-
-@dataclass(frozen=True)
-class DeliveryKey:
-    """The identity of one delivery, stable across retries and processes."""
-
-    id: str  # e.g. "2c9f…" derived from story slug × channel × variant
-    planned_at: datetime
-
-
-@dataclass(frozen=True)
-class Links:
-    """Tracked links for one delivery: original URL -> tracked URL, plus the offer code."""
-
-    urls: Mapping[str, str] = field(default_factory=dict)
-    offer_code: str | None = None
-
-    def get(self, url: str) -> str:
-        return self.urls.get(url, url)
-
-
-@dataclass(frozen=True)
-class Post:
-    """What would be sent: the network's own payload, plus a readable text for people."""
-
-    channel: str
-    text: str
-    payload: Mapping[str, Any]
-    images: tuple[str, ...] = ()  # content paths of images to upload
-
-
-@dataclass(frozen=True)
-class Receipt:
-    remote_id: str
-    url: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Metrics:
-    likes: int | None = None
-    reposts: int | None = None
-    replies: int | None = None
-    views: int | None = None
-    clicks: int | None = None
-
-
-class Deletion(enum.Enum):
-    """Whether a post already made can be taken back (a customer withdrew their consent)."""
-
-    API = "deleted through the network's API"
-    API_WITHIN = "deleted through the API while young enough (``delete_within``)"
-    NONE = "cannot be recalled: delivered for good, or removed by a person"
-
-
-class Removed(enum.Enum):
-    REMOVED = "removed"
-    GONE = "not found: removed already"  # a 404 on delete counts as removed
-    BY_HAND = "remove by hand"
-
-
-@dataclass(frozen=True)
-class Removal:
-    """What :meth:`Channel.delete` did: the outcome, and for a person the network's words."""
-
-    outcome: Removed
-    detail: str = ""
-
-
-@dataclass
-class ChannelContext:
-    """What an adapter may touch besides the network: a session, a folder, a clock."""
-
-    var_dir: Path
-    content_dir: Path
-    session: requests.Session = field(default_factory=requests.Session)
-    now: Callable[[], datetime] = field(default_factory=lambda: partial(datetime.now, UTC))
-    optouts: Callable[[], set[str]] = field(default_factory=lambda: set)
-
-
 # --------------------------------------------------------------------------- contract
+
+# Settings every channel reads (the engine's, around the network call), declared once here.
+COMMON_SETTINGS = (
+    SettingSpec(
+        "resend_on_unknown",
+        "Send again when a post's outcome is unknown (only where a double post does no harm)",
+        required=False,
+        kind=Kind.BOOL,
+        default=False,
+    ),
+    SettingSpec(
+        "idempotency_key_hours",
+        "How long the network honours an idempotency key, when not the adapter's own",
+        required=False,
+        kind=Kind.NUMBER,
+    ),
+    SettingSpec(
+        "allow_http",
+        "Reach the network over plain http:// (a test server on this machine only)",
+        required=False,
+        kind=Kind.BOOL,
+        default=False,
+    ),
+)
 
 
 class Channel(ABC):
@@ -220,14 +136,32 @@ class Channel(ABC):
     # The engine never relies on a key older than this: it looks the post up, or holds it.
     key_kept: ClassVar[timedelta | None] = None
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = ()
+    # utm_medium of the tracked links in this channel's posts
+    utm_medium: ClassVar[str] = "social"
     # How a post is taken back when consent ends, and for API_WITHIN until what age.
     deletion: ClassVar[Deletion] = Deletion.NONE
     delete_within: ClassVar[timedelta | None] = None
 
     def __init__(self, settings: Mapping[str, Any], context: ChannelContext) -> None:
-        self.settings = settings
+        if not isinstance(settings, ChannelSettings):
+            settings, problems = self.read_settings(settings)
+            if problems:
+                raise problems[0]
+        self.settings: ChannelSettings = settings
         self.context = context
         self.instance_name = str(settings.get("name", self.name))
+
+    @classmethod
+    def declared_settings(cls) -> tuple[SettingSpec, ...]:
+        """Every setting this channel reads: its own, then the ones every channel has."""
+        own = {s.name for s in cls.settings_spec}
+        return (*cls.settings_spec, *(s for s in COMMON_SETTINGS if s.name not in own))
+
+    @classmethod
+    def read_settings(cls, raw: Mapping[str, Any]) -> tuple[ChannelSettings, list[SettingProblem]]:
+        """The settings as written, read by the declarations: typed, defaults filled in."""
+        name = str(raw.get("name") or cls.name)
+        return parse_settings(name, cls.declared_settings(), raw)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.instance_name!r}>"
@@ -300,9 +234,7 @@ class Channel(ABC):
         return self.key_kept if hours is None else timedelta(hours=float(hours))
 
     @abstractmethod
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         """Pure: the post for this story, variant and tracked links. No I/O."""
 
     @abstractmethod
@@ -362,64 +294,6 @@ def load_class(type_name: str) -> type[Channel]:
     return found
 
 
-def engine_settings(name: str, settings: Settings) -> dict[str, Any]:
-    """One configured channel's settings (secrets resolved) plus what the engine gives adapters."""
-    conf: dict[str, Any] = (
-        settings.channel_settings(name) if name in settings.channels else {"type": name}
-    )
-    conf["name"] = name
-    conf.setdefault("tracking_base_url", settings.tracking_base_url)
-    conf.setdefault("site_url", settings.site_url)
-    conf.setdefault("site_root", str(settings.root))
-    if str(conf.get("type", name)).split(":")[-1].lower() == "email":
-        conf.setdefault("unsubscribe_key", signing_key(settings))
-    return conf
-
-
-def signing_key(settings: Settings) -> Secret | None:
-    from publisher.tracking.optout import signing_key as tracker_key
-
-    return tracker_key(settings)
-
-
-_announced: set[tuple[str, str]] = set()
-
-
-def missing_for(
-    name: str, settings: Settings, cls: type[Channel], conf: Mapping[str, Any]
-) -> list[str]:
-    """Required settings that are absent, and secrets the settings name but the environment
-    lacks (a password named in the settings is meant to be used, even where it is optional)."""
-    raw = settings.channels.get(name, {})
-    unset = [key for key, value in raw.items() if is_secret_ref(value) and conf.get(key) is None]
-    return list(dict.fromkeys([*cls.missing_settings(conf), *unset]))
-
-
-def open_channel(name: str, settings: Settings, context: ChannelContext) -> Channel:
-    """The configured channel ``name``, or its outbox when a required setting is missing."""
-    conf = engine_settings(name, settings)
-    cls = load_class(str(conf.get("type") or name))
-    channel = cls(conf, context)
-    missing = missing_for(name, settings, cls, conf)
-    if not missing:
-        insecure = insecure_endpoints(conf)
-        if insecure:
-            raise SettingsError(f'channel "{name}": {insecure[0]}', hint=ALLOW_HTTP_HINT)
-        return channel
-    from channels.outbox import Outbox
-
-    folder = context.var_dir / "outbox" / name
-    if (name, str(folder)) not in _announced:
-        _announced.add((name, str(folder)))
-        log.warning(
-            'channel "%s": no credentials (missing: %s) – writing to %s/',
-            name,
-            ", ".join(missing),
-            folder,
-        )
-    return Outbox(conf, context, inner=channel)
-
-
 ENDPOINT_SETTINGS = ("instance", "service", "api_base")  # where a network's API is reached
 ALLOW_HTTP_HINT = 'use https://, or set "allow_http": True on a development machine only'
 
@@ -435,22 +309,6 @@ def insecure_endpoints(conf: Mapping[str, Any]) -> list[str]:
         if value and not str(value).lower().startswith("https://"):
             found.append(f"{key} {str(value)[:80]!r} is not an https:// address")
     return found
-
-
-def announce_outboxes(settings: Settings, var_dir: Path) -> list[str]:
-    """The configured channels that will write to their outbox for want of credentials, each
-    then not warned about again when opened: a caller says it once, for all of them."""
-    names = []
-    for name in settings.channels:
-        conf = engine_settings(name, settings)
-        try:
-            cls = load_class(str(conf.get("type") or name))
-        except (ChannelNotFound, ImportError):
-            continue  # reported when the channel is opened, and by `storyloop check`
-        if missing_for(name, settings, cls, conf):
-            names.append(name)
-            _announced.add((name, str(var_dir / "outbox" / name)))
-    return names
 
 
 def mask_secrets(text: str, settings: Mapping[str, Any]) -> str:

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, ClassVar
 
 import requests
@@ -33,9 +31,7 @@ from channels.base import (
     Removed,
     SettingSpec,
 )
-from channels.outbox import safe_filename
 from channels.text import bcp47, byte_span, find_urls, graphemes, one_line, plain, truncate
-from publisher.files import write_atomically
 from publisher.model import Story
 
 DEFAULT_SERVICE = "https://bsky.social"
@@ -102,9 +98,7 @@ class Bluesky(Channel):
     def handle(self) -> str:
         return str(self.settings.get("handle", ""))
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         text = self.short_text(story, variant, links)
         card: dict[str, Any] = {
             "$type": "app.bsky.embed.external#external",
@@ -126,23 +120,24 @@ class Bluesky(Channel):
 
     # ------------------------------------------------------------------ session
 
-    def _session_file(self) -> Path:
-        return self.context.var_dir / "bluesky" / f"{safe_filename(self.instance_name)}.session"
+    @property
+    def _scope(self) -> str:
+        return f"bluesky/{self.instance_name}"
 
     def session(self) -> dict[str, str]:
-        """accessJwt and did: from memory, from the 0600 cache file, else createSession."""
+        """accessJwt and did: from memory, from the state every process shares, else
+        createSession (which the network limits to 30 per 5 minutes: sessions are kept)."""
         if self._session is None:
-            try:
-                self._session = json.loads(self._session_file().read_text(encoding="utf-8"))
-            except (FileNotFoundError, ValueError):
+            kept = self.context.state.get(self._scope, "session")
+            if isinstance(kept, dict) and kept.get("accessJwt"):
+                self._session = {str(k): str(v) for k, v in kept.items()}
+            else:
                 self._session = self._create_session()
         return self._session
 
     def _save(self, data: Mapping[str, Any]) -> dict[str, str]:
         keep = {k: str(data[k]) for k in ("accessJwt", "refreshJwt", "did", "handle") if k in data}
-        path = self._session_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, json.dumps(keep), private=True)
+        self.context.state.put(self._scope, "session", keep)
         self._session = keep
         return keep
 
@@ -247,20 +242,12 @@ class Bluesky(Channel):
             extra={"rkey": rkey, "cid": cid},
         )
 
-    def _note_path(self, key: DeliveryKey) -> Path:
-        folder = self.context.var_dir / "bluesky" / safe_filename(self.instance_name)
-        return folder / f"{safe_filename(key.id)}.rkey"
-
     def _note(self, key: DeliveryKey, rkey: str) -> None:
-        path = self._note_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(rkey, encoding="utf-8")
+        self.context.state.put(self._scope, f"rkey/{key.id}", rkey)
 
     def lookup(self, key: DeliveryKey) -> Receipt | None:
-        try:
-            rkey = self._note_path(key).read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            rkey = tid_for(key)
+        noted = self.context.state.get(self._scope, f"rkey/{key.id}")
+        rkey = noted if isinstance(noted, str) else tid_for(key)
         found = self._get_record(rkey)
         return self._found(rkey, found) if found is not None else None
 

@@ -1,8 +1,9 @@
 """Email newsletter over SMTP: one message per consenting subscriber, text and HTML parts,
 RFC 8058 one-click unsubscribe pointing at the tracker.
 
-Each message has a deterministic Message-ID and each recipient done is recorded at once under
-``var/email/<channel>/``, so a resend after a failure skips everyone already served.
+Each message has a deterministic Message-ID and each recipient done is recorded at once in the
+context's state store (the engine's database), so a resend after a failure, on any machine,
+skips everyone already served.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from email.message import EmailMessage
 from email.policy import Policy
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from channels.base import (
     AuthProblem,
@@ -27,6 +28,7 @@ from channels.base import (
     ContentRejected,
     DeliveryKey,
     Idempotency,
+    Kind,
     LengthRule,
     Links,
     Post,
@@ -41,12 +43,18 @@ from channels.markup import clean_html, text_with_links
 from channels.outbox import safe_filename
 from channels.text import bcp47, offer_line, one_line, plain, rewrite_html_links, rewrite_urls
 from publisher.model import Story
-from publisher.settings import Secret
 
 log = logging.getLogger(__name__)
 
 READ_MORE = {"zh": "阅读全文", "en": "Read the whole story", "de": "Ganze Geschichte lesen"}
 UNSUBSCRIBE = {"zh": "退订", "en": "Unsubscribe", "de": "Abbestellen"}
+# Said by this adapter when the engine gave it no signed unsubscribe links, and by the engine's
+# checks (publisher.tracking.optout) before it starts live email at all.
+KEY_MISSING = (
+    "live email without STORYLOOP_SIGNING_KEY: its unsubscribe links would be signed with the "
+    "public development key, so anyone could forge them"
+)
+KEY_HINT = "set STORYLOOP_SIGNING_KEY to a long random secret (e.g. `openssl rand -hex 32`)"
 
 
 def words_for(lang: str, table: Mapping[str, str]) -> str:
@@ -83,23 +91,37 @@ class Email(Channel):
     )
     length: ClassVar[LengthRule] = LengthRule(limit=0, counting="none")
     idempotency: ClassVar[Idempotency] = Idempotency.LOOKUP
+    utm_medium: ClassVar[str] = "email"
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
         SettingSpec("host", "SMTP server host"),
         SettingSpec("sender", 'From address, e.g. "Cedar & Clay <stories@example.com>"'),
         SettingSpec("subscribers", "CSV file with columns email,name,consent (yes/no)"),
-        SettingSpec("port", "SMTP port (default 587)", required=False),
+        SettingSpec("port", "SMTP port", required=False, kind=Kind.INT, default=587),
         SettingSpec("username", "SMTP login, when the server wants one", required=False),
         SettingSpec("password", "SMTP password", secret=True, required=False),
         SettingSpec(
-            "starttls", "Upgrade with STARTTLS (default: true on port 587)", required=False
+            "starttls",
+            "Upgrade with STARTTLS (when unset: on port 587 only)",
+            required=False,
+            kind=Kind.BOOL,
+        ),
+        SettingSpec(
+            "timeout",
+            "Seconds to wait for the SMTP server",
+            required=False,
+            kind=Kind.NUMBER,
+            default=30.0,
+        ),
+        SettingSpec(
+            "unsubscribe_mailto",
+            "Address for unsubscribe e-mails (when unset: the sender's)",
+            required=False,
         ),
     )
 
     # ------------------------------------------------------------------ render
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         lang = bcp47(story.lang)
         link = links.get(story.url)
         headline = one_line(plain(story.headline(variant)))
@@ -155,26 +177,18 @@ class Email(Channel):
 
     # ------------------------------------------------------------------ sending
 
-    def _record_dir(self) -> Path:
-        return self.context.var_dir / "email" / safe_filename(self.instance_name)
+    def _sent_scope(self, key: DeliveryKey) -> str:
+        """One state scope per delivery: a recipient's hash is a key in it once sent to."""
+        return f"email/{self.instance_name}/{key.id}"
 
     def _sent(self, key: DeliveryKey) -> set[str]:
-        try:
-            text = (self._record_dir() / f"{safe_filename(key.id)}.sent").read_text("utf-8")
-        except FileNotFoundError:
-            return set()
-        return set(text.split())
+        return set(self.context.state.items(self._sent_scope(key)))
 
     def _mark(self, key: DeliveryKey, address: str) -> None:
-        folder = self._record_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        with (folder / f"{safe_filename(key.id)}.sent").open("a", encoding="utf-8") as fh:
-            fh.write(recipient_hash(address) + "\n")
+        self.context.state.put(self._sent_scope(key), recipient_hash(address), True)
 
     def publish(self, post: Post, key: DeliveryKey) -> Receipt:
-        if not isinstance(self.settings.get("unsubscribe_key"), Secret):
-            from publisher.tracking.optout import KEY_HINT, KEY_MISSING
-
+        if self.context.unsubscribe_url is None:
             raise self.error(AuthProblem, f"{KEY_MISSING} ({KEY_HINT})")
         done = self._sent(key)
         todo = [a for a in self.subscribers() if recipient_hash(a) not in done]
@@ -187,24 +201,21 @@ class Email(Channel):
                     else:
                         refused += 1
                     self._mark(key, address)
-        (self._record_dir() / f"{safe_filename(key.id)}.done").parent.mkdir(
-            parents=True, exist_ok=True
-        )
-        (self._record_dir() / f"{safe_filename(key.id)}.done").write_text("done\n", "utf-8")
+        self.context.state.put(f"email/{self.instance_name}", f"done/{key.id}", True)
         extra = {"sent": sent, "refused": refused, "skipped": len(done)}
         return Receipt(remote_id=key.id, url=None, extra=extra)
 
     def lookup(self, key: DeliveryKey) -> Receipt | None:
-        if (self._record_dir() / f"{safe_filename(key.id)}.done").exists():
+        if self.context.state.get(f"email/{self.instance_name}", f"done/{key.id}"):
             return Receipt(remote_id=key.id, url=None, extra={"skipped": len(self._sent(key))})
         return None
 
     def _connect(self) -> smtplib.SMTP:
-        port = int(self.settings.get("port") or 587)
+        port = int(self.settings["port"])
         host = str(self.settings["host"])
         now = self.context.now()
         try:
-            smtp = smtplib.SMTP(host, port, timeout=float(self.settings.get("timeout", 30)))
+            smtp = smtplib.SMTP(host, port, timeout=float(self.settings["timeout"]))
             if self.settings.get("starttls", port == 587):
                 smtp.starttls(context=ssl.create_default_context())
             if self.settings.get("username"):
@@ -269,12 +280,10 @@ class Email(Channel):
         return msg
 
     def _unsubscribe_link(self, address: str) -> str:
-        from publisher.tracking.optout import make_token
-
-        key = self.settings.get("unsubscribe_key")
-        token = make_token(address, key if isinstance(key, Secret) else None)
-        base = str(self.settings.get("tracking_base_url", "")).rstrip("/")
-        return f"{base}/unsubscribe?t={token}"
+        make = self.context.unsubscribe_url
+        if make is None:
+            raise self.error(AuthProblem, f"{KEY_MISSING} ({KEY_HINT})")
+        return make(address)
 
     def delete(self, receipt: Receipt) -> Removal:
         """An e-mail sits in each reader's mailbox once delivered: nothing can call it back."""

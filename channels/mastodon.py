@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from datetime import timedelta
@@ -16,6 +15,7 @@ from channels.base import (
     Deletion,
     DeliveryKey,
     Idempotency,
+    Kind,
     LengthRule,
     Links,
     MediaLimits,
@@ -44,8 +44,24 @@ class Mastodon(Channel):
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
         SettingSpec("instance", "Your server's address, e.g. https://mastodon.social"),
         SettingSpec("token", "Access token with write:statuses and write:media", secret=True),
-        SettingSpec("visibility", "public, unlisted, private or direct", required=False),
-        SettingSpec("max_characters", "The server's post limit when not 500", required=False),
+        SettingSpec(
+            "visibility",
+            "Who sees the posts",
+            required=False,
+            kind=Kind.CHOICE,
+            default="public",
+            choices=("public", "unlisted", "private", "direct"),
+        ),
+        SettingSpec(
+            "max_characters", "The server's post limit when not 500", required=False, kind=Kind.INT
+        ),
+        SettingSpec(
+            "poll_interval",
+            "Seconds between looks at an image the server is still processing",
+            required=False,
+            kind=Kind.NUMBER,
+            default=1.0,
+        ),
     )
 
     def __init__(self, settings: Mapping[str, Any], context: Any) -> None:
@@ -56,16 +72,14 @@ class Mastodon(Channel):
     def base(self) -> str:
         return str(self.settings.get("instance", "")).rstrip("/")
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
-        conf = {**self.settings, **settings}
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
+        conf = self.settings
         limit = self._limit or int(conf.get("max_characters") or self.length.limit)
         text = self.short_text(story, variant, links, limit)
         media = [{"path": i.path, "description": i.alt} for i in story.images[:4]]
         payload = {
             "status": text,
-            "visibility": str(conf.get("visibility", "public")),
+            "visibility": str(conf["visibility"]),
             "language": bcp47(story.lang).split("-")[0],
             "media": media,
         }
@@ -136,7 +150,7 @@ class Mastodon(Channel):
         return str(data["id"])
 
     def _wait_for_media(self, media_id: str) -> None:
-        interval = float(self.settings.get("poll_interval", 1.0))
+        interval = float(self.settings["poll_interval"])
         for _ in range(MEDIA_POLLS):
             resp = http.request(
                 self, "GET", f"{self.base}/api/v1/media/{media_id}", headers=self._auth()
@@ -151,22 +165,15 @@ class Mastodon(Channel):
             RetryLater, "image still processing", retry_at=now + http.CONNECT_ERROR_DELAY
         )
 
-    def _pending_path(self, key: DeliveryKey) -> Any:
-        from channels.outbox import safe_filename
-
-        folder = self.context.var_dir / "mastodon" / self.instance_name
-        return folder / f"{safe_filename(key.id)}.json"
-
     def _remember(self, key: DeliveryKey, status: str) -> None:
-        path = self._pending_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"status": status}, ensure_ascii=False), encoding="utf-8")
+        """The status text, kept for :meth:`lookup` (its tracked link is unique per delivery)."""
+        self.context.state.put(f"mastodon/{self.instance_name}", key.id, {"status": status})
 
     def lookup(self, key: DeliveryKey) -> Receipt | None:
         """Our own recent statuses, matched on the delivery's tracked link (unique per delivery)."""
-        try:
-            status = json.loads(self._pending_path(key).read_text(encoding="utf-8"))["status"]
-        except (FileNotFoundError, ValueError, KeyError):
+        kept = self.context.state.get(f"mastodon/{self.instance_name}", key.id)
+        status = kept.get("status") if isinstance(kept, dict) else None
+        if not isinstance(status, str):
             return None
         urls = [status[s:e] for s, e in find_urls(status)]
         if not urls:

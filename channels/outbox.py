@@ -27,11 +27,11 @@ from channels.base import (
     Receipt,
     Removal,
     Removed,
+    Secret,
 )
+from channels.files import write_atomically
 from channels.text import counter_for, standard_text
-from publisher.files import write_atomically
 from publisher.model import Story
-from publisher.settings import Secret
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -62,11 +62,9 @@ class Outbox(Channel):
         inner = f" for {type(self.inner).__name__}" if self.inner else ""
         return f"<Outbox {self.instance_name!r}{inner}>"
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         if self.inner is not None:
-            return self.inner.render(story, variant, links, settings)
+            return self.inner.render(story, variant, links)
         text = standard_text(
             story,
             variant,

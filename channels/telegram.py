@@ -7,7 +7,6 @@ outcome the engine holds for a person (or resends when the channel's settings sa
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -17,6 +16,7 @@ from channels.base import (
     Deletion,
     DeliveryKey,
     Idempotency,
+    Kind,
     LengthRule,
     Links,
     MediaLimits,
@@ -52,7 +52,11 @@ class Telegram(Channel):
             "bot_token", "The token @BotFather gave your bot (an admin of the channel)", secret=True
         ),
         SettingSpec(
-            "photos", "Post the story's first image with a caption (default true)", required=False
+            "photos",
+            "Post the story's first image with a caption",
+            required=False,
+            kind=Kind.BOOL,
+            default=True,
         ),
     )
 
@@ -60,11 +64,9 @@ class Telegram(Channel):
     def chat_id(self) -> str:
         return str(self.settings.get("chat_id", ""))
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
-        conf = {**self.settings, **settings}
-        photo = story.images[0] if story.images and conf.get("photos", True) else None
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
+        conf = self.settings
+        photo = story.images[0] if story.images and conf["photos"] else None
         limit = CAPTION_LIMIT if photo else self.length.limit
         text = self.short_text(story, variant, links, limit)
         headline = one_line(plain(story.headline(variant))).strip()

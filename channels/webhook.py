@@ -46,14 +46,13 @@ class Webhook(Channel):
     )
     length: ClassVar[LengthRule] = LengthRule(limit=0, counting="none")
     idempotency: ClassVar[Idempotency] = Idempotency.KEY
+    utm_medium: ClassVar[str] = "referral"
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
         SettingSpec("url", "Where to POST, e.g. https://shop.example/hooks/storyloop"),
         SettingSpec("signing_secret", "Shared secret for the HMAC-SHA256 signature", secret=True),
     )
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         text = self.short_text(story, variant, links)
         payload = {
             "type": "storyloop.post",

@@ -3,12 +3,14 @@
 cover upload (add_material, JPEG ≤ 64 KB) → body images (uploadimg) → draft/add → freepublish/submit
 → poll freepublish/get until published. Each id is recorded the moment it is known, so a retry
 resumes where the last attempt stopped instead of making a second draft. The access token comes
-from ``stable_token``, cached in a 0600 file shared by every process, and is refetched once
-when WeChat says it is invalid (40001, 40014, 42001). Every answer is HTTP 200 with ``errcode``.
+from ``stable_token``, cached in the context's state store (the engine's database), so every
+process on every machine shares one, and is refetched once when WeChat says it is invalid
+(40001, 40014, 42001). The ids of a post in progress are in the same store: a lease that runs
+out on one machine is resumed or looked up on another. Every answer is HTTP 200 with ``errcode``.
 
-Metrics come from ``datacube/getarticletotaldetail``, asked for the day the article went out; the
-statistics id (``msgid``) and that day are recorded when publishing succeeds, because the engine
-later gives ``metrics()`` only the remote id.
+Metrics come from ``datacube/getarticletotaldetail``, asked for the days the article may have
+gone out on; the statistics id (``msgid``) and those days are in the receipt, which the engine
+hands back to ``metrics()`` whole. How far the figures are final is kept in the state store.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import logging
 import time
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -48,9 +49,7 @@ from channels.base import (
     SettingSpec,
 )
 from channels.markup import clean_html, image_paths, site_root
-from channels.outbox import safe_filename
 from channels.text import offer_line, one_line, plain, rewrite_html_links, truncate
-from publisher.files import write_atomically
 from publisher.model import Story
 
 DEFAULT_API = "https://api.weixin.qq.com"
@@ -154,9 +153,7 @@ class WeChat(Channel):
 
     # ------------------------------------------------------------------ render
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         link = links.get(story.url)
         offer = offer_line(story, links.offer_code)
         offer_html = f'<p style="{INLINE_STYLES["p"]}font-weight:bold;">{_esc(offer)}</p>'
@@ -184,13 +181,11 @@ class WeChat(Channel):
 
     # ------------------------------------------------------------------ token
 
-    def _token_file(self) -> Path:
-        return (
-            self.context.var_dir / "wechat" / f"{safe_filename(str(self.settings['appid']))}.token"
-        )
+    def _token_key(self) -> tuple[str, str]:
+        return "wechat", f"token/{self.settings['appid']}"
 
     def access_token(self, fresh: bool = False) -> str:
-        """The stable access token: memory, then the shared 0600 file, then stable_token."""
+        """The stable access token: memory, then the shared state store, then stable_token."""
         if self._token and not fresh:
             return self._token
         if not fresh:
@@ -201,9 +196,8 @@ class WeChat(Channel):
         return self._fetch_token()
 
     def _read_token(self) -> str | None:
-        try:
-            data = json.loads(self._token_file().read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
+        data = self.context.state.get(*self._token_key())
+        if not isinstance(data, dict) or "access_token" not in data:
             return None
         if float(data.get("expires_at", 0)) - 300 < self.context.now().timestamp():
             return None
@@ -225,10 +219,8 @@ class WeChat(Channel):
         return token
 
     def _write_token(self, token: str, expires_at: float) -> None:
-        path = self._token_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = {"access_token": token, "expires_at": expires_at}
-        write_atomically(path, json.dumps(data), private=True)
+        self.context.state.put(*self._token_key(), data)
 
     # ------------------------------------------------------------------ calls
 
@@ -280,22 +272,17 @@ class WeChat(Channel):
 
     # ------------------------------------------------------------------ publishing
 
-    def _progress_path(self, key: DeliveryKey) -> Path:
-        folder = self.context.var_dir / "wechat" / safe_filename(self.instance_name)
-        return folder / f"{safe_filename(key.id)}.json"
+    @property
+    def _scope(self) -> str:
+        return f"wechat/{self.instance_name}"
 
     def _progress(self, key: DeliveryKey) -> dict[str, Any]:
-        try:
-            data = json.loads(self._progress_path(key).read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return {}
-        return dict(data)
+        data = self.context.state.get(self._scope, f"progress/{key.id}")
+        return dict(data) if isinstance(data, dict) else {}
 
     def _record(self, key: DeliveryKey, **values: Any) -> dict[str, Any]:
         data = {**self._progress(key), **values}
-        path = self._progress_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data), encoding="utf-8")
+        self.context.state.put(self._scope, f"progress/{key.id}", data)
         return data
 
     def publish(self, post: Post, key: DeliveryKey) -> Receipt:
@@ -386,8 +373,9 @@ class WeChat(Channel):
         progress = self._progress(key)
         extra = {"publish_id": publish_id, **progress, "article_id": data.get("article_id")}
         remote_id = str(data.get("article_id") or publish_id)
-        self._remember(remote_id, progress, items[0])
-        return Receipt(remote_id=remote_id, url=url, extra=extra)
+        return Receipt(
+            remote_id=remote_id, url=url, extra={**extra, **self._statistics(progress, items[0])}
+        )
 
     def lookup(self, key: DeliveryKey) -> Receipt | None:
         publish_id = self._progress(key).get("publish_id")
@@ -435,23 +423,15 @@ class WeChat(Channel):
     def _today(self) -> date:
         return self.context.now().astimezone(BEIJING).date()
 
-    def _article_path(self, remote_id: str) -> Path:
-        folder = self.context.var_dir / "wechat" / safe_filename(self.instance_name) / "articles"
-        return folder / f"{safe_filename(remote_id)}.json"
-
-    def _remember(
-        self, remote_id: str, progress: Mapping[str, Any], item: Mapping[str, Any]
-    ) -> None:
-        """Keep what metrics() needs: the statistics msgid and the Beijing days the article may
-        have gone out on (from its submission to the first time it was seen published)."""
-        path = self._article_path(remote_id)
+    def _statistics(self, progress: Mapping[str, Any], item: Mapping[str, Any]) -> dict[str, Any]:
+        """What metrics() needs, kept in the receipt: the statistics msgid and the Beijing days
+        the article may have gone out on (from its submission to when it was seen published)."""
         msgid = statistics_msgid(progress.get("msg_data_id"), item)
-        if path.exists() or msgid is None:
-            return
+        if msgid is None:
+            return {}
         today = self._today().isoformat()
         first = str(progress.get("submitted_on") or today)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, json.dumps({"msgid": msgid, "first_day": first, "last_day": today}))
+        return {"msgid": msgid, "first_day": first, "last_day": today}
 
     def metrics(self, receipt: Receipt) -> Metrics | None:
         """The article's totals from getarticletotaldetail, or None when there is nothing new.
@@ -459,15 +439,14 @@ class WeChat(Channel):
         WeChat has figures up to yesterday (Beijing time), refreshed once a day, for the 30 days
         after publishing: an article is asked at most once a day, and no more once final.
         """
-        path = self._article_path(receipt.remote_id)
-        try:
-            article = json.loads(path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
+        article = receipt.extra
+        if not article.get("msgid"):
             return None  # published before its statistics id was recorded, or elsewhere
+        fetched = self.context.state.get(self._scope, f"fetched/{receipt.remote_id}")
         yesterday = self._today() - timedelta(days=1)
         first = date.fromisoformat(article["first_day"])
         last = date.fromisoformat(article["last_day"])
-        if str(article.get("fetched_through", "")) >= str(min(yesterday, last + STATS_DAYS)):
+        if str(fetched or "") >= str(min(yesterday, last + STATS_DAYS)):
             return None
         for day in _days(first, min(last, yesterday)):
             when = {"begin_date": str(day), "end_date": str(day)}
@@ -475,8 +454,8 @@ class WeChat(Channel):
             row = latest_statistics(data, str(article["msgid"]))
             if row is not None:
                 if not data.get("is_delay"):  # final for yesterday: no need to ask again today
-                    write_atomically(
-                        path, json.dumps({**article, "fetched_through": str(yesterday)})
+                    self.context.state.put(
+                        self._scope, f"fetched/{receipt.remote_id}", str(yesterday)
                     )
                 return figures(row)
         return None

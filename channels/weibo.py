@@ -132,9 +132,7 @@ class Weibo(Channel):
     def protected_spans(self, text: str) -> list[tuple[int, int]]:
         return topic_spans(text)
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         text = self.short_text(_paired(story), variant, links)
         pic = story.images[0].path if story.images else None
         return Post(self.instance_name, text, {"status": text, "pic": pic}, (pic,) if pic else ())

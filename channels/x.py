@@ -6,7 +6,6 @@ original id: that is a rejection, and an unanswered request is an unknown outcom
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -50,9 +49,7 @@ class X(Channel):
     def api(self) -> str:
         return str(self.settings.get("api_base", DEFAULT_API)).rstrip("/")
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         text = self.short_text(story, variant, links)
         media = [{"path": i.path, "alt": i.alt} for i in story.images[: self.media.max_images]]
         payload = {"text": text, "media": media}

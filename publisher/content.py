@@ -349,22 +349,6 @@ def parse_offer_until(value: str, default_zone: str) -> datetime:
     return end
 
 
-def offer_rules(header: Mapping[str, str], timezone: str) -> OfferRules | None:
-    """The offer's rules from already validated metadata (lower-case field names), or None when
-    the editor wrote none."""
-    if not any(header.get(k) for k in OFFER_FIELDS):
-        return None
-    until = header.get("offer-until")
-    limits = parse_offer_limit(header["offer-limit"]) if header.get("offer-limit") else {}
-    return OfferRules(
-        stores=tuple(dict.fromkeys(split_list(header.get("offer-stores")))),
-        until=parse_offer_until(until, timezone) if until else None,
-        per_code=limits.get("per_code"),
-        per_customer=limits.get("per_customer"),
-        total=limits.get("total"),
-    )
-
-
 @dataclass(frozen=True)
 class Rules:
     """What the settings allow: read once from :class:`publisher.settings.Settings`."""
@@ -405,11 +389,55 @@ class Rules:
         )
 
 
+@dataclass(frozen=True)
+class TestimonialFields:
+    customer: str
+    consent: bool
+    consent_until: date | None
+    rating: int | None
+    store: str | None
+
+
+@dataclass(frozen=True)
+class StoryFields:
+    """A story's header read and checked once: the typed values the build makes a story of.
+    ``publish_at`` None means the post's own date; ``channels`` None means the header names
+    none, so the category's rule or the default applies."""
+
+    publish_at: datetime | None
+    timezone: str
+    channels: tuple[str, ...] | None
+    variants: dict[str, str]
+    overrides: dict[str, str]
+    summary: str | None
+    region: str | None
+    store: str | None
+    offer: str | None
+    offer_rules: OfferRules | None
+    image: str | None
+    image_alt: str
+    testimonial: TestimonialFields | None
+    verified: str | None
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The one parse of a header: its typed fields, or None when any problem is an error;
+    every problem found (errors and warnings, each with file, line and field)."""
+
+    fields: StoryFields | None
+    problems: list[Problem]
+
+
 class _Checker:
     def __init__(self, header: Header, rules: Rules) -> None:
         self.h = header
         self.rules = rules
         self.problems: list[Problem] = []
+        self.publish: tuple[datetime, str] | None = None
+        self.offer_until: datetime | None = None
+        self.offer_limits: dict[str, int] = {}
+        self.consent_until: date | None = None
 
     def add(self, key: str, message: str, expected: str, severity: str = "error") -> None:
         name = self.h.names.get(key) or "-".join(p.capitalize() for p in key.split("-"))
@@ -459,7 +487,7 @@ class _Checker:
         publish = self.h.get("publish")
         if publish is not None:
             try:
-                parse_publish(publish, self.rules.timezone)
+                self.publish = parse_publish(publish, self.rules.timezone)
             except ValueError as exc:
                 self.add(
                     "publish",
@@ -506,7 +534,7 @@ class _Checker:
         until = self.h.get("offer-until")
         if until:
             try:
-                parse_offer_until(until, self.rules.timezone)
+                self.offer_until = parse_offer_until(until, self.rules.timezone)
             except (ValueError, OverflowError) as exc:
                 self.add(
                     "offer-until",
@@ -516,7 +544,7 @@ class _Checker:
         limit = self.h.get("offer-limit")
         if limit:
             try:
-                parse_offer_limit(limit)
+                self.offer_limits = parse_offer_limit(limit)
             except ValueError as exc:
                 self.add("offer-limit", str(exc), LIMIT_EXAMPLE)
 
@@ -564,6 +592,7 @@ class _Checker:
             try:
                 end = dateutil.parser.parse(until).date()
                 in_range(datetime(end.year, end.month, end.day, tzinfo=UTC), until)
+                self.consent_until = end
             except (ValueError, OverflowError):
                 self.add(
                     "consent-until",
@@ -634,6 +663,51 @@ class _Checker:
                     )
                 )
 
+    def fields(self) -> StoryFields:
+        """The values checked above, typed; called only when no problem is an error."""
+        h, rules = self.h, self.rules
+        publish_at, zone = self.publish or (None, rules.timezone)
+        testimonial = None
+        if rules.is_testimonial(h):
+            rating = h.get("rating")
+            testimonial = TestimonialFields(
+                customer=h.get("customer") or "",
+                consent=parse_bool(h.get("consent") or "") is True,
+                consent_until=self.consent_until,
+                rating=int(rating) if rating else None,
+                store=h.get("store"),
+            )
+        return StoryFields(
+            publish_at=publish_at,
+            timezone=zone,
+            channels=tuple(split_list(h.get("channels"))) if "channels" in h.values else None,
+            variants={
+                k.split("-", 1)[1].upper(): v for k, v in h.values.items() if HEADLINE.match(k)
+            },
+            overrides={m.group(1): v for k, v in h.values.items() if (m := CHANNEL_TEXT.match(k))},
+            summary=h.get("summary"),
+            region=h.get("region"),
+            store=h.get("store"),
+            offer=h.get("offer"),
+            offer_rules=self._offer_rules() if h.get("offer") else None,
+            image=h.get("image"),
+            image_alt=h.values.get("image-alt", ""),
+            testimonial=testimonial,
+            verified=h.get("verified"),
+        )
+
+    def _offer_rules(self) -> OfferRules | None:
+        if not any(self.h.get(k) for k in OFFER_FIELDS):
+            return None
+        limits = self.offer_limits
+        return OfferRules(
+            stores=tuple(dict.fromkeys(split_list(self.h.get("offer-stores")))),
+            until=self.offer_until,
+            per_code=limits.get("per_code"),
+            per_customer=limits.get("per_customer"),
+            total=limits.get("total"),
+        )
+
 
 def inside(folder: Path, relative: str) -> bool:
     """Whether ``relative`` names something inside ``folder`` (after symlinks and ``..``)."""
@@ -648,9 +722,19 @@ def _one_of(values: Iterable[str], word: str = "one of") -> str:
     return f"{word}: {items}"
 
 
+def parse(header: Header, rules: Rules) -> Parsed:
+    """A header read once: every problem with it (cross-file checks are in
+    :func:`validate_all`) and, when none is an error, its typed :class:`StoryFields`. Pure:
+    the header and the rules in, a value out; ``storyloop check`` and the build both call it."""
+    checker = _Checker(header, rules)
+    problems = checker.run()
+    failed = any(p.severity == "error" for p in problems)
+    return Parsed(None if failed else checker.fields(), problems)
+
+
 def validate(header: Header, rules: Rules) -> list[Problem]:
     """Every problem with one file's metadata (cross-file checks are in :func:`validate_all`)."""
-    return _Checker(header, rules).run()
+    return parse(header, rules).problems
 
 
 def slug_of(header: Header, rules: Rules) -> str:

@@ -1,32 +1,25 @@
 """The engine's exception tree. The CLI turns these into one line and an exit code.
 
-StoryloopError
+StoryloopError           defined in :mod:`channels.contract` and re-exported here: the very
+ │                        same class, so ``except StoryloopError`` catches a channel's errors
  ├── SettingsError        pelicanconf.py / STORYLOOP settings are wrong
  ├── ManifestError        the manifest is missing or does not match its schema
  ├── NotFound             an id, code or story the user named does not exist
- ├── ChannelError         a channel failed; its own tree in :mod:`channels.base`, and the
+ ├── ChannelError         a channel failed; its own tree in :mod:`channels.contract`, and the
  │                        transport failures under it mapped by class in :mod:`channels.http`
  ├── ChannelNotFound      (also a LookupError) no installed channel has that name
  └── …                    each module's own (AccountError, PosterError, InvalidConversion, …)
 
-This module imports nothing of the project, so every layer (channels included) can share it.
+The root lives in the contract module because channels may not import the engine (an
+import-linter contract in ``pyproject.toml``); this module imports only that one, which imports
+nothing of the project.
 """
 
 from __future__ import annotations
 
+from channels.contract import StoryloopError
 
-class StoryloopError(Exception):
-    """Base of every error the CLI reports as one clean line."""
-
-    exit_code = 1
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
-
-    def __str__(self) -> str:
-        text = super().__str__()
-        return f"{text} (hint: {self.hint})" if self.hint else text
+__all__ = ["ManifestError", "NotFound", "SettingsError", "StoryloopError"]
 
 
 class SettingsError(StoryloopError):

@@ -1,19 +1,18 @@
 """The content model as the engine sees it: stories read from the build manifest.
 
 The manifest (``output/storyloop-manifest.json``) is the one boundary between the Pelican build
-and the engine; :func:`load_manifest` is the only way the engine reads content.
+and the engine; :func:`publisher.manifest.load_manifest` is the only way the engine reads
+content. This module imports no other part of Storyloop: channel adapters read these types,
+and ``channels`` may depend on nothing else of the engine (an import-linter contract).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-
-from publisher.errors import ManifestError
 
 MANIFEST_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
@@ -262,35 +261,3 @@ class Manifest:
             "site_url": self.site_url,
             "stories": [s.to_json() for s in self.stories],
         }
-
-
-def load_manifest(path: str | Path) -> Manifest:
-    """Read a manifest written by the Pelican plugin."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError as exc:
-        raise ManifestError(f"{p}: no manifest", hint="run `storyloop build` first") from exc
-    except OSError as exc:
-        raise ManifestError(f"{p}: cannot be read: {exc.strerror}") from exc
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:  # e.g. cut short in the middle of a character
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise ManifestError(f"{p}:{line}: not UTF-8 at byte {exc.start} (cut short?)") from exc
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{p}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
-    except RecursionError as exc:
-        raise ManifestError(f"{p}: not a manifest: JSON nested too deeply") from exc
-    if not isinstance(data, dict):
-        raise ManifestError(f"{p}: not a manifest: the JSON is not an object")
-    if data.get("version") != MANIFEST_VERSION:
-        raise ManifestError(
-            f"{p}: manifest version {data.get('version')!r} (expected {MANIFEST_VERSION})",
-            hint="rebuild the site with this version of storyloop",
-        )
-    try:
-        stories = tuple(Story.from_json(s) for s in data["stories"])
-        return Manifest(version=data["version"], site_url=str(data["site_url"]), stories=stories)
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
-        raise ManifestError(f"{p}: malformed story entry: {exc!r}") from exc

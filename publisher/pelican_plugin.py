@@ -20,7 +20,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import dateutil.parser
 import nh3
 from pelican import signals
 from pelican.contents import Article
@@ -35,11 +34,10 @@ from publisher.content import (
     Header,
     Problem,
     Rules,
+    StoryFields,
     duplicate_slugs,
     excluded,
-    offer_rules,
-    parse_bool,
-    parse_publish,
+    parse,
     read_header,
     split_list,
     validate,
@@ -182,8 +180,13 @@ def pelican_fields(settings: dict[str, Any]) -> frozenset[str]:
 def story_channels(header: Header, engine: dict[str, Any], category: Any) -> tuple[str, ...]:
     """Where a story goes: the Channels it names (none when empty), else its category's rule,
     else ``default_channels``. An archive turned on without rules goes nowhere."""
-    if "channels" in header.values:
-        return tuple(split_list(header.get("channels")))
+    named = tuple(split_list(header.get("channels"))) if "channels" in header.values else None
+    return routed(named, engine, category)
+
+
+def routed(named: tuple[str, ...] | None, engine: dict[str, Any], category: Any) -> tuple[str, ...]:
+    if named is not None:
+        return named
     rules = engine.get("category_channels") or {}
     for key in (getattr(category, "name", None), getattr(category, "slug", None)):
         if key is not None and key in rules:
@@ -191,64 +194,63 @@ def story_channels(header: Header, engine: dict[str, Any], category: Any) -> tup
     return tuple(engine.get("default_channels") or ())
 
 
-def story_from(article: Article, header: Header, rules: Rules, site_url: str, root: Path) -> Story:
-    """One article as the manifest's story (its translations are added by the caller)."""
-    meta = header.values
-    publish = meta.get("publish")
-    if publish:
-        publish_at, zone = parse_publish(publish, rules.timezone)
+def story_from(
+    article: Article, fields: StoryFields, rules: Rules, site_url: str, root: Path
+) -> Story:
+    """One article as the manifest's story, from the fields its header parsed into (its
+    translations are added by the caller)."""
+    if fields.publish_at is not None:
+        publish_at, zone = fields.publish_at, fields.timezone
     else:
         publish_at, zone = article.date.astimezone(UTC), rules.timezone
     images: tuple[Image, ...] = ()
-    if meta.get("image"):
-        width, height, size = image_info(rules.content_dir / meta["image"])
+    if fields.image:
+        width, height, size = image_info(rules.content_dir / fields.image)
         images = (
             Image(
-                path=meta["image"],
-                url=f"{site_url}/{meta['image']}",
-                alt=meta.get("image-alt", ""),
+                path=fields.image,
+                url=f"{site_url}/{fields.image}",
+                alt=fields.image_alt,
                 width=width,
                 height=height,
                 bytes=size,
             ),
         )
+    told = fields.testimonial
     testimonial = None
-    if rules.is_testimonial(header):
-        until = meta.get("consent-until")
+    if told is not None:
         testimonial = Testimonial(
-            customer=meta.get("customer", ""),
-            consent=parse_bool(meta.get("consent", "")) is True,
-            consent_until=dateutil.parser.parse(until).date() if until else None,
-            rating=int(meta["rating"]) if meta.get("rating") else None,
-            store=meta.get("store"),
+            customer=told.customer,
+            consent=told.consent,
+            consent_until=told.consent_until,
+            rating=told.rating,
+            store=told.store,
         )
     url = f"{site_url}/{article.url}"
-    summary = plain_text(meta["summary"]) if meta.get("summary") else ""
+    summary = plain_text(fields.summary) if fields.summary else ""
     return Story(
         slug=article.slug,
         title=str(article.title),
         summary=summary or auto_summary(article.content),
         lang=article.lang,
-        region=meta.get("region"),
+        region=fields.region,
         category=str(article.category),
         url=url,
         html=article.content,
         text="",  # filled in by completed(), off the build's critical path
         images=images,
-        channels=story_channels(header, STATE.engine, article.category),
+        channels=routed(fields.channels, STATE.engine, article.category),
         publish_at=publish_at,
         timezone=zone,
-        variants={
-            k.split("-", 1)[1].upper(): v for k, v in meta.items() if k.startswith("headline-")
-        },
-        offer=meta.get("offer"),
-        store=meta.get("store"),
+        variants=dict(fields.variants),
+        offer=fields.offer,
+        store=fields.store,
         testimonial=testimonial,
-        overrides={k[: -len("-text")]: v for k, v in meta.items() if k.endswith("-text")},
+        overrides=dict(fields.overrides),
         source=display_path(article.source_path, root),
         content_hash="",  # filled in by completed()
         tags=tuple(str(t) for t in getattr(article, "tags", ())),
-        offer_rules=offer_rules(meta, rules.timezone) if meta.get("offer") else None,
+        offer_rules=fields.offer_rules,
     )
 
 
@@ -471,7 +473,8 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     skipped = skipped_by_pelican(generator, rules)
     said = {p.path for p in skipped}  # the same post as Pelican's own skip line: said once
     problems = [p for p in STATE.unread if p.path not in said] + skipped
-    problems += [p for h in headers.values() for p in validate(h, rules)]
+    parsed = {path: parse(h, rules) for path, h in headers.items()}  # each header read once
+    problems += [p for result in parsed.values() for p in result.problems]
     in_order = sorted((headers[a.source_path] for a in originals), key=_path)
     problems += duplicate_slugs(in_order, rules)
     problems += withdrawn_consent(in_order, STATE.engine, root)
@@ -490,15 +493,20 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
         article.translations = [t for t in article.translations if kept(t)]
     if STATE.check_only or any(p.severity == "error" for p in problems):
         return  # a failing build stops in on_all_finalized, before any page is written
+
+    def fields_of(article: Article) -> StoryFields:
+        found = parsed[article.source_path].fields
+        assert found is not None  # no error was found, so every header parsed
+        return found
+
     for article in generator.articles:
-        story = story_from(article, headers[article.source_path], rules, STATE.site_url, root)
+        story = story_from(article, fields_of(article), rules, STATE.site_url, root)
         versions = [
-            story_from(t, headers[t.source_path], rules, STATE.site_url, root)
-            for t in article.translations
+            story_from(t, fields_of(t), rules, STATE.site_url, root) for t in article.translations
         ]
         story = replace(story, translations=tuple(translation_of(v) for v in versions))
         article.storyloop = theme_data(story, generator.settings)
-        article.storyloop["verified"] = verified_mark(headers[article.source_path].get("verified"))
+        article.storyloop["verified"] = verified_mark(fields_of(article).verified)
         for translated, version in zip(article.translations, versions, strict=True):
             translated.storyloop = theme_data(version, generator.settings)
         STATE.stories.append(story)

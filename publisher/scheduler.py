@@ -27,7 +27,8 @@ from publisher import db, ledger, plan, processes
 from publisher.consent.removals import Remover
 from publisher.dispatch import Dispatcher, Outcome, utcnow
 from publisher.errors import ManifestError
-from publisher.model import Manifest, Story, load_manifest
+from publisher.manifest import load_manifest
+from publisher.model import Manifest, Story
 from publisher.settings import Settings
 from publisher.tracking.metrics import refresh_metrics
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from channels.contract import Secret as Secret  # where adapters find it too
 from publisher.errors import SettingsError
 
 DEFAULT_CONFIG = "pelicanconf.py"
@@ -44,33 +45,6 @@ DEFAULTS: dict[str, Any] = {
     # the site's own header fields: not reported as unknown
     "fields": [],
 }
-
-
-class Secret:
-    """A secret value that refuses to show itself in reprs, logs and tracebacks."""
-
-    __slots__ = ("_name", "_value")
-
-    def __init__(self, value: str, name: str = "secret") -> None:
-        self._value = value
-        self._name = name
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"Secret({self._name!r}, '***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
 
 
 def is_secret_ref(value: object) -> bool:

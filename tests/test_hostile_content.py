@@ -210,7 +210,7 @@ def test_the_engine_refuses_a_manifest_whose_image_leaves_the_content_folder(
     """The build never writes such a manifest; one written by hand must not make a channel
     upload a file from elsewhere either."""
     from publisher.errors import ManifestError
-    from publisher.model import load_manifest
+    from publisher.manifest import load_manifest
 
     golden = Path(__file__).with_name("golden") / "manifest.json"
     data = json.loads(golden.read_text("utf-8"))

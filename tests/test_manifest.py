@@ -8,13 +8,16 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
-from publisher.model import SCHEMA_PATH, load_manifest
+from publisher import model
+from publisher.manifest import load_manifest
+from publisher.model import SCHEMA_PATH, Image, Manifest, OfferRules, Story, Translation
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "manifest.json"
@@ -66,3 +69,46 @@ def test_manifest_round_trips_through_the_engine_model(manifest: dict[str, Any])
     for story in loaded.stories:
         assert story.publish_at.tzinfo is not None
         assert story.headline(None) == story.title
+
+
+SHAPES = {
+    "story": Story,
+    "translation": Translation,
+    "image": Image,
+    "testimonial": model.Testimonial,
+    "offer_rules": OfferRules,
+}
+
+
+def test_the_schema_and_the_engine_model_name_the_same_fields() -> None:
+    """One shape: every object in the schema is a dataclass of publisher.model, field for field,
+    and nothing else may appear (a field added to one and not the other fails here)."""
+    schema = json.loads(SCHEMA_PATH.read_text("utf-8"))
+    assert set(schema["properties"]) == {f.name for f in fields(Manifest)}
+    assert set(schema["$defs"]) == set(SHAPES)
+    for name, cls in SHAPES.items():
+        shape = schema["$defs"][name]
+        assert set(shape["properties"]) == {f.name for f in fields(cls)}, name
+        assert shape["additionalProperties"] is False, name
+
+
+def test_the_schema_requires_exactly_what_the_model_always_writes() -> None:
+    """A key the schema lets a manifest leave out is one the model writes only when it is set
+    (a story's translations and offer rules), so older manifests still read."""
+    schema = json.loads(SCHEMA_PATH.read_text("utf-8"))
+    stories = load_manifest(GOLDEN).stories
+    told = next(s for s in stories if s.testimonial is not None and s.images)
+    bare = replace(told, translations=(), offer_rules=None)
+    translation = Translation(**{f.name: getattr(told, f.name) for f in fields(Translation)})
+    written = {
+        "story": bare.to_json(),
+        "translation": translation.to_json(),
+        "image": bare.to_json()["images"][0],
+        "testimonial": bare.to_json()["testimonial"],
+        "offer_rules": OfferRules().to_json(),
+    }
+    for name, data in written.items():
+        assert set(schema["$defs"][name]["required"]) == set(data), name
+    with_all = replace(told, translations=(translation,), offer_rules=OfferRules()).to_json()
+    assert set(with_all) == set(schema["$defs"]["story"]["properties"])
+    assert set(schema["required"]) == set(Manifest(1, "https://shop.example", ()).to_json())

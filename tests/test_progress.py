@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 import publisher.cli  # noqa: F401  (the command modules are imported through it, in order)
-from channels.base import ChannelContext, open_channel
+from channels.base import ChannelContext
 from publisher import settings as settings_mod
+from publisher.adapters import open_channel
 from publisher.commands.engine import _say_outboxes
 from tests.conftest import ROOT
 from tests.ptykit import run

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from channels.base import AuthProblem, ChannelContext, open_channel
+from channels.base import AuthProblem, ChannelContext
 from channels.email import Email
 from channels.outbox import Outbox
+from publisher.adapters import open_channel
 from publisher.errors import SettingsError
 from publisher.settings import load
 from tests.channels.networks import SmtpServer
@@ -100,7 +101,7 @@ def test_the_email_adapter_sends_nothing_without_a_key(tmp_path: Path, smtp: Smt
     channel = Email(settings, ctx)
     story = make_story()
     with pytest.raises(AuthProblem, match="STORYLOOP_SIGNING_KEY"):
-        channel.publish(channel.render(story, None, links_for(story), {}), key())
+        channel.publish(channel.render(story, None, links_for(story)), key())
     assert smtp.mailbox.envelopes == []
 
 
@@ -111,7 +112,7 @@ def test_without_a_key_email_still_goes_to_the_outbox(tmp_path: Path) -> None:
     channel = open_channel("email", settings, ctx)
     assert isinstance(channel, Outbox)
     story = make_story()
-    channel.publish(channel.render(story, None, links_for(story), {}), key())
+    channel.publish(channel.render(story, None, links_for(story)), key())
     assert (tmp_path / "var/outbox/email/d-0001.json").is_file()
 
 

@@ -25,7 +25,8 @@ import pytest
 from bs4 import BeautifulSoup, Tag
 
 from channels.base import ChannelContext, installed
-from publisher.model import Story, load_manifest
+from publisher.manifest import load_manifest
+from publisher.model import Story
 from tests.channels.test_golden import SETTINGS, tracked_links
 from tests.test_content import GOOD_STORY, GOOD_TESTIMONIAL, Site
 
@@ -231,7 +232,7 @@ def test_no_channel_renders_active_html_from_any_vector(
         adapter = cls({"name": name, **SETTINGS.get(name, {})}, ctx)
         checked = 0
         for index, story in enumerate(stories):
-            post = adapter.render(story, None, tracked_links(story, index), {})
+            post = adapter.render(story, None, tracked_links(story, index))
             for path, text in _strings(post.payload):
                 if path in HTML_FIELDS.get(name, ()):
                     checked += 1
@@ -258,7 +259,7 @@ def test_plain_text_channels_carry_no_markup_from_the_body(
             continue
         adapter = cls({"name": name, **SETTINGS.get(name, {})}, ctx)
         for index, story in enumerate(stories):
-            post = adapter.render(story, None, tracked_links(story, index), {})
+            post = adapter.render(story, None, tracked_links(story, index))
             for path, text in _strings(post.payload):
                 flat = "".join(text.split()).lower()
                 assert "<script" not in flat and "onerror=" not in flat, (name, path, text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -15,18 +16,25 @@ from channels.base import (
     ChannelContext,
     ChannelNotFound,
     Links,
-    engine_settings,
+    Secret,
+    SettingSpec,
     installed,
     load_class,
+)
+from publisher.adapters import (
+    channel_context,
+    engine_settings,
     missing_for,
+    setting_error,
 )
 from publisher.errors import NotFound
-from publisher.model import Story, load_manifest
-from publisher.settings import Settings
+from publisher.manifest import load_manifest
+from publisher.model import Story
+from publisher.settings import Settings, is_secret_ref
 
 
 def _context(settings: Settings) -> ChannelContext:
-    return ChannelContext(var_dir=settings.var_dir, content_dir=settings.content_path)
+    return channel_context(settings)  # a preview renders: no database, nothing remembered
 
 
 def _class_for(name: str, settings: Settings) -> type[Channel]:
@@ -38,29 +46,82 @@ def _class_for(name: str, settings: Settings) -> type[Channel]:
         raise NotFound(f"{exc}; configured: {configured}") from None
 
 
-def channel_rows(settings: Settings) -> list[dict[str, str]]:
-    """One row per configured channel, then one per installed type nobody configured."""
+def channel_rows(settings: Settings) -> list[dict[str, Any]]:
+    """One row per configured channel, then one per installed type nobody configured; each
+    with its settings as the channel declares them and, where configured, what they are."""
     rows = []
     for name, conf in settings.channels.items():
         type_name = str(conf.get("type") or name)
         try:
             cls = load_class(type_name)
         except ChannelNotFound:
-            rows.append(_row(name, type_name, "unknown type", "", ""))
+            rows.append(_row(name, type_name, "unknown type", "", "", []))
             continue
-        missing = missing_for(name, settings, cls, engine_settings(name, settings))
-        status = f"outbox: var/outbox/{name}/" if missing else "ready"
-        rows.append(_row(name, type_name, status, ", ".join(missing), cls.setup_url))
+        resolved = engine_settings(name, settings)
+        parsed, problems = cls.read_settings(resolved)
+        missing = missing_for(name, settings, cls, resolved)
+        if problems:
+            status = f"bad setting: {problems[0].spec.name}"
+        else:
+            status = f"outbox: var/outbox/{name}/" if missing else "ready"
+        written = settings.channels[name]
+        described = [_setting(s, written, parsed) for s in cls.declared_settings()]
+        rows.append(_row(name, type_name, status, ", ".join(missing), cls.setup_url, described))
     used = {str(c.get("type") or n) for n, c in settings.channels.items()}
     for type_name, cls in sorted(installed().items()):
         if type_name not in used:
             required = [s.name for s in cls.settings_spec if s.required]
-            rows.append(_row("", type_name, "not configured", ", ".join(required), cls.setup_url))
+            described = [_setting(s, None, None) for s in cls.declared_settings()]
+            rows.append(
+                _row("", type_name, "not configured", ", ".join(required), cls.setup_url, described)
+            )
     return rows
 
 
-def _row(name: str, type_name: str, status: str, missing: str, url: str) -> dict[str, str]:
-    return {"name": name, "type": type_name, "status": status, "missing": missing, "setup": url}
+def _row(
+    name: str,
+    type_name: str,
+    status: str,
+    missing: str,
+    url: str,
+    described: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": type_name,
+        "status": status,
+        "missing": missing,
+        "setup": url,
+        "settings": described,
+    }
+
+
+def _setting(
+    spec: SettingSpec, written: Mapping[str, Any] | None, parsed: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """One declared setting for people: what it holds, its default, and what it is now. A
+    secret's value is never shown: only whether it is set, and from which variable."""
+    entry: dict[str, Any] = {
+        "setting": spec.name,
+        "holds": spec.expected,
+        "default": spec.default,
+        "required": spec.required,
+        "secret": spec.secret,
+        "help": spec.help,
+    }
+    if written is None or parsed is None:
+        return entry
+    raw, value = written.get(spec.name), parsed.get(spec.name)
+    if spec.secret or isinstance(value, Secret) or is_secret_ref(raw):
+        variable = f" from ${raw['env']}" if isinstance(raw, Mapping) and is_secret_ref(raw) else ""
+        entry["value"] = f"set{variable}" if value else f"not set{variable}"
+    else:
+        entry["value"] = value
+    return entry
+
+
+def _shown(value: Any) -> str:
+    return "—" if value is None else json.dumps(value, ensure_ascii=False)
 
 
 @click.command("channels")
@@ -78,6 +139,28 @@ def channels_cmd(obj: Any, as_json: bool) -> None:
     for row in rows:
         table.add_row(row["name"] or "—", row["type"], row["status"], row["missing"], row["setup"])
     Console().print(table)
+    for row in rows:
+        title = (
+            f"{row['name']} ({row['type']})" if row["name"] else f"{row['type']} (not configured)"
+        )
+        click.echo(f"\nSettings of {title}:")
+        for entry in row["settings"]:
+            click.echo("  " + _setting_line(entry))
+
+
+def _setting_line(entry: Mapping[str, Any]) -> str:
+    """``name (secret): what it holds, default …, now …: help`` (a secret's value never)."""
+    marks = [
+        m for m, on in (("secret", entry["secret"]), ("optional", not entry["required"])) if on
+    ]
+    said = entry["setting"] + (f" ({', '.join(marks)})" if marks else "")
+    facts = [str(entry["holds"])]
+    if entry["default"] is not None:
+        facts.append(f"default {_shown(entry['default'])}")
+    if "value" in entry:
+        now = entry["value"]
+        facts.append(f"now {now}" if entry["secret"] else f"now {_shown(now)}")
+    return f"{said}: {', '.join(facts)}. {entry['help']}"
 
 
 def find_story(settings: Settings, slug: str) -> Story:
@@ -134,8 +217,12 @@ def preview_document(
     from channels.outbox import _jsonable
     from channels.text import rule_counter
 
-    adapter = _class_for(name, settings)(engine_settings(name, settings), _context(settings))
-    post = adapter.render(story, variant, links, {})
+    cls = _class_for(name, settings)
+    conf, problems = cls.read_settings(engine_settings(name, settings))
+    if problems:
+        raise setting_error(settings, problems[0])
+    adapter = cls(conf, _context(settings))
+    post = adapter.render(story, variant, links)
     rule = adapter.length
     count = rule_counter(rule.counting, rule.url_weight, rule.limit, rule.max_bytes)
     return {

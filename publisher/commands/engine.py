@@ -161,7 +161,7 @@ def run_command(
 
 def _say_outboxes(settings: Settings) -> None:
     """One line for every channel without credentials, instead of a warning per channel."""
-    from channels.base import announce_outboxes
+    from publisher.adapters import announce_outboxes
 
     names = announce_outboxes(settings, settings.var_dir)
     if names:

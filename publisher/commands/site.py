@@ -37,6 +37,7 @@ def settings_problems(settings: Settings) -> list[Problem]:
     plain http, live email without a signing key, and what each adapter's own
     ``check_settings`` finds."""
     from channels.base import ALLOW_HTTP_HINT, ChannelNotFound, insecure_endpoints, load_class
+    from publisher.adapters import engine_settings, setting_line
     from publisher.tracking.optout import KEY_HINT, signing_key_problems
 
     source = str(settings.source.relative_to(settings.root))
@@ -67,6 +68,17 @@ def settings_problems(settings: Settings) -> list[Problem]:
             message = f"channel type {conf['type']!r} cannot be loaded: {exc}"
             problems.append(Problem(source, line, field_name, message, "a working installation"))
             continue
+        for bad in cls.read_settings(engine_settings(name, settings))[1]:
+            spec = bad.spec
+            problems.append(
+                Problem(
+                    source,
+                    setting_line(settings, name, spec.name),
+                    f"{field_name}.{spec.name}",
+                    bad.shown,
+                    f"expected {spec.expected}",
+                )
+            )
         check = getattr(cls, "check_settings", None)
         for message in check(conf, base_url) if check else []:
             problems.append(Problem(source, line, field_name, message, "see docs/CHANNELS.md"))
@@ -81,7 +93,8 @@ def settings_problems(settings: Settings) -> list[Problem]:
 
 def story_channel_problems(settings: Settings, read: SiteRead) -> list[Problem]:
     """What each channel a story is routed to finds in it (its adapter's ``check_story``)."""
-    from channels.base import ChannelNotFound, engine_settings, load_class
+    from channels.base import ChannelNotFound, load_class
+    from publisher.adapters import engine_settings
 
     problems = []
     for header in read.posts:

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from publisher import db, processes
 from publisher.cli import Context, progress
 from publisher.errors import NotFound, StoryloopError
-from publisher.model import load_manifest
+from publisher.manifest import load_manifest
 from publisher.tracking import ingest as ingest_mod
 from publisher.tracking import offers, report
 from publisher.tracking.journal import journal_dir

@@ -26,7 +26,6 @@ one row in ``consent_steps``.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 from collections import Counter
@@ -44,7 +43,6 @@ from sqlalchemy.exc import IntegrityError
 from channels.base import (
     AuthProblem,
     Channel,
-    ChannelContext,
     ChannelError,
     ContentRejected,
     Deletion,
@@ -52,9 +50,8 @@ from channels.base import (
     Receipt,
     Removed,
     RetryLater,
-    open_channel,
 )
-from publisher import ledger
+from publisher import adapters, ledger
 from publisher.consent.schema import (
     EXPIRED,
     SCOPE,
@@ -296,16 +293,7 @@ class Job:
 
 
 def _receipt(row: Row[Any]) -> Receipt:
-    try:
-        data = json.loads(row.receipt or "{}")
-    except ValueError:
-        data = {}
-    extra = (
-        {k: v for k, v in data.items() if k not in ("remote_id", "url")}
-        if isinstance(data, dict)
-        else {}
-    )
-    return Receipt(remote_id=str(row.remote_id or ""), url=row.url, extra=extra)
+    return adapters.stored_receipt(str(row.remote_id or ""), row.url, row.receipt)
 
 
 def _move(
@@ -517,11 +505,11 @@ class Remover:
     def adapter(self, name: str) -> Channel | str:
         """The channel, or why it cannot be opened (then its copies are for a person)."""
         if name not in self._adapters:
-            context = ChannelContext(
-                var_dir=self.settings.var_dir, content_dir=self.settings.content_path
-            )
+            # the same context the dispatcher builds: the adapter's state (ids it was handed,
+            # a cached token) is in the database, where the publishing machine left it
+            context = adapters.channel_context(self.settings, self.engine)
             try:
-                self._adapters[name] = open_channel(name, self.settings, context)
+                self._adapters[name] = adapters.open_channel(name, self.settings, context)
             except Exception as exc:  # a channel no longer configured or installed
                 self._adapters[name] = f"channel {name!r} cannot be opened ({exc}): remove by hand"
         return self._adapters[name]

@@ -36,7 +36,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from channels.base import (
     Channel,
-    ChannelContext,
     ChannelError,
     DeliveryKey,
     Idempotency,
@@ -44,9 +43,8 @@ from channels.base import (
     Post,
     Receipt,
     mask_secrets,
-    open_channel,
 )
-from publisher import ledger, plan, tracking
+from publisher import adapters, ledger, plan, tracking
 from publisher.dispatch.holds import PassHolds
 from publisher.dispatch.outcomes import Outcome
 from publisher.dispatch.record import Backoff, Recorder, Sent
@@ -343,9 +341,7 @@ class Dispatcher:
                 for item, links in zip(items, every_links, strict=True):
                     claim, adapter = item.claim, item.adapter
                     try:
-                        posts[claim.id] = adapter.render(
-                            item.story, claim.variant, links, adapter.settings
-                        )
+                        posts[claim.id] = adapter.render(item.story, claim.variant, links)
                     except Exception as exc:
                         if alone:
                             raise
@@ -502,7 +498,7 @@ class Dispatcher:
                 continue
             adapter = self._adapter(row.channel)
             story = story.in_lang(adapter.settings.get("lang"))  # the language it posts
-            yield row.id, row.channel, adapter.render(story, row.variant, Links(), adapter.settings)
+            yield row.id, row.channel, adapter.render(story, row.variant, Links())
 
     # ------------------------------------------------------------------ helpers
 
@@ -536,12 +532,10 @@ class Dispatcher:
             return self._adapters[name]
 
     def _open_configured(self, name: str) -> Channel:
-        context = ChannelContext(
-            var_dir=self.settings.var_dir,
-            content_dir=self.settings.content_path,
-            optouts=lambda: _tracking_optouts(self.engine),
+        context = adapters.channel_context(
+            self.settings, self.engine, optouts=lambda: _tracking_optouts(self.engine)
         )
-        return open_channel(name, self.settings, context)
+        return adapters.open_channel(name, self.settings, context)
 
 
 def _tracking_prepare_links() -> PrepareLinks:

@@ -14,7 +14,8 @@ from datetime import datetime
 from pathlib import Path
 
 from publisher.errors import ManifestError
-from publisher.model import Story, load_manifest
+from publisher.manifest import load_manifest
+from publisher.model import Story
 from publisher.shop.stores import Store
 
 

@@ -19,6 +19,8 @@ from sqlalchemy import Connection, Table, select
 
 from channels.base import Links
 from channels.text import find_urls, plain
+from publisher.adapters import OFFLINE_CHANNEL as OFFLINE_CHANNEL
+from publisher.adapters import utm_medium
 from publisher.db import insert_on_conflict
 from publisher.model import Story
 from publisher.settings import Settings
@@ -26,14 +28,6 @@ from publisher.tracking import codes
 from publisher.tracking.schema import links as links_table
 from publisher.tracking.schema import offer_codes
 
-MEDIUM_BY_TYPE = {
-    "email": "email",
-    "webhook": "referral",
-    "outbox": "social",
-    "offline": "offline",
-}
-DEFAULT_MEDIUM = "social"
-OFFLINE_CHANNEL = "offline"
 SKIPPED_PREFIXES = ("mailto:", "tel:", "sms:", "javascript:", "data:", "#")
 _ATTEMPTS = 5
 
@@ -41,11 +35,6 @@ _ATTEMPTS = 5
 def offer_prefix(settings: Settings) -> str:
     tracking = settings.engine.get("tracking") or {}
     return str(tracking.get("offer_prefix", codes.DEFAULT_OFFER_PREFIX)).upper()
-
-
-def utm_medium(settings: Settings, channel: str) -> str:
-    kind = str(settings.channels.get(channel, {}).get("type", channel))
-    return MEDIUM_BY_TYPE.get(kind, DEFAULT_MEDIUM)
 
 
 def story_links(story: Story) -> dict[str, str]:

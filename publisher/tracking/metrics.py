@@ -37,11 +37,12 @@ def record_metrics(engine: Engine, delivery_id: str, metrics: Metrics) -> None:
 
 def refresh_metrics(engine: Engine, settings: Settings) -> tuple[int, int]:
     """Ask each channel for the figures of its sent posts; (recorded, failed)."""
-    from channels.base import ChannelContext, ChannelError, Receipt, open_channel
+    from channels.base import ChannelError
+    from publisher.adapters import channel_context, open_channel, stored_receipt
 
     with engine.connect() as conn:
         sent = ledger.sent_with_remote_id(conn)
-    context = ChannelContext(var_dir=settings.var_dir, content_dir=settings.content_path)
+    context = channel_context(settings, engine)
     opened: dict[str, Any] = {}
     recorded = failed = 0
     for delivery in sent:
@@ -49,7 +50,7 @@ def refresh_metrics(engine: Engine, settings: Settings) -> tuple[int, int]:
         try:
             if channel not in opened:
                 opened[channel] = open_channel(channel, settings, context)
-            receipt = Receipt(remote_id=delivery.remote_id or "", url=delivery.url)
+            receipt = stored_receipt(delivery.remote_id or "", delivery.url, delivery.receipt)
             figures = opened[channel].metrics(receipt)
         except (ChannelError, StoryloopError, LookupError) as exc:
             log.warning("delivery %s: %s: no metrics: %s", delivery.id, channel, exc)

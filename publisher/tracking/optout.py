@@ -17,7 +17,10 @@ import hashlib
 import hmac
 import logging
 import os
+from collections.abc import Callable
 
+from channels.email import KEY_HINT as KEY_HINT
+from channels.email import KEY_MISSING as KEY_MISSING
 from publisher.errors import SettingsError
 from publisher.settings import Secret, Settings
 
@@ -58,6 +61,17 @@ def make_token(email: str, key: Secret | None) -> str:
     return f"{_b64(address.encode())}.{_b64(_mac(address, key))}"
 
 
+def unsubscribe_link(base_url: str, key: Secret) -> Callable[[str], str]:
+    """The one-click unsubscribe URL on the tracker at ``base_url`` for an address: what the
+    engine hands the email adapter in its context (``ChannelContext.unsubscribe_url``)."""
+    base = base_url.rstrip("/")
+
+    def link(address: str) -> str:
+        return f"{base}/unsubscribe?t={make_token(address, key)}"
+
+    return link
+
+
 def read_token(token: str, key: Secret | None) -> str | None:
     """The address a token was made for, or None when it is malformed or not ours."""
     if len(token) > 1000 or token.count(".") != 1:
@@ -82,16 +96,10 @@ def signing_key(settings: Settings) -> Secret | None:
     return Secret(raw, "STORYLOOP_SIGNING_KEY") if raw else None
 
 
-KEY_MISSING = (
-    "live email without STORYLOOP_SIGNING_KEY: its unsubscribe links would be signed with the "
-    "public development key, so anyone could forge them"
-)
-KEY_HINT = "set STORYLOOP_SIGNING_KEY to a long random secret (e.g. `openssl rand -hex 32`)"
-
-
 def live_email_channels(settings: Settings) -> list[str]:
     """Configured email channels that would send for real (not write to the outbox)."""
-    from channels.base import ChannelNotFound, engine_settings, load_class, missing_for
+    from channels.base import ChannelNotFound, load_class
+    from publisher.adapters import engine_settings, missing_for
 
     live = []
     for name, conf in settings.channels.items():

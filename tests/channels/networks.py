@@ -599,6 +599,8 @@ class SmtpServer:
         self.stop()
 
 
+SIGNING = Secret("contract-suite-signing-key", "STORYLOOP_SIGNING_KEY")  # unsubscribe links
+
 SUBSCRIBERS = """email,name,consent
 lin@example.com,Lin Mei,yes
 anna@example.de,Anna,YES
@@ -635,7 +637,6 @@ def email(server: SmtpServer, subscribers: Path) -> Network:
         "username": "news",
         "password": Secret(SECRETS["email"]),
         "tracking_base_url": "https://t.cedarandclay.example",
-        "unsubscribe_key": Secret("contract-suite-signing-key", "STORYLOOP_SIGNING_KEY"),
         "timeout": 5,
     }
     expected: dict[str, type[ChannelError]] = {

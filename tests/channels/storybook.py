@@ -11,8 +11,10 @@ import pytest
 from PIL import Image as PILImage
 
 from channels.base import ChannelContext, DeliveryKey, Links
+from publisher import db
 from publisher.model import Image, Story
 from publisher.settings import DEFAULTS, Settings
+from publisher.state import DatabaseState
 
 SITE = "https://cedarandclay.example"
 TRACK = "https://t.cedarandclay.example"
@@ -83,3 +85,10 @@ def context(tmp_path: Path) -> ChannelContext:
     content = tmp_path / "content"
     write_jpeg(content / "images" / "kitchen.jpg")
     return ChannelContext(var_dir=tmp_path / "var", content_dir=content)
+
+
+def database_state(path: Path) -> DatabaseState:
+    """The engine's state store on a migrated SQLite file: what every process shares."""
+    engine = db.connect(f"sqlite:///{path}")
+    db.upgrade(engine)
+    return DatabaseState(engine)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
 import json
-import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +10,7 @@ import responses
 from atproto_client import models
 from atproto_client.models.string_formats import TID_RE
 from networks import BLOB, BSKY, NOT_FOUND, SECRETS, SESSION
-from storybook import key, links_for, make_story, write_jpeg
+from storybook import database_state, key, links_for, make_story, write_jpeg
 
 from channels.base import ChannelContext, RetryLater
 from channels.bluesky import Bluesky, link_facets, tid_for
@@ -60,7 +60,7 @@ def test_link_facets_use_utf8_byte_offsets() -> None:
 
 def test_rendered_record_validates_with_the_atproto_models(ctx: ChannelContext) -> None:
     story = make_story(lang="zh", title="厦门的厨房", summary="林女士想要光。" * 60)
-    post = channel(ctx).render(story, None, links_for(story), {})
+    post = channel(ctx).render(story, None, links_for(story))
     record = validate(dict(post.payload["record"]))
     assert isinstance(record.embed, models.AppBskyEmbedExternal.Main)
     assert record.embed.external.uri == "https://t.cedarandclay.example/go/s1"
@@ -70,7 +70,7 @@ def test_rendered_record_validates_with_the_atproto_models(ctx: ChannelContext) 
 def test_publish_checks_get_record_then_creates_with_our_record_key(ctx: ChannelContext) -> None:
     story = make_story()
     ch = channel(ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     with responses.RequestsMock() as rsps:
         rsps.post(f"{BSKY}/com.atproto.server.createSession", json=SESSION)
         get = rsps.get(f"{BSKY}/com.atproto.repo.getRecord", json=NOT_FOUND, status=400)
@@ -92,7 +92,7 @@ def test_publish_checks_get_record_then_creates_with_our_record_key(ctx: Channel
 def test_a_retry_finds_the_existing_record_and_does_not_create_again(ctx: ChannelContext) -> None:
     story = make_story()
     ch = channel(ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     found = {"uri": "at://x", "cid": "c", "value": {"text": post.text}}
     with responses.RequestsMock() as rsps:
         rsps.get(f"{BSKY}/com.atproto.repo.getRecord", json=found)
@@ -103,7 +103,7 @@ def test_a_retry_finds_the_existing_record_and_does_not_create_again(ctx: Channe
 def test_duplicate_create_answering_500_resolves_with_get_record(ctx: ChannelContext) -> None:
     story = make_story(images=())
     ch = channel(ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     with responses.RequestsMock() as rsps:
         rsps.post(f"{BSKY}/com.atproto.server.createSession", json=SESSION)
         rsps.get(f"{BSKY}/com.atproto.repo.getRecord", json=NOT_FOUND, status=400)
@@ -117,7 +117,10 @@ def test_duplicate_create_answering_500_resolves_with_get_record(ctx: ChannelCon
     assert receipt.extra["rkey"] == tid_for(key("d-1"))
 
 
-def test_session_is_cached_in_a_private_file_across_processes(ctx: ChannelContext) -> None:
+def test_session_is_cached_in_the_database_across_processes(
+    ctx: ChannelContext, tmp_path: Path
+) -> None:
+    ctx = dataclasses.replace(ctx, state=database_state(tmp_path / "storyloop.db"))
     story = make_story(images=())
     with responses.RequestsMock() as rsps:
         session = rsps.post(f"{BSKY}/com.atproto.server.createSession", json=SESSION)
@@ -125,17 +128,18 @@ def test_session_is_cached_in_a_private_file_across_processes(ctx: ChannelContex
         rsps.post(f"{BSKY}/com.atproto.repo.createRecord", json=CREATED)
         for i in range(2):
             ch = channel(ctx)  # a new instance, as in another process
-            ch.publish(ch.render(story, None, links_for(story), {}), key(f"d-{i}"))
+            ch.publish(ch.render(story, None, links_for(story)), key(f"d-{i}"))
     assert session.call_count == 1
-    cache = next((ctx.var_dir / "bluesky").glob("*.session"))
-    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
-    assert SECRETS["bluesky"] not in cache.read_text()
+    kept = ctx.state.get("bluesky/bluesky", "session")
+    assert kept["accessJwt"] == SESSION["accessJwt"]
+    assert SECRETS["bluesky"] not in json.dumps(kept)
+    assert not ctx.var_dir.exists()  # nothing under var/: the state is the database's
 
 
 def test_expired_access_token_is_refreshed_once(ctx: ChannelContext) -> None:
     story = make_story(images=())
     ch = channel(ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     expired = {"error": "ExpiredToken", "message": "Token has expired"}
     with responses.RequestsMock() as rsps:
         rsps.post(f"{BSKY}/com.atproto.server.createSession", json=SESSION)
@@ -166,7 +170,7 @@ def test_get_record_behind_a_proxy_error_page_is_retry_later(ctx: ChannelContext
     with responses.RequestsMock() as rsps:
         rsps.get(f"{BSKY}/com.atproto.repo.getRecord", body="<html>upstream</html>", status=504)
         with pytest.raises(RetryLater):
-            ch.publish(ch.render(story, None, links_for(story), {}), key())
+            ch.publish(ch.render(story, None, links_for(story)), key())
 
 
 def test_metrics_read_likes_reposts_and_replies(ctx: ChannelContext) -> None:
@@ -195,7 +199,7 @@ def test_a_link_glued_to_chinese_gets_a_facet_covering_exactly_the_url(
         },
         offer_code=links.offer_code,
     )
-    record = channel(ctx).render(story, None, links, {}).payload["record"]
+    record = channel(ctx).render(story, None, links).payload["record"]
     raw = record["text"].encode("utf-8")
     uris = [f["features"][0]["uri"] for f in record["facets"]]
     assert uris == ["https://t.cedarandclay.example/go/o1", "https://t.cedarandclay.example/go/s1"]

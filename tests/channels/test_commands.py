@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from channels.base import Links, installed
 from publisher.cli import main
-from publisher.model import load_manifest
+from publisher.manifest import load_manifest
 from publisher.tracking.codes import normalise_offer_code
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +78,7 @@ def test_preview_prints_exactly_the_render_with_untracked_links(site: Path) -> N
     assert code == 0, out
     story = load_manifest(site / "output" / "storyloop-manifest.json").by_slug()["berlin-loft-bed"]
     adapter = installed()["mastodon"]({"name": "mastodon"}, None)  # type: ignore[arg-type]
-    expected = adapter.render(story, "B", Links(), {})
+    expected = adapter.render(story, "B", Links())
     assert expected.text in out
     assert story.url in out
     assert "── mastodon (mastodon) ──" in out
@@ -185,4 +185,4 @@ def test_preview_json_prints_each_payload_with_tracked_links_of_the_real_shape(
     assert masto["length"]["count"] <= 500
     adapter = installed()["mastodon"]({"name": "mastodon"}, None)  # type: ignore[arg-type]
     links = Links(urls=masto["links"], offer_code=masto["offer_code"])
-    assert adapter.render(story, None, links, {}).payload["status"] == masto["text"]
+    assert adapter.render(story, None, links).payload["status"] == masto["text"]

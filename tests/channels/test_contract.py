@@ -20,6 +20,7 @@ from networks import (
     NOW,
     SECRET_FIELD,
     SECRETS,
+    SIGNING,
     SUBSCRIBERS,
     Network,
     SmtpServer,
@@ -31,6 +32,7 @@ from channels.base import Channel, ChannelContext, ChannelError, Links, Post, in
 from channels.text import graphemes, rule_counter
 from publisher.model import Story
 from publisher.settings import Secret
+from publisher.tracking.optout import unsubscribe_link
 from tests.conftest import free_port
 
 INSTALLED = installed()
@@ -99,6 +101,7 @@ def ctx(tmp_path: Path) -> ChannelContext:
         content_dir=content,
         now=lambda: NOW,
         optouts=lambda: {"optout@example.com"},
+        unsubscribe_url=unsubscribe_link("https://t.cedarandclay.example", SIGNING),
     )
 
 
@@ -146,7 +149,7 @@ def test_render_fits_the_limit_and_keeps_link_and_offer_code(
     channel = open_adapter(name, network_for(name, tmp_path, request), ctx)
     links = all_links(story)
     with responses.RequestsMock():  # render must not touch the network
-        post = channel.render(story, "B", links, {})
+        post = channel.render(story, "B", links)
     limit_ok(channel, post)
     assert f"{TRACKED}s1" in post.text
     if links.offer_code:
@@ -161,7 +164,7 @@ def test_render_never_splits_a_grapheme_cluster(
 ) -> None:
     story = CORPUS["emoji"]
     channel = open_adapter(name, network_for(name, tmp_path, request), ctx)
-    post = channel.render(story, None, all_links(story), {})
+    post = channel.render(story, None, all_links(story))
     source = story.title + story.summary + (story.offer or "") + "".join(story.variants.values())
     source += "…·"
     allowed = set(graphemes(source))
@@ -175,8 +178,8 @@ def test_render_is_pure_and_repeatable(
 ) -> None:
     story = CORPUS["cjk"]
     channel = open_adapter(name, network_for(name, tmp_path, request), ctx)
-    assert channel.render(story, "A", all_links(story), {}) == channel.render(
-        story, "A", all_links(story), {}
+    assert channel.render(story, "A", all_links(story)) == channel.render(
+        story, "A", all_links(story)
     )
 
 
@@ -186,7 +189,7 @@ def test_variant_headline_is_used(
 ) -> None:
     story = make_story(variants={"A": "Light, at last", "B": "Two walls out, the sea in"})
     channel = open_adapter(name, network_for(name, tmp_path, request), ctx)
-    post = channel.render(story, "B", links_for(story), {})
+    post = channel.render(story, "B", links_for(story))
     assert "Two walls out, the sea in" in post.text
     assert story.title not in post.text
 
@@ -211,7 +214,7 @@ def test_publish_succeeds_with_a_receipt(
     net = network_for(name, tmp_path, request)
     channel = open_adapter(name, net, ctx)
     story = CORPUS["plain"]
-    post = channel.render(story, None, links_for(story), {})
+    post = channel.render(story, None, links_for(story))
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         net.succeed(rsps)
         receipt = channel.publish(post, key())
@@ -225,7 +228,7 @@ def test_each_failure_maps_to_its_class(
     net = network_for(name, tmp_path, request)
     channel = open_adapter(name, net, ctx)
     story = CORPUS["plain"]
-    post = channel.render(story, None, links_for(story), {})
+    post = channel.render(story, None, links_for(story))
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         net.fail(rsps, kind)
         with pytest.raises(ChannelError) as caught:
@@ -261,7 +264,7 @@ def test_secrets_never_leak_into_logs_errors_reprs_or_files(
         net = network_for(name, tmp_path / kind, request)
         channel = open_adapter(name, net, dataclasses.replace(ctx, var_dir=tmp_path / kind / "var"))
         seen += [repr(channel), str(channel.settings.get(SECRET_FIELD[name]))]
-        post = channel.render(story, None, links_for(story), {})
+        post = channel.render(story, None, links_for(story))
         seen.append(repr(post))
         with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
             (net.succeed(rsps) if kind == "ok" else net.fail(rsps, kind))
@@ -287,6 +290,6 @@ def test_the_editors_text_for_a_channel_is_used(
 ) -> None:
     story = make_story(overrides={name: "Written by the editor for this network only."})
     channel = open_adapter(name, network_for(name, tmp_path, request), ctx)
-    post = channel.render(story, None, links_for(story), {})
+    post = channel.render(story, None, links_for(story))
     assert "Written by the editor for this network only." in post.text
     assert f"{TRACKED}s1" in post.text

@@ -53,7 +53,7 @@ def test_publish_reaches_the_network(
     net = network_for(name, tmp_path, request)
     channel = open_adapter(name, net, ctx)
     story = CORPUS["plain"]
-    post = channel.render(story, None, links_for(story), {})
+    post = channel.render(story, None, links_for(story))
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         net.succeed(rsps)
         channel.publish(post, key())

@@ -18,7 +18,7 @@ from storybook import key, links_for, make_story
 from channels.base import ChannelContext, ContentRejected, RetryLater
 from channels.email import Email, recipient_hash
 from publisher.settings import Secret
-from publisher.tracking.optout import read_token
+from publisher.tracking.optout import read_token, unsubscribe_link
 from tests.conftest import free_port
 
 NOW = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
@@ -40,6 +40,7 @@ def ch(tmp_path: Path, smtp: SmtpServer) -> Email:
         content_dir=tmp_path / "content",
         now=lambda: NOW,
         optouts=lambda: {"optout@example.com"},
+        unsubscribe_url=unsubscribe_link("https://t.cedarandclay.example", SIGNING),
     )
     settings = {
         "name": "newsletter",
@@ -51,7 +52,6 @@ def ch(tmp_path: Path, smtp: SmtpServer) -> Email:
         "username": "news",
         "password": Secret(SECRETS["email"]),
         "tracking_base_url": "https://t.cedarandclay.example",
-        "unsubscribe_key": SIGNING,
     }
     return Email(settings, ctx)
 
@@ -68,7 +68,7 @@ def test_one_message_per_consenting_subscriber_minus_optouts(
 ) -> None:
     story = make_story()
     with caplog.at_level(logging.WARNING):
-        receipt = ch.publish(ch.render(story, None, links_for(story), {}), key("d-1"))
+        receipt = ch.publish(ch.render(story, None, links_for(story)), key("d-1"))
     recipients = [e.rcpt_tos for e in smtp.mailbox.envelopes]
     assert recipients == [["lin@example.com"], ["anna@example.de"]]
     assert receipt.extra["sent"] == 2
@@ -79,7 +79,7 @@ def test_message_has_both_parts_deterministic_id_and_one_click_unsubscribe(
     ch: Email, smtp: SmtpServer
 ) -> None:
     story = make_story()
-    post = ch.render(story, "A", links_for(story), {})
+    post = ch.render(story, "A", links_for(story))
     ch.publish(post, key("d-1"))
     msg = received(smtp)[0]
     assert msg["Subject"] == "Light, at last: a Xiamen kitchen"
@@ -101,7 +101,7 @@ def test_message_has_both_parts_deterministic_id_and_one_click_unsubscribe(
 
 def test_a_resend_skips_recipients_already_served(ch: Email, smtp: SmtpServer) -> None:
     story = make_story()
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     smtp.mailbox.rcpt_replies["anna@example.de"] = "451 4.7.1 Greylisted, try again"
     with pytest.raises(RetryLater):
         ch.publish(post, key("d-1"))
@@ -119,14 +119,14 @@ def test_a_refused_mailbox_is_skipped_without_failing_the_newsletter(
 ) -> None:
     smtp.mailbox.rcpt_replies["lin@example.com"] = "550 5.1.1 No such user"
     story = make_story()
-    receipt = ch.publish(ch.render(story, None, links_for(story), {}), key("d-2"))
+    receipt = ch.publish(ch.render(story, None, links_for(story)), key("d-2"))
     assert receipt.extra["refused"] == 1
     assert [e.rcpt_tos[0] for e in smtp.mailbox.envelopes] == ["anna@example.de"]
 
 
 def test_smtp_5xx_on_data_is_a_rejection_and_4xx_a_retry(ch: Email, smtp: SmtpServer) -> None:
     story = make_story()
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     smtp.mailbox.data_reply = "554 5.7.1 Message rejected"
     with pytest.raises(ContentRejected, match="554"):
         ch.publish(post, key("d-3"))
@@ -139,7 +139,7 @@ def test_missing_subscribers_file_is_named(ch: Email, tmp_path: Path) -> None:
     (tmp_path / "subscribers.csv").unlink()
     story = make_story()
     with pytest.raises(ContentRejected, match=r"subscribers\.csv: subscribers file not found"):
-        ch.publish(ch.render(story, None, links_for(story), {}), key())
+        ch.publish(ch.render(story, None, links_for(story)), key())
 
 
 def test_open_channel_gives_email_the_tracker_signing_key(
@@ -147,7 +147,7 @@ def test_open_channel_gives_email_the_tracker_signing_key(
 ) -> None:
     from storybook import make_settings
 
-    from channels.base import open_channel
+    from publisher.adapters import open_channel
 
     monkeypatch.setenv("STORYLOOP_SIGNING_KEY", "k-123")
     monkeypatch.setenv("SL_SMTP_PW", "pw")
@@ -161,7 +161,9 @@ def test_open_channel_gives_email_the_tracker_signing_key(
     ctx = ChannelContext(var_dir=tmp_path / "var", content_dir=tmp_path / "content")
     ch = open_channel("newsletter", make_settings(tmp_path, {"newsletter": conf}), ctx)
     assert isinstance(ch, Email)
-    assert ch.settings["unsubscribe_key"] == Secret("k-123")
+    assert ch.context.unsubscribe_url is not None
+    token = parse_qs(urlsplit(ch.context.unsubscribe_url("Lin@example.com")).query)["t"][0]
+    assert read_token(token, Secret("k-123")) == "lin@example.com"
     assert ch.settings["tracking_base_url"] == "https://t.cedarandclay.example"
     assert "k-123" not in repr(ch) and "pw" not in repr(ch.settings["password"])
 
@@ -171,7 +173,7 @@ def test_subject_with_line_breaks_and_a_literal_encoded_word_survives(
 ) -> None:
     title = "Save =?utf-8?q?x?= on **tiles**\r\nand\u2028more &amp; less"
     story = make_story(title=title, variants={})
-    ch.publish(ch.render(story, None, links_for(story), {}), key("d-1"))
+    ch.publish(ch.render(story, None, links_for(story)), key("d-1"))
     msg = received(smtp)[0]
     assert msg["Subject"] == "Save =?utf-8?q?x?= on tiles and more & less"
 
@@ -192,7 +194,7 @@ def test_html_is_sanitised_with_absolute_images_and_the_text_keeps_link_urls(
         },
         offer_code=links.offer_code,
     )
-    ch.publish(ch.render(story, None, links, {}), key("d-1"))
+    ch.publish(ch.render(story, None, links), key("d-1"))
     msg = received(smtp)[0]
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
@@ -215,7 +217,7 @@ def test_the_email_speaks_the_story_language_and_tags_it_in_bcp_47(
     ch: Email, smtp: SmtpServer, lang: str, more: str, unsubscribe: str, tag: str
 ) -> None:
     story = make_story(lang=lang)
-    ch.publish(ch.render(story, None, links_for(story), {}), key("d-1"))
+    ch.publish(ch.render(story, None, links_for(story)), key("d-1"))
     msg = received(smtp)[0]
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]

@@ -15,7 +15,8 @@ import pytest
 
 from channels.base import ChannelContext, Links, installed
 from channels.text import find_urls
-from publisher.model import Story, load_manifest
+from publisher.manifest import load_manifest
+from publisher.model import Story
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "tests" / "golden" / "manifest.json"
@@ -48,7 +49,7 @@ def render_all(name: str, tmp_path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for index, story in enumerate(load_manifest(MANIFEST).stories):
         variant = min(story.variants) if story.variants else None
-        post = adapter.render(story, variant, tracked_links(story, index), {})
+        post = adapter.render(story, variant, tracked_links(story, index))
         out[story.slug] = {
             "variant": variant,
             "text": post.text,

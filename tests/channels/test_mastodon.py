@@ -39,7 +39,7 @@ def instance(rsps: responses.RequestsMock, limit: int = 500) -> None:
 def test_status_carries_idempotency_key_from_the_delivery(ctx: ChannelContext) -> None:
     story = make_story(images=())
     ch = channel(ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     with responses.RequestsMock() as rsps:
         instance(rsps)
         sent = rsps.post(f"{MASTODON}/api/v1/statuses", json=STATUS)
@@ -57,7 +57,7 @@ def test_status_carries_idempotency_key_from_the_delivery(ctx: ChannelContext) -
 def test_media_still_processing_is_polled_until_ready(ctx: ChannelContext) -> None:
     story = make_story()
     ch = channel(ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     with responses.RequestsMock() as rsps:
         instance(rsps)
         upload = rsps.post(f"{MASTODON}/api/v2/media", json={"id": "110", "url": None}, status=202)
@@ -83,19 +83,19 @@ def test_an_image_too_large_is_downscaled_not_rejected(
         instance(rsps)
         upload = rsps.post(f"{MASTODON}/api/v2/media", json={"id": "110"})
         rsps.post(f"{MASTODON}/api/v1/statuses", json=STATUS)
-        ch.publish(ch.render(story, None, links_for(story), {}), key())
+        ch.publish(ch.render(story, None, links_for(story)), key())
     assert len(upload.calls[0].request.body) < 21_000
 
 
 def test_instance_limit_is_read_from_the_server_and_used_by_render(ctx: ChannelContext) -> None:
     story = make_story(summary="Long words here. " * 60, images=())
     ch = channel(ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     with responses.RequestsMock() as rsps:
         instance(rsps, limit=200)
         with pytest.raises(ContentRejected, match="allows 200 characters"):
             ch.publish(post, key())
-    shorter = ch.render(story, None, links_for(story), {})
+    shorter = ch.render(story, None, links_for(story))
     assert len(shorter.text) < len(post.text)
 
 
@@ -108,7 +108,7 @@ def test_unreachable_instance_keeps_the_configured_limit(ctx: ChannelContext) ->
 def test_lookup_finds_the_status_by_its_tracked_link(ctx: ChannelContext) -> None:
     story = make_story(images=())
     ch = channel(ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     with responses.RequestsMock() as rsps:
         instance(rsps)
         rsps.post(f"{MASTODON}/api/v1/statuses", body=requests.ReadTimeout())

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from storybook import TRACK, key, links_for, make_settings, make_story
 
-from channels.base import ChannelContext, ChannelNotFound, open_channel
+from channels.base import ChannelContext, ChannelNotFound
 from channels.outbox import Outbox
+from publisher.adapters import open_channel
 from publisher.settings import Secret
 
 
@@ -46,7 +47,7 @@ def test_outbox_renders_with_the_real_adapter_and_writes_json_and_text(
     settings = make_settings(tmp_path, {"mastodon": {"instance": "https://m.example"}})
     channel = open_channel("mastodon", settings, context)
     story = make_story()
-    post = channel.render(story, "A", links_for(story), {})
+    post = channel.render(story, "A", links_for(story))
     receipt = channel.publish(post, key("d-1"))
     folder = context.var_dir / "outbox" / "mastodon"
     data = json.loads((folder / "d-1.json").read_text(encoding="utf-8"))
@@ -63,7 +64,7 @@ def test_outbox_publish_is_idempotent_and_lookup_finds_it(
 ) -> None:
     channel = open_channel("outbox", make_settings(tmp_path, {}), context)
     story = make_story()
-    post = channel.render(story, None, links_for(story), {})
+    post = channel.render(story, None, links_for(story))
     assert channel.lookup(key("same")) is None
     first = channel.publish(post, key("same"))
     second = channel.publish(post, key("same"))
@@ -77,7 +78,7 @@ def test_outbox_publish_is_idempotent_and_lookup_finds_it(
 def test_outbox_never_writes_a_revealed_secret(tmp_path: Path, context: ChannelContext) -> None:
     channel = Outbox({"name": "hooks", "token": Secret("s3cr3t-value")}, context)
     story = make_story()
-    post = channel.render(story, None, links_for(story), {})
+    post = channel.render(story, None, links_for(story))
     post = type(post)(post.channel, post.text, {**post.payload, "auth": Secret("s3cr3t-value")})
     channel.publish(post, key("k"))
     for path in (context.var_dir / "outbox" / "hooks").iterdir():

@@ -113,7 +113,7 @@ def sent_text(name: str, post: Post) -> str:
 
 
 def check_render(name: str, channel: Channel, story: Story) -> Post:
-    post = channel.render(story, None, links_of(story), {})
+    post = channel.render(story, None, links_of(story))
     assert not within_limits(name, post), (within_limits(name, post), story.summary)
     text = sent_text(name, post)
     if name != "wechat":  # WeChat carries the tracked link as content_source_url

@@ -34,7 +34,7 @@ def channel(ctx: ChannelContext) -> Telegram:
 
 def test_html_escapes_only_ampersand_and_angle_brackets(ctx: ChannelContext) -> None:
     story = make_story(title='Tiles & "light" <restored>', summary="It's 5 < 6 & 7 > 3.", images=())
-    post = channel(ctx).render(story, None, links_for(story), {})
+    post = channel(ctx).render(story, None, links_for(story))
     text = post.payload["text"]
     assert text.startswith('<b>Tiles &amp; "light" &lt;restored&gt;</b>')
     assert "It's 5 &lt; 6 &amp; 7 &gt; 3." in text
@@ -43,7 +43,7 @@ def test_html_escapes_only_ampersand_and_angle_brackets(ctx: ChannelContext) -> 
 def test_message_previews_the_tracked_story_link(ctx: ChannelContext) -> None:
     story = make_story(images=())
     ch = channel(ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     with responses.RequestsMock() as rsps:
         sent = rsps.post(f"{TG}/sendMessage", json=SENT)
         receipt = ch.publish(post, key())
@@ -60,7 +60,7 @@ def test_message_previews_the_tracked_story_link(ctx: ChannelContext) -> None:
 def test_photo_caption_is_cut_to_1024(ctx: ChannelContext) -> None:
     story = make_story(summary="A long caption sentence about the kitchen. " * 80)
     ch = channel(ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     assert post.payload["method"] == "sendPhoto"
     assert count_utf16(post.text) <= CAPTION_LIMIT
     assert post.text.endswith("https://t.cedarandclay.example/go/s1")
@@ -76,7 +76,7 @@ def test_a_timeout_is_an_unknown_outcome(ctx: ChannelContext) -> None:
     with responses.RequestsMock() as rsps:
         rsps.post(f"{TG}/sendMessage", body=requests.ReadTimeout("read timeout"))
         with pytest.raises(OutcomeUnknown) as caught:
-            ch.publish(ch.render(story, None, links_for(story), {}), key())
+            ch.publish(ch.render(story, None, links_for(story)), key())
     assert SECRETS["telegram"] not in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
@@ -93,7 +93,7 @@ def test_429_waits_for_retry_after_from_the_body(ctx: ChannelContext) -> None:
     with responses.RequestsMock() as rsps:
         rsps.post(f"{TG}/sendMessage", json=body, status=429)
         with pytest.raises(RateLimited) as caught:
-            ch.publish(ch.render(story, None, links_for(story), {}), key())
+            ch.publish(ch.render(story, None, links_for(story)), key())
     assert caught.value.until == NOW + timedelta(seconds=35)
 
 

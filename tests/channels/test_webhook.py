@@ -29,7 +29,7 @@ def ch(tmp_path: Path) -> Webhook:
 
 def test_body_is_signed_with_timestamp_and_hmac_sha256(ch: Webhook) -> None:
     story = make_story()
-    post = ch.render(story, "A", links_for(story), {})
+    post = ch.render(story, "A", links_for(story))
     with responses.RequestsMock() as rsps:
         sent = rsps.post(HOOK, json={"id": "evt_1"}, status=202)
         receipt = ch.publish(post, key("d-5"))
@@ -52,7 +52,7 @@ def test_body_is_raw_utf8(ch: Webhook) -> None:
     story = make_story(title="厦门的厨房", variants={})
     with responses.RequestsMock() as rsps:
         sent = rsps.post(HOOK, status=204)
-        receipt = ch.publish(ch.render(story, None, links_for(story), {}), key("d-6"))
+        receipt = ch.publish(ch.render(story, None, links_for(story)), key("d-6"))
     assert "厦门的厨房".encode() in sent.calls[0].request.body
     assert receipt.remote_id == "d-6"
 
@@ -68,7 +68,7 @@ def test_status_codes_map_to_failure_classes(
     with responses.RequestsMock() as rsps:
         rsps.post(HOOK, json={"error": "nope"}, status=status)
         with pytest.raises(error):
-            ch.publish(ch.render(story, None, links_for(story), {}), key())
+            ch.publish(ch.render(story, None, links_for(story)), key())
 
 
 def test_a_read_timeout_is_an_unknown_outcome(ch: Webhook) -> None:
@@ -76,14 +76,14 @@ def test_a_read_timeout_is_an_unknown_outcome(ch: Webhook) -> None:
     with responses.RequestsMock() as rsps:
         rsps.post(HOOK, body=requests.ReadTimeout())
         with pytest.raises(OutcomeUnknown):
-            ch.publish(ch.render(story, None, links_for(story), {}), key())
+            ch.publish(ch.render(story, None, links_for(story)), key())
 
 
 def test_connection_lost_mid_answer_is_unknown_but_refused_is_retry(ch: Webhook) -> None:
     import urllib3
 
     story = make_story()
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     aborted = requests.ConnectionError(urllib3.exceptions.ProtocolError("Connection aborted."))
     with responses.RequestsMock() as rsps:
         rsps.post(HOOK, body=aborted)

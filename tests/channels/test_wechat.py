@@ -1,14 +1,14 @@
 from __future__ import annotations
 
+import dataclasses
 import json
-import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import responses
 from networks import PUBLISHED, SECRETS, WX
-from storybook import SITE, key, links_for, make_story, write_jpeg
+from storybook import SITE, database_state, key, links_for, make_story, write_jpeg
 
 from channels.base import (
     AuthProblem,
@@ -73,7 +73,7 @@ def test_render_puts_the_tracked_link_in_content_source_url_and_fits_limits(
     story = make_story(
         title="厦门的厨房：把海景请进家里，一个关于光和老花砖的长长的故事标题", summary="摘要" * 100
     )
-    post = channel(ctx).render(story, None, links_for(story), {})
+    post = channel(ctx).render(story, None, links_for(story))
     article = post.payload["article"]
     assert article["content_source_url"] == "https://t.cedarandclay.example/go/s1"
     assert len(article["title"]) <= 32 and len(article["digest"]) <= 128
@@ -87,7 +87,7 @@ def test_publish_uploads_cover_and_images_then_drafts_submits_and_polls(
 ) -> None:
     story = make_story()
     ch = channel(ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     with responses.RequestsMock() as rsps:
         token = rsps.post(f"{WX}/stable_token", json=TOKEN)
         thumb, img = uploads(rsps)
@@ -113,21 +113,25 @@ def test_publish_uploads_cover_and_images_then_drafts_submits_and_polls(
     assert img.call_count == 1
 
 
-def test_token_is_cached_in_a_private_file_shared_by_processes(ctx: ChannelContext) -> None:
+def test_token_is_cached_in_the_database_shared_by_processes(
+    ctx: ChannelContext, tmp_path: Path
+) -> None:
+    ctx = dataclasses.replace(ctx, state=database_state(tmp_path / "storyloop.db"))
     with responses.RequestsMock() as rsps:
         token = rsps.post(f"{WX}/stable_token", json=TOKEN)
         assert channel(ctx).access_token() == "79_ACCESS_TOKEN_xyz"
         assert channel(ctx).access_token() == "79_ACCESS_TOKEN_xyz"  # another process
     assert token.call_count == 1
-    cache = next((ctx.var_dir / "wechat").glob("*.token"))
-    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
-    assert SECRETS["wechat"] not in cache.read_text()
+    kept = ctx.state.get("wechat", "token/wx00")
+    assert kept["access_token"] == "79_ACCESS_TOKEN_xyz"
+    assert SECRETS["wechat"] not in json.dumps(kept)
+    assert not ctx.var_dir.exists()  # nothing under var/: the state is the database's
 
 
 def test_invalid_token_is_refetched_once(ctx: ChannelContext) -> None:
     story = make_story(images=())
     ch = WeChat({**channel(ctx).settings, "cover": "images/kitchen.jpg"}, ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     with responses.RequestsMock() as rsps:
         token = rsps.post(f"{WX}/stable_token", json=TOKEN)
         rsps.post(
@@ -164,7 +168,7 @@ def test_account_without_the_api_gets_a_clear_message(ctx: ChannelContext) -> No
 def test_a_retry_resumes_after_submit_without_a_second_draft(ctx: ChannelContext) -> None:
     story = make_story()
     ch = channel(ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     with responses.RequestsMock() as rsps:
         rsps.post(f"{WX}/stable_token", json=TOKEN)
         uploads(rsps)
@@ -190,7 +194,7 @@ def test_failed_publish_status_is_a_rejection(ctx: ChannelContext, status: int) 
         rsps.post(f"{WX}/freepublish/submit", json=SUBMITTED)
         rsps.post(f"{WX}/freepublish/get", json={"publish_id": "1", "publish_status": status})
         with pytest.raises(ContentRejected, match=f"\\({status}\\)"):
-            ch.publish(ch.render(story, None, links_for(story), {}), key())
+            ch.publish(ch.render(story, None, links_for(story)), key())
 
 
 def test_lookup_finds_a_published_article_by_its_publish_id(ctx: ChannelContext) -> None:
@@ -215,12 +219,13 @@ def days_later(ctx: ChannelContext, days: int) -> WeChat:
             var_dir=ctx.var_dir,
             content_dir=ctx.content_dir,
             now=lambda: NOW + timedelta(days=days),
+            state=ctx.state,
         )
     )
 
 
 def published(ctx: ChannelContext) -> Receipt:
-    """A published article as the ledger keeps it: remote id and URL, nothing else."""
+    """A published article's receipt, as the ledger keeps it and hands it to metrics()."""
     ch = channel(ctx)
     story = make_story()
     with responses.RequestsMock() as rsps:
@@ -229,8 +234,7 @@ def published(ctx: ChannelContext) -> Receipt:
         rsps.post(f"{WX}/draft/add", json={"media_id": "DRAFT"})
         rsps.post(f"{WX}/freepublish/submit", json=SUBMITTED)
         rsps.post(f"{WX}/freepublish/get", json=PUBLISHED)
-        receipt = ch.publish(ch.render(story, None, links_for(story), {}), key())
-    return Receipt(remote_id=receipt.remote_id, url=receipt.url)
+        return ch.publish(ch.render(story, None, links_for(story)), key())
 
 
 def day_row(
@@ -357,7 +361,7 @@ def test_an_article_submitted_before_midnight_is_looked_for_on_both_days(
     with responses.RequestsMock() as rsps:
         first = statistics_api(rsps, {"list": [], "is_delay": False})
         second = rsps.post(DATACUBE, json=THREE_DAYS)
-        figures = days_later(ctx, 3).metrics(Receipt(remote_id=found.remote_id, url=found.url))
+        figures = days_later(ctx, 3).metrics(found)
     assert json.loads(first.calls[0].request.body)["begin_date"] == "2026-11-19"
     assert json.loads(second.calls[0].request.body)["begin_date"] == "2026-11-20"
     assert figures is not None and figures.views == 200
@@ -408,7 +412,7 @@ def test_every_inline_image_of_the_site_is_uploaded_and_kept(ctx: ChannelContext
         '<p><img src="https://elsewhere.example/x.jpg" alt="External"></p>'
     )
     ch = channel(ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     paths = {i["path"] for i in post.payload["body_images"]}
     assert paths == {"images/inline.png", "images/kitchen.jpg"}
     with responses.RequestsMock() as rsps:

@@ -9,9 +9,10 @@ import responses
 from networks import SECRETS, WEIBO
 from storybook import key, links_for, make_settings, make_story
 
-from channels.base import ChannelContext, open_channel
+from channels.base import ChannelContext
 from channels.text import count_hanzi, count_weibo
 from channels.weibo import Weibo
+from publisher.adapters import open_channel
 from publisher.settings import Secret
 
 NOW = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
@@ -57,9 +58,7 @@ def test_text_fits_140_hanzi_with_link_and_code(ctx: ChannelContext) -> None:
     story = make_story(
         lang="zh", title="厦门的厨房", summary="林女士想要光，我们拆掉了两面墙。" * 30, images=()
     )
-    post = Weibo({"safe_domain": "cedarandclay.example"}, ctx).render(
-        story, None, links_for(story), {}
-    )
+    post = Weibo({"safe_domain": "cedarandclay.example"}, ctx).render(story, None, links_for(story))
     assert count_hanzi(post.text) <= 140
     assert "XM-7K2Q" in post.text and "https://t.cedarandclay.example/go/s1" in post.text
 
@@ -69,7 +68,7 @@ def test_share_sends_the_status_with_the_safe_domain_link(ctx: ChannelContext) -
     ch = Weibo(
         {"access_token": Secret(SECRETS["weibo"]), "safe_domain": "cedarandclay.example"}, ctx
     )
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     with responses.RequestsMock() as rsps:
         sent = rsps.post(WEIBO, json={"id": 51, "idstr": "5100000000000001", "text": "x"})
         receipt = ch.publish(post, key())
@@ -95,7 +94,7 @@ def test_topics_stay_in_pairs_and_a_lone_hash_is_made_full_width(ctx: ChannelCon
     )
     text = (
         Weibo({"safe_domain": "cedarandclay.example"}, ctx)
-        .render(story, None, links_for(story), {})
+        .render(story, None, links_for(story))
         .text
     )
     assert text.startswith("#老房子# 防潮")

@@ -33,7 +33,7 @@ def test_cjk_post_fits_280_weighted_with_link_and_code(ctx: ChannelContext) -> N
     story = make_story(
         lang="zh", title="厦门的厨房", summary="林女士想要光，我们拆掉了两面墙。" * 20
     )
-    post = channel(ctx).render(story, None, links_for(story), {})
+    post = channel(ctx).render(story, None, links_for(story))
     assert count_weighted(post.text) <= 280
     assert "XM-7K2Q" in post.text
     assert post.text.endswith("https://t.cedarandclay.example/go/s1")
@@ -43,7 +43,7 @@ def test_cjk_post_fits_280_weighted_with_link_and_code(ctx: ChannelContext) -> N
 def test_post_sends_text_and_uploaded_media_ids(ctx: ChannelContext) -> None:
     story = make_story()
     ch = channel(ctx)
-    post = ch.render(story, None, links_for(story), {})
+    post = ch.render(story, None, links_for(story))
     with responses.RequestsMock() as rsps:
         rsps.post(f"{XAPI}/media/upload", json={"data": {"id": "1880028106020515840"}})
         sent = rsps.post(f"{XAPI}/tweets", json={"data": {"id": "1445", "text": "x"}}, status=201)
@@ -65,7 +65,7 @@ def test_duplicate_content_403_is_a_rejection_not_an_auth_problem(ctx: ChannelCo
     with responses.RequestsMock() as rsps:
         rsps.post(f"{XAPI}/tweets", json=problem, status=403)
         with pytest.raises(ContentRejected, match="duplicate content"):
-            ch.publish(ch.render(story, None, links_for(story), {}), key())
+            ch.publish(ch.render(story, None, links_for(story)), key())
 
 
 def test_429_waits_until_x_rate_limit_reset(ctx: ChannelContext) -> None:
@@ -79,7 +79,7 @@ def test_429_waits_until_x_rate_limit_reset(ctx: ChannelContext) -> None:
             headers={"x-rate-limit-reset": "1763605800"},
         )
         with pytest.raises(RateLimited) as caught:
-            ch.publish(ch.render(story, None, links_for(story), {}), key())
+            ch.publish(ch.render(story, None, links_for(story)), key())
     assert caught.value.until == datetime.fromtimestamp(1763605800, tz=UTC)
 
 

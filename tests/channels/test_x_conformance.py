@@ -24,7 +24,7 @@ from test_golden import MANIFEST, tracked_links
 from channels.base import ChannelContext
 from channels.text import count_weighted, x_valid
 from channels.x import X
-from publisher.model import load_manifest
+from publisher.manifest import load_manifest
 from tests.conftest import need
 
 JS = Path(__file__).with_name("js")
@@ -54,12 +54,12 @@ def official(texts: tuple[str, ...]) -> list[dict[str, Any]]:
 def x_renders(tmp_path: Path) -> list[str]:
     channel = X({"name": "x"}, ChannelContext(var_dir=tmp_path, content_dir=tmp_path))
     stories = list(load_manifest(MANIFEST).stories)
-    texts = [channel.render(s, None, tracked_links(s, n), {}).text for n, s in enumerate(stories)]
+    texts = [channel.render(s, None, tracked_links(s, n)).text for n, s in enumerate(stories)]
     for n, text in enumerate(corpus()[::3]):
         story = make_story(title=text[:40] or "t", summary=text, lang="zh" if n % 2 else "en")
-        texts.append(channel.render(story, None, links_for(story), {}).text)
+        texts.append(channel.render(story, None, links_for(story)).text)
         long = dataclasses.replace(story, summary=text * 4, offer=text[:60] or None)
-        texts.append(channel.render(long, None, links_for(long), {}).text)
+        texts.append(channel.render(long, None, links_for(long)).text)
     return texts
 
 

@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import requests
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from channels.base import (
@@ -23,6 +26,7 @@ from channels.base import (
     Post,
     Receipt,
 )
+from publisher import db, ledger
 from publisher import settings as settings_mod
 from publisher.dispatch import Dispatcher
 from publisher.model import Manifest, Story, Testimonial
@@ -135,9 +139,7 @@ class Scripted(Channel):
         self.posts: dict[str, Receipt] = {}
         self.created = 0
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         text = f"{story.headline(variant)} {links.get(story.url)}"
         return Post(self.instance_name, text, {"text": text})
 
@@ -199,3 +201,45 @@ def start_worker(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+# --------------------------------------------------------------------------- chaos runs
+
+
+def wait_running(worker: subprocess.Popen[bytes], log: Path) -> None:
+    mark = f":{worker.pid}:"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if any(mark in line for line in log.read_text().splitlines() if "engine running" in line):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"worker {worker.pid} did not start")
+
+
+def ledger_rows(url: str) -> list:
+    engine = db.connect(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(select(ledger.deliveries)).all())
+    except Exception:  # not migrated yet
+        return []
+    finally:
+        engine.dispose()
+
+
+def settled(row) -> bool:
+    """Sent, or held for a person (only a plain channel may hold one)."""
+    return row.state == ledger.SENT or (row.state == ledger.UNKNOWN and row.next_attempt_at is None)
+
+
+def victim(workers: list[subprocess.Popen[bytes]], port: int) -> int | None:
+    """A worker the network on ``port`` is answering right now, if one comes within 3 s."""
+    deadline = time.monotonic() + 3.0
+    pids = {w.pid: i for i, w in enumerate(workers)}
+    while time.monotonic() < deadline:
+        busy = requests.get(f"http://127.0.0.1:{port}/inflight", timeout=5).json()
+        mid = [pids[p] for p in busy if p in pids]
+        if mid:
+            return mid[0]
+        time.sleep(0.02)
+    return None

@@ -2,14 +2,13 @@
 exactly as the real adapters do, one per idempotency strategy.
 
 Configured in test settings as ``"type": "tests.engine.fake_channel:KeyedChannel"`` (or
-``LookupChannel``, ``PlainChannel``) with ``"url"`` the network's address.
+``LookupChannel``, ``DraftChannel``, ``PlainChannel``) with ``"url"`` the network's address.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from channels import http
 from channels.base import (
@@ -34,9 +33,7 @@ class KeyedChannel(Channel):
     idempotency: ClassVar[Idempotency] = Idempotency.KEY
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = (SettingSpec("url", "server URL"),)
 
-    def render(
-        self, story: Story, variant: str | None, links: Links, settings: Mapping[str, Any]
-    ) -> Post:
+    def render(self, story: Story, variant: str | None, links: Links) -> Post:
         text = f"{story.headline(variant)} {links.get(story.url)}"
         return Post(self.instance_name, text, {"text": text})
 
@@ -65,3 +62,40 @@ class PlainChannel(KeyedChannel):
     """No way to know: an unanswered request is held for a person."""
 
     idempotency: ClassVar[Idempotency] = Idempotency.NONE
+
+
+class DraftChannel(KeyedChannel):
+    """WeChat's shape (``fake_network.py --drafts``): a draft, then publishing it. The network
+    finds a post only by its draft, whose id the adapter keeps in the context's state store the
+    moment it has it: a lease that runs out on one machine is then looked up on another."""
+
+    idempotency: ClassVar[Idempotency] = Idempotency.LOOKUP
+
+    def _headers(self) -> dict[str, str]:
+        return {"X-Worker": str(os.getpid())}
+
+    @property
+    def _scope(self) -> str:
+        return f"draft/{self.instance_name}"
+
+    def publish(self, post: Post, key: DeliveryKey) -> Receipt:
+        draft = self.context.state.get(self._scope, key.id)
+        if draft is None:
+            body = {**post.payload, "ref": key.id}
+            url = f"{self.settings['url']}/drafts"
+            resp = http.request(self, "POST", url, json=body, headers=self._headers())
+            draft = str(http.check(self, resp, "draft").json()["draft"])
+            self.context.state.put(self._scope, key.id, draft)
+        url = f"{self.settings['url']}/publish"
+        resp = http.request(self, "POST", url, json={"draft": draft}, headers=self._headers())
+        data = http.check(self, resp, "publish").json()
+        return Receipt(remote_id=str(data["id"]), url=str(data["url"]))
+
+    def lookup(self, key: DeliveryKey) -> Receipt | None:
+        draft = self.context.state.get(self._scope, key.id)
+        if draft is None:
+            return None  # no draft known: nothing can have been published from it
+        url = f"{self.settings['url']}/posts"
+        found = http.check(self, http.request(self, "GET", url, params={"draft": draft}), "look up")
+        posts = found.json()
+        return Receipt(remote_id=str(posts[0]["id"]), url=str(posts[0]["url"])) if posts else None

@@ -10,6 +10,10 @@ counted per delivery, and so is every post it created, so a double post always s
 - ``--keep-keys S`` honours ``Idempotency-Key`` for S seconds (like Mastodon's hour); without it
   the network ignores the header and every request creates a post;
 - ``--lookup`` answers ``GET /posts?ref=…`` with the posts made for that delivery;
+- ``--drafts`` works the way WeChat does instead: ``POST /drafts`` keeps a draft and answers its
+  id, ``POST /publish {"draft"}`` makes the post (each time it is asked), and only
+  ``GET /posts?draft=…`` finds a post, by the draft it came from: a client that forgot the
+  draft's id cannot tell whether it posted;
 - ``--fail-after-create P`` answers HTTP 503 to a share P of the requests *after* creating the
   post (the fault that posted twice when resent without a lookup), or the first N of them;
 - ``--rate-limit-first N`` answers the first N requests with HTTP 429 and ``Retry-After``
@@ -41,6 +45,7 @@ from urllib.parse import parse_qs, urlsplit
 class Faults:
     keep_keys: float | None = None  # seconds a key is honoured; None: keys ignored
     lookup: bool = False
+    drafts: bool = False
     fail_after_create: float = 0.0
     fail_after_create_first: int = 0
     rate_limit_first: int = 0
@@ -58,6 +63,7 @@ class State:
     keys: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
     created: Counter[str] = field(default_factory=Counter)
+    drafts: dict[str, dict[str, Any]] = field(default_factory=dict)
     inflight: Counter[int] = field(default_factory=Counter)
     rate_limited: int = 0
     auth_failed: int = 0
@@ -123,6 +129,8 @@ class FakeNetwork:
                 post = kept[1]
             else:
                 post = {"id": str(len(s.posts) + 1), "ref": ref, "text": body.get("text", "")}
+                if "draft" in body:
+                    post["draft"] = body["draft"]
                 post["url"] = f"http://fake.example/@shop/{post['id']}"
                 s.posts.append(post)
                 s.created[ref] += 1
@@ -151,6 +159,27 @@ class FakeNetwork:
         with self.lock:
             return 200, [p for p in self.state.posts if p["ref"] == ref]
 
+    def find_by_draft(self, draft: str) -> tuple[int, Any]:
+        if not self.faults.drafts:
+            return 404, {"error": "Not Found"}
+        with self.lock:
+            return 200, [p for p in self.state.posts if p.get("draft") == draft]
+
+    def draft(self, body: dict[str, Any]) -> tuple[int, Any]:
+        """A draft kept, not posted: the id is the client's to remember."""
+        with self.lock:
+            self.state.requests[str(body.get("ref", ""))] += 1
+            draft = f"draft-{len(self.state.drafts) + 1}"
+            self.state.drafts[draft] = {"ref": body.get("ref", ""), "text": body.get("text", "")}
+        return 200, {"draft": draft}
+
+    def publish(self, body: dict[str, Any], worker: int) -> tuple[int, Any]:
+        with self.lock:
+            kept = self.state.drafts.get(str(body.get("draft", "")))
+        if kept is None:
+            return 404, {"error": "no such draft"}
+        return self.create({**kept, "draft": body["draft"]}, None, worker)
+
     def inflight(self) -> list[int]:
         with self.lock:
             return sorted(w for w, n in self.state.inflight.items() if n > 0 and w)
@@ -178,6 +207,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(200, self.net.stats())
         elif url.path == "/inflight":
             self._answer(200, self.net.inflight())
+        elif url.path == "/posts" and "draft" in parse_qs(url.query):
+            self._answer(*self.net.find_by_draft(parse_qs(url.query)["draft"][0]))
         elif url.path == "/posts":
             self._answer(*self.net.find((parse_qs(url.query).get("ref") or [""])[0]))
         else:
@@ -191,8 +222,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = json.loads(data)
         worker = int(self.headers.get("X-Worker") or 0)
+        path = urlsplit(self.path).path
         try:
-            status, answer = self.net.create(body, self.headers.get("Idempotency-Key"), worker)
+            if path == "/drafts" and self.net.faults.drafts:
+                status, answer = self.net.draft(body)
+            elif path == "/publish" and self.net.faults.drafts:
+                status, answer = self.net.publish(body, worker)
+            elif self.net.faults.drafts:
+                status, answer = 404, {"error": "Not Found"}
+            else:
+                status, answer = self.net.create(body, self.headers.get("Idempotency-Key"), worker)
             self._answer(status, answer)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the worker died waiting: what it asked for is done all the same
@@ -203,6 +242,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("port", type=int)
     parser.add_argument("--keep-keys", type=float)
     parser.add_argument("--lookup", action="store_true")
+    parser.add_argument("--drafts", action="store_true")
     parser.add_argument("--fail-after-create", type=float, default=0.0)
     parser.add_argument("--rate-limit-first", type=int, default=0)
     parser.add_argument("--delay", type=float, nargs=2, default=(0.0, 0.0))
@@ -214,6 +254,7 @@ def main(argv: list[str]) -> None:
     faults = Faults(
         keep_keys=keep,
         lookup=a.lookup,
+        drafts=a.drafts,
         fail_after_create=a.fail_after_create,
         rate_limit_first=a.rate_limit_first,
         delay=tuple(a.delay),

@@ -26,10 +26,18 @@ from pathlib import Path
 
 import pytest
 import requests
-from enginekit import start_worker, story, write_manifest, write_settings
-from sqlalchemy import select
+from enginekit import (
+    ledger_rows,
+    settled,
+    start_worker,
+    story,
+    victim,
+    wait_running,
+    write_manifest,
+    write_settings,
+)
 
-from publisher import db, ledger
+from publisher import ledger
 from tests.conftest import free_port, wait_for_port
 
 HERE = Path(__file__).parent
@@ -51,45 +59,6 @@ NETWORKS = {
     "lookup": ("LookupChannel", ["--lookup", *FLAKY]),
     "plain": ("PlainChannel", ["--delay", "0", "0.1", "--stall", "0.3", "--stall-seconds", "2"]),
 }
-
-
-def wait_running(worker: subprocess.Popen[bytes], log: Path) -> None:
-    mark = f":{worker.pid}:"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if any(mark in line for line in log.read_text().splitlines() if "engine running" in line):
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"worker {worker.pid} did not start")
-
-
-def ledger_rows(url: str) -> list:
-    engine = db.connect(url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(select(ledger.deliveries)).all())
-    except Exception:  # not migrated yet
-        return []
-    finally:
-        engine.dispose()
-
-
-def settled(row) -> bool:
-    """Sent, or held for a person (only a plain channel may hold one)."""
-    return row.state == ledger.SENT or (row.state == ledger.UNKNOWN and row.next_attempt_at is None)
-
-
-def victim(workers: list[subprocess.Popen[bytes]], port: int) -> int | None:
-    """A worker the network on ``port`` is answering right now, if one comes within 3 s."""
-    deadline = time.monotonic() + 3.0
-    pids = {w.pid: i for i, w in enumerate(workers)}
-    while time.monotonic() < deadline:
-        busy = requests.get(f"http://127.0.0.1:{port}/inflight", timeout=5).json()
-        mid = [pids[p] for p in busy if p in pids]
-        if mid:
-            return mid[0]
-        time.sleep(0.02)
-    return None
 
 
 @pytest.mark.slow

@@ -68,8 +68,8 @@ def test_post_text_carries_the_tracked_link_not_the_raw_story_url(ledger_db, set
     seen = []
     original = net.render
 
-    def spy(story, variant, links, settings):
-        post = original(story, variant, links, settings)
+    def spy(story, variant, links):
+        post = original(story, variant, links)
         seen.append(post.text)
         return post
 

@@ -95,7 +95,7 @@ def test_post_with_facets_and_card_is_valid_and_stored_byte_for_byte(
     network = Network()
     bsky = adapter(pds, account, content, network)
     story = chinese_story()
-    post = bsky.render(story, None, links_for(story), {})
+    post = bsky.render(story, None, links_for(story))
     receipt = bsky.publish(post, key("d-facets"))
 
     (created,) = network.created()
@@ -122,7 +122,7 @@ def test_link_card_thumb_is_an_uploaded_blob_the_record_keeps(
 ) -> None:
     bsky = adapter(pds, account, content)
     story = make_story()
-    receipt = bsky.publish(bsky.render(story, None, links_for(story), {}), key("d-thumb"))
+    receipt = bsky.publish(bsky.render(story, None, links_for(story)), key("d-thumb"))
 
     thumb = stored(pds, account, receipt.extra["rkey"])["value"]["embed"]["external"]["thumb"]
     assert thumb["$type"] == "blob" and thumb["mimeType"] == "image/jpeg"
@@ -140,7 +140,7 @@ def test_images_with_alt_text_are_accepted(pds: Pds, account: Account, content: 
         Image("images/tiles.jpg", f"{SITE}/images/tiles.jpg", "The old tiles, kept", 640, 480, 9),
     )
     story = make_story(images=pictures)
-    record = dict(bsky.render(story, None, links_for(story), {}).payload["record"])
+    record = dict(bsky.render(story, None, links_for(story)).payload["record"])
     record["embed"] = {
         "$type": "app.bsky.embed.images",
         "images": [
@@ -165,7 +165,7 @@ def test_the_server_refuses_what_its_lexicon_refuses(
 ) -> None:
     bsky = adapter(pds, account, content)
     story = make_story(images=())
-    post = bsky.render(story, None, links_for(story), {})
+    post = bsky.render(story, None, links_for(story))
     record = {**post.payload["record"], "text": "长" * 301}  # the lexicon's limit is 300
     too_long = dataclasses.replace(post, payload={**post.payload, "record": record})
     with pytest.raises(ContentRejected, match=r"Invalid app\.bsky\.feed\.post record: grapheme"):
@@ -180,7 +180,7 @@ def test_the_record_lives_under_the_key_the_adapter_derived(
     bsky = adapter(pds, account, content, network)
     story = make_story(images=())
     delivery = DeliveryKey("d-rkey", PLANNED)
-    receipt = bsky.publish(bsky.render(story, None, links_for(story), {}), delivery)
+    receipt = bsky.publish(bsky.render(story, None, links_for(story)), delivery)
 
     rkey = tid_for(delivery)
     uri = f"at://{account.did}/{POSTS}/{rkey}"
@@ -197,7 +197,7 @@ def test_a_lost_answer_is_found_by_get_record_and_never_posted_twice(
     network = Network()
     bsky = adapter(pds, account, content, network)
     story = make_story(images=())
-    post = bsky.render(story, None, links_for(story), {})
+    post = bsky.render(story, None, links_for(story))
     delivery = key("d-lost")
     network.lose_next_create = True
     with pytest.raises(OutcomeUnknown):
@@ -207,7 +207,7 @@ def test_a_lost_answer_is_found_by_get_record_and_never_posted_twice(
     again = adapter(pds, account, content)  # the next attempt, as in another process
     found = again.lookup(delivery)
     assert found is not None and found.extra["rkey"] == tid_for(delivery)
-    resent = again.publish(again.render(story, None, links_for(story), {}), delivery)
+    resent = again.publish(again.render(story, None, links_for(story)), delivery)
     assert resent.remote_id == found.remote_id
     assert [r["uri"] for r in pds.records(account.did)] == [found.remote_id]
 
@@ -220,6 +220,6 @@ def test_a_second_publish_of_the_same_delivery_creates_no_second_record(
     receipts = []
     for _ in range(2):
         bsky = adapter(pds, account, content)
-        receipts.append(bsky.publish(bsky.render(story, None, links_for(story), {}), delivery))
+        receipts.append(bsky.publish(bsky.render(story, None, links_for(story)), delivery))
     assert receipts[0].remote_id == receipts[1].remote_id
     assert len(pds.records(account.did)) == 1
