@@ -13,6 +13,7 @@ import publisher.consent.schema
 import publisher.customers.schema
 import publisher.ledger.schema
 import publisher.shop.schema
+import publisher.state
 import publisher.tracking.referrals
 import publisher.tracking.schema
 import publisher.web.schema
@@ -23,6 +24,7 @@ DECLARING = (  # every module that declares tables on db.metadata
     publisher.customers.schema,
     publisher.ledger.schema,
     publisher.shop.schema,
+    publisher.state,
     publisher.tracking.referrals,
     publisher.tracking.schema,
     publisher.web.schema,
