@@ -9,12 +9,12 @@ import pytest
 import responses
 from atproto_client import models
 from atproto_client.models.string_formats import TID_RE
-from networks import BLOB, BSKY, NOT_FOUND, SECRETS, SESSION
-from storybook import key, links_for, make_story, write_jpeg
 
 from channels.base import ChannelContext, RetryLater
 from channels.bluesky import Bluesky, link_facets, tid_for
 from publisher.settings import Secret
+from tests.channels.networks import BLOB, BSKY, NOT_FOUND, SECRETS, SESSION
+from tests.channels.storybook import key, links_for, make_story, write_jpeg
 
 NOW = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
 CREATED = {"uri": "at://did:plc:ewvi7nxzyoun6zhxrhs64oiz/app.bsky.feed.post/x", "cid": "bafyreic"}

@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 import responses
-from networks import (
+
+from channels.base import Channel, ChannelContext, ChannelError, Links, Post, installed
+from channels.text import graphemes, rule_counter
+from publisher.model import Story
+from publisher.settings import Secret
+from tests.channels.networks import (
     FAILURES,
     HTTP_NETWORKS,
     NOW,
@@ -25,12 +30,7 @@ from networks import (
     SmtpServer,
     email,
 )
-from storybook import key, links_for, make_story, write_jpeg
-
-from channels.base import Channel, ChannelContext, ChannelError, Links, Post, installed
-from channels.text import graphemes, rule_counter
-from publisher.model import Story
-from publisher.settings import Secret
+from tests.channels.storybook import key, links_for, make_story, write_jpeg
 from tests.conftest import free_port
 
 INSTALLED = installed()

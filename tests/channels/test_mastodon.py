@@ -7,12 +7,12 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 import responses
-from networks import MASTODON, SECRETS
-from storybook import key, links_for, make_story, write_jpeg
 
 from channels.base import ChannelContext, ContentRejected, MediaLimits, OutcomeUnknown, Receipt
 from channels.mastodon import Mastodon
 from publisher.settings import Secret
+from tests.channels.networks import MASTODON, SECRETS
+from tests.channels.storybook import key, links_for, make_story, write_jpeg
 
 NOW = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
 STATUS = {"id": "113", "url": f"{MASTODON}/@cc/113", "uri": f"{MASTODON}/users/cc/statuses/113"}

@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 import regex
-from corpus import CJK, EMOJI, LATIN, MARKS, PUNCT, RTL
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from storybook import make_story
-from test_golden import SETTINGS
-from test_x_conformance import official
 
 from channels.base import Channel, ChannelContext, Links, Post, installed
 from publisher.model import Story
+from tests.channels.corpus import CJK, EMOJI, LATIN, MARKS, PUNCT, RTL
+from tests.channels.storybook import make_story
+from tests.channels.test_golden import SETTINGS
+from tests.channels.test_x_conformance import official
 
 TRACKED = "https://t.cedarandclay.example/go/Ab3dE5gH7j"
 CODE = "SL-7K2QX-4"

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 import responses
-from networks import PUBLISHED, SECRETS, WX
-from storybook import SITE, key, links_for, make_story, write_jpeg
 
 from channels.base import (
     AuthProblem,
@@ -20,6 +18,8 @@ from channels.base import (
 )
 from channels.wechat import WeChat, next_quota_day, sanitize, statistics_msgid
 from publisher.settings import Secret
+from tests.channels.networks import PUBLISHED, SECRETS, WX
+from tests.channels.storybook import SITE, key, links_for, make_story, write_jpeg
 
 NOW = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
 TOKEN = {"access_token": "79_ACCESS_TOKEN_xyz", "expires_in": 7200}

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from enginekit import start_worker, story, write_manifest, write_settings
 from sqlalchemy import select
 
 from publisher import db, ledger
 from tests.conftest import free_port, wait_for_port
+from tests.engine.enginekit import start_worker, story, write_manifest, write_settings
 
 HERE = Path(__file__).parent
 DELIVERIES = 300

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
-from enginekit import story, write_manifest
 
 from publisher import db, ledger
 from publisher.cli import main
 from tests.conftest import ROOT
+from tests.engine.enginekit import story, write_manifest
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from enginekit import T0, Lookup, NoIdempotency, Scripted, dispatcher, scripted, story
 from sqlalchemy import select
 
 from channels.base import (
@@ -22,6 +21,7 @@ from publisher import ledger, plan
 from publisher.dispatch import Dispatcher
 from publisher.model import Manifest
 from publisher.settings import Secret
+from tests.engine.enginekit import T0, Lookup, NoIdempotency, Scripted, dispatcher, scripted, story
 
 
 def planned(engine, settings, stories, now=T0):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from enginekit import T0
 from sqlalchemy import insert, select
 
 from publisher import ledger
+from tests.engine.enginekit import T0
 
 LEASE = timedelta(minutes=2)
 TOKEN = "w/1"

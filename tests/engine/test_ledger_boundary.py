@@ -6,10 +6,9 @@ import ast
 from datetime import timedelta
 from pathlib import Path
 
-from enginekit import T0
-
 import publisher
 from publisher import ledger, plan
+from tests.engine.enginekit import T0
 
 PACKAGE = Path(publisher.__file__).parent
 LEDGER_TABLES = {"deliveries", "delivery_events"}

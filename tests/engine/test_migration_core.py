@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from enginekit import T0
 from sqlalchemy.exc import DBAPIError
 
 from publisher import db, ledger
+from tests.engine.enginekit import T0
 
 ID = ledger.delivery_id("s", "net", "a")
 

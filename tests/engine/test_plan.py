@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from enginekit import T0, story
 from sqlalchemy import select
 
 from publisher import ledger, plan
 from publisher.model import Manifest
+from tests.engine.enginekit import T0, story
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SHANGHAI = ZoneInfo("Asia/Shanghai")

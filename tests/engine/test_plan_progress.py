@@ -7,8 +7,7 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 
-from enginekit import story, write_manifest
-
+from tests.engine.enginekit import story, write_manifest
 from tests.ptykit import run
 
 STORIES = 1100  # several of plan.apply's batches

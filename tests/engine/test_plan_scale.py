@@ -10,11 +10,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from enginekit import story, write_manifest
-from plan_walk import CHANNELS, corpus, desired_day_by_day
 
 from publisher import db, ledger, plan, scheduler
 from publisher.model import Manifest
+from tests.engine.enginekit import story, write_manifest
+from tests.engine.plan_walk import CHANNELS, corpus, desired_day_by_day
 
 START = datetime(2026, 3, 1, 6, 15, tzinfo=UTC)  # the corpus crosses the DST changes
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from enginekit import write_manifest, write_settings
 
 from tests.conftest import ROOT, free_port, wait_for_port
+from tests.engine.enginekit import write_manifest, write_settings
 
 pytestmark = pytest.mark.slow
 

@@ -13,12 +13,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from enginekit import story, write_manifest
-from fake_network import FakeNetwork, Faults
 from sqlalchemy import func, select
 
 from publisher import ledger
 from publisher.scheduler import Runner, open_database
+from tests.engine.enginekit import story, write_manifest
+from tests.engine.fake_network import FakeNetwork, Faults
 
 LIMITED, SLOW = 20, 16
 CHANNEL = "tests.engine.fake_channel:KeyedChannel"

@@ -10,14 +10,14 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from enginekit import Clock, dispatcher, story
-from fake_channel import KeyedChannel, LookupChannel
-from fake_network import FakeNetwork, Faults
-from test_dispatch import planned, row
 
 from channels.base import Channel, ChannelContext
 from channels.mastodon import Mastodon
 from publisher.settings import Settings
+from tests.engine.enginekit import Clock, dispatcher, story
+from tests.engine.fake_channel import KeyedChannel, LookupChannel
+from tests.engine.fake_network import FakeNetwork, Faults
+from tests.engine.test_dispatch import planned, row
 
 
 def adapter(cls: type[Channel], settings: Settings, net: FakeNetwork, **conf: object) -> Channel:

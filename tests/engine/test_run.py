@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from enginekit import story, write_manifest, write_settings
 
 from publisher import ledger
 from tests.conftest import ROOT, free_port, wait_for_port
+from tests.engine.enginekit import story, write_manifest, write_settings
 
 
 def wait_for(path: Path, timeout: float = 30) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from enginekit import story, write_manifest
-
 from publisher import db, ledger
 from publisher.scheduler import ManifestWatch, Runner
+from tests.engine.enginekit import story, write_manifest
 
 
 def test_manifest_watch_reloads_on_change_and_keeps_the_last_good_one(tmp_path, caplog):

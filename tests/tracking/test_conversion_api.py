@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
-from trackkit import API_TOKEN, Response, Served, request, serve_site
 
 from publisher.tracking.schema import conversions
+from tests.tracking.trackkit import API_TOKEN, Response, Served, request, serve_site
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,12 @@ import time
 from datetime import UTC, date, datetime
 
 import pytest
-from trackkit import Site, add_delivery, ingest_now, make_story, run_storyloop
 
 from channels.base import Metrics
 from publisher.tracking import prepare_links, record_metrics, report
 from publisher.tracking.conversions import parse_redemption, record_online, record_redemption
 from publisher.tracking.journal import Click, Journal, journal_dir
+from tests.tracking.trackkit import Site, add_delivery, ingest_now, make_story, run_storyloop
 
 
 def _links(site: Site, delivery_id: str, channel: str, variant: str | None = None):

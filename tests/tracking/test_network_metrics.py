@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 import responses
-from trackkit import Site, add_delivery
 
 from publisher.tracking import report
 from publisher.tracking.metrics import refresh_metrics
+from tests.tracking.trackkit import Site, add_delivery
 
 STATUS = {
     "id": "113123456789012345",

@@ -20,7 +20,13 @@ from typing import Any
 import pytest
 import requests
 from PIL import Image
-from shopkit import (
+
+from publisher.customers import photos
+from tests.conftest import ROOT
+from tests.customers.photokit import gps_jpeg, has_gps, metadata
+from tests.site_helpers import BIN, parse
+from tests.tracking.trackkit import Site, Tracker
+from tests.web.shopkit import (
     PASSWORD,
     add_user,
     offer_story,
@@ -29,12 +35,6 @@ from shopkit import (
     storyloop,
     write_manifest,
 )
-
-from publisher.customers import photos
-from tests.conftest import ROOT
-from tests.customers.photokit import gps_jpeg, has_gps, metadata
-from tests.site_helpers import BIN, parse
-from tests.tracking.trackkit import Site, Tracker
 
 pytestmark = pytest.mark.browser
 

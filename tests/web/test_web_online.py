@@ -16,12 +16,12 @@ from typing import Any, ClassVar
 
 import pytest
 import requests
-from shopkit import open_shop
 from sqlalchemy import select
 
 from publisher.tracking.schema import conversions
 from publisher.web.shop_api import SCRIPT
 from tests.tracking.trackkit import Site, Tracker, make_story, request
+from tests.web.shopkit import open_shop
 
 SECRET = "shpss_test_webhook_secret"
 CLICK = "Ab3dE5gH7j.1a2b3c4d5e6f7"

@@ -17,13 +17,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from shopkit import PASSWORD, PHONE, add_user, build_sample_site, open_shop, storyloop
 from sqlalchemy import select
 
 from publisher.model import load_manifest
 from publisher.tracking import prepare_links
 from publisher.tracking.schema import conversions
 from tests.tracking.trackkit import Site, Tracker
+from tests.web.shopkit import PASSWORD, PHONE, add_user, build_sample_site, open_shop, storyloop
 
 pytestmark = pytest.mark.browser
 
