@@ -104,12 +104,13 @@ def within_limits(name: str, post: Post) -> list[str]:
 
 def sent_text(name: str, post: Post) -> str:
     p = post.payload
-    return {
+    text: str = {
         "mastodon": lambda: p["status"],
         "bluesky": lambda: p["record"]["text"],
         "weibo": lambda: p["status"],
         "x": lambda: p["text"],
     }.get(name, lambda: post.text)()
+    return text
 
 
 def check_render(name: str, channel: Channel, story: Story) -> Post:

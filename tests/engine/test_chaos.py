@@ -23,10 +23,11 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from publisher import db, ledger
 from tests.conftest import free_port, wait_for_port
@@ -63,7 +64,7 @@ def wait_running(worker: subprocess.Popen[bytes], log: Path) -> None:
     raise TimeoutError(f"worker {worker.pid} did not start")
 
 
-def ledger_rows(url: str) -> list:
+def ledger_rows(url: str) -> list[Row[Any]]:
     engine = db.connect(url)
     try:
         with engine.connect() as conn:
@@ -74,7 +75,7 @@ def ledger_rows(url: str) -> list:
         engine.dispose()
 
 
-def settled(row) -> bool:
+def settled(row: Row[Any]) -> bool:
     """Sent, or held for a person (only a plain channel may hold one)."""
     return row.state == ledger.SENT or (row.state == ledger.UNKNOWN and row.next_attempt_at is None)
 
@@ -94,7 +95,9 @@ def victim(workers: list[subprocess.Popen[bytes]], port: int) -> int | None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-def test_workers_killed_mid_request_never_post_twice_whatever_the_strategy(tmp_path, db_url):
+def test_workers_killed_mid_request_never_post_twice_whatever_the_strategy(
+    tmp_path: Path, db_url: str
+) -> None:
     ports = {name: free_port() for name in NETWORKS}
     servers = [
         subprocess.Popen(

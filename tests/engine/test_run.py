@@ -36,7 +36,7 @@ def port_closed(port: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-def test_run_serves_publishes_on_time_replans_and_stops_cleanly(tmp_path):
+def test_run_serves_publishes_on_time_replans_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     root = tmp_path / "site"
     settings = write_settings(

@@ -5,6 +5,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import func, select
 
+from channels.base import Links
 from publisher.tracking import prepare_links
 from publisher.tracking.codes import LINK_CODE_RE
 from publisher.tracking.links import story_links
@@ -14,7 +15,9 @@ from tests.tracking.trackkit import Site, make_story
 SOFA = "http://127.0.0.1:8000/shop/sofa.html?utm_source=editor"
 
 
-def _prepare(site: Site, delivery_id: str = "d1", channel: str = "mastodon", variant: str = "A"):
+def _prepare(
+    site: Site, delivery_id: str = "d1", channel: str = "mastodon", variant: str = "A"
+) -> Links:
     with site.engine.begin() as conn:
         return prepare_links(
             conn,

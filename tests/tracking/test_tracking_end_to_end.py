@@ -13,13 +13,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.conftest import need
+from tests.conftest import free_port, need
 from tests.tracking.trackkit import (
     API_TOKEN,
     ROOT_DIR,
     Site,
     Tracker,
-    free_port,
     request,
     run_storyloop,
 )

@@ -53,7 +53,12 @@ def site(tmp_path: Path) -> Iterator[Site]:
 
 def _phone(browser: Any, errors: list[str]) -> Any:
     page = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
-    page.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text}"))
+
+    def on_console(m: Any) -> None:
+        if m.type == "error":
+            errors.append(f"console: {m.text}")
+
+    page.on("console", on_console)
     page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
     return page
 

@@ -85,7 +85,12 @@ def test_storyloop_js_carries_the_click_id_from_the_landing_page_to_the_cart(
     chromium = playwright.chromium.launch(executable_path=chromium_path, args=["--no-sandbox"])
     page = chromium.new_page(viewport={"width": 390, "height": 844})
     errors: list[str] = []
-    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+
+    def on_console(m: Any) -> None:
+        if m.type == "error":
+            errors.append(m.text)
+
+    page.on("console", on_console)
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         page.goto(f"{shop_site}/landing.html?utm_source=mastodon&sl_cid={CLICK}")

@@ -94,10 +94,20 @@ def open_tab(browser: Any, viewport: str, **context: Any) -> Tab:
         viewport={"width": width, "height": height}, user_agent=agent, **context
     ).new_page()
     tab = Tab(page, viewport)
-    page.on("console", lambda m: m.type == "error" and tab.errors.append(f"console: {m.text}"))
+
+    def on_console(m: Any) -> None:
+        if m.type == "error":
+            tab.errors.append(f"console: {m.text}")
+
+    page.on("console", on_console)
     page.on("pageerror", lambda e: tab.errors.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: tab.errors.append(f"failed: {r.url}"))
-    page.on("response", lambda r: r.status >= 400 and tab.errors.append(f"{r.status}: {r.url}"))
+
+    def on_response(r: Any) -> None:
+        if r.status >= 400:
+            tab.errors.append(f"{r.status}: {r.url}")
+
+    page.on("response", on_response)
     return tab
 
 
