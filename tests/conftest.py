@@ -147,9 +147,8 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def playwright() -> Iterator[Any]:
-    """The worker's one sync Playwright, as a fixture. Its sync API refuses to start beside a
-    live one in the same process, and test modules import this file a second time as
-    ``tests.conftest``, so a module-level global would exist twice: only a fixture is shared."""
+    """The worker's one sync Playwright: its sync API refuses to start beside a live one in
+    the same process, so every browser test of the worker launches Chromium from this one."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as started:

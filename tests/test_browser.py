@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from site_helpers import pelican_build
+
+from tests.site_helpers import pelican_build
 
 pytestmark = pytest.mark.browser
 

@@ -36,7 +36,7 @@ def exception_classes() -> list[type[Exception]]:
     return found
 
 
-def test_every_error_of_the_project_is_a_storyloop_error():
+def test_every_error_of_the_project_is_a_storyloop_error() -> None:
     classes = exception_classes()
     names = {c.__name__ for c in classes}
     assert {"ChannelError", "RateLimited", "ChannelNotFound", "SettingsError"} <= names

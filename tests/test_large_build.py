@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from site_helpers import BIN, MANIFEST, ROOT, SITE_URL, manifest
 
 from publisher import pelican_plugin, qrcodes
 from publisher.manifest import load_manifest
+from tests.site_helpers import BIN, MANIFEST, ROOT, SITE_URL, manifest
 
 STORIES = max(qrcodes.CHILD_THRESHOLD, pelican_plugin.FORK_THRESHOLD) + 20
 

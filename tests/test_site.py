@@ -13,7 +13,9 @@ from typing import Any
 import feedparser
 import pytest
 from bs4 import BeautifulSoup, Tag
-from site_helpers import (
+
+from publisher import qrcodes
+from tests.site_helpers import (
     ROOT,
     SITE_URL,
     html_pages,
@@ -26,8 +28,6 @@ from site_helpers import (
     references,
     storyloop_build,
 )
-
-from publisher import qrcodes
 
 TODAY = datetime(2026, 11, 22, tzinfo=UTC)
 REGIONS = ("xiamen", "shanghai", "berlin")

@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
-from test_large_build import build, story
 
 from publisher import writer
+from tests.test_large_build import build, story
 
 STORIES = 30  # dates repeat (28 days): stories of the same date must keep one order
 

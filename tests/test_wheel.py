@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_browser import ARGS, SHOTS, VIEWPORTS, QuietHandler, visit
+
+from tests.test_browser import ARGS, SHOTS, VIEWPORTS, QuietHandler, visit
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

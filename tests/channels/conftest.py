@@ -1,5 +1,5 @@
 """Channel test fixtures live in ``storybook`` so test modules can import the helpers too."""
 
-from storybook import context
+from tests.channels.storybook import context
 
 __all__ = ["context"]

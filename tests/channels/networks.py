@@ -380,7 +380,7 @@ def x() -> Network:
 
 # --------------------------------------------------------------------------- WeChat
 
-PUBLISHED = {
+PUBLISHED: dict[str, Any] = {
     "publish_id": "100000001",
     "publish_status": 0,
     "article_id": "b5O2OUs25HBxRceL7hfReg-U9QGeq9zQjiDvy",

@@ -9,12 +9,12 @@ import pytest
 import responses
 from atproto_client import models
 from atproto_client.models.string_formats import TID_RE
-from networks import BLOB, BSKY, NOT_FOUND, SECRETS, SESSION
-from storybook import database_state, key, links_for, make_story, write_jpeg
 
 from channels.base import ChannelContext, RetryLater
 from channels.bluesky import Bluesky, link_facets, tid_for
 from publisher.settings import Secret
+from tests.channels.networks import BLOB, BSKY, NOT_FOUND, SECRETS, SESSION
+from tests.channels.storybook import database_state, key, links_for, make_story, write_jpeg
 
 NOW = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
 CREATED = {"uri": "at://did:plc:ewvi7nxzyoun6zhxrhs64oiz/app.bsky.feed.post/x", "cid": "bafyreic"}
@@ -131,6 +131,7 @@ def test_session_is_cached_in_the_database_across_processes(
             ch.publish(ch.render(story, None, links_for(story)), key(f"d-{i}"))
     assert session.call_count == 1
     kept = ctx.state.get("bluesky/bluesky", "session")
+    assert kept is not None
     assert kept["accessJwt"] == SESSION["accessJwt"]
     assert SECRETS["bluesky"] not in json.dumps(kept)
     assert not ctx.var_dir.exists()  # nothing under var/: the state is the database's

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 import responses
-from networks import (
+
+from channels.base import Channel, ChannelContext, ChannelError, Links, Post, installed
+from channels.text import graphemes, rule_counter
+from publisher.model import Story
+from publisher.settings import Secret
+from publisher.tracking.optout import unsubscribe_link
+from tests.channels.networks import (
     FAILURES,
     HTTP_NETWORKS,
     NOW,
@@ -26,13 +32,7 @@ from networks import (
     SmtpServer,
     email,
 )
-from storybook import key, links_for, make_story, write_jpeg
-
-from channels.base import Channel, ChannelContext, ChannelError, Links, Post, installed
-from channels.text import graphemes, rule_counter
-from publisher.model import Story
-from publisher.settings import Secret
-from publisher.tracking.optout import unsubscribe_link
+from tests.channels.storybook import key, links_for, make_story, write_jpeg
 from tests.conftest import free_port
 
 INSTALLED = installed()

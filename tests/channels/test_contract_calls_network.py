@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 import responses
-from storybook import key, links_for
-from test_contract import CORPUS, PUBLISHERS, ctx, network_for, open_adapter, smtp  # noqa: F401
 
 from channels.base import ChannelContext
+from tests.channels.storybook import key, links_for
+from tests.channels.test_contract import CORPUS, PUBLISHERS, ctx, network_for, open_adapter, smtp  # noqa: F401
 from tests.conftest import ROOT
 
 HERE = Path(__file__).parent
@@ -68,7 +68,7 @@ def test_publish_reaches_the_network(
 
 def test_the_contract_suite_fails_an_adapter_that_never_calls_the_network(tmp_path: Path) -> None:
     (tmp_path / "lazy_network.py").write_text(textwrap.dedent(LAZY), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(HERE), str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
     env.pop("CI", None)  # the inner run's skips are not this test's business
     suite = [str(HERE / "test_contract.py"), str(HERE / __file__.rsplit("/", 1)[-1])]
     done = subprocess.run(

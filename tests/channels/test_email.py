@@ -12,13 +12,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from networks import SECRETS, SUBSCRIBERS, SmtpServer
-from storybook import key, links_for, make_story
 
 from channels.base import ChannelContext, ContentRejected, RetryLater
 from channels.email import Email, recipient_hash
 from publisher.settings import Secret
 from publisher.tracking.optout import read_token, unsubscribe_link
+from tests.channels.networks import SECRETS, SUBSCRIBERS, SmtpServer
+from tests.channels.storybook import key, links_for, make_story
 from tests.conftest import free_port
 
 NOW = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
@@ -145,9 +145,8 @@ def test_missing_subscribers_file_is_named(ch: Email, tmp_path: Path) -> None:
 def test_open_channel_gives_email_the_tracker_signing_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from storybook import make_settings
-
     from publisher.adapters import open_channel
+    from tests.channels.storybook import make_settings
 
     monkeypatch.setenv("STORYLOOP_SIGNING_KEY", "k-123")
     monkeypatch.setenv("SL_SMTP_PW", "pw")

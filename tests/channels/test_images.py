@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from PIL import Image
-from storybook import write_jpeg
 
 from channels.images import prepare
+from tests.channels.storybook import write_jpeg
 
 
 def test_an_image_that_fits_is_sent_unchanged(tmp_path: Path) -> None:

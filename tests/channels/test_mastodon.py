@@ -7,12 +7,12 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 import responses
-from networks import MASTODON, SECRETS
-from storybook import key, links_for, make_story, write_jpeg
 
 from channels.base import ChannelContext, ContentRejected, MediaLimits, OutcomeUnknown, Receipt
 from channels.mastodon import Mastodon
 from publisher.settings import Secret
+from tests.channels.networks import MASTODON, SECRETS
+from tests.channels.storybook import key, links_for, make_story, write_jpeg
 
 NOW = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
 STATUS = {"id": "113", "url": f"{MASTODON}/@cc/113", "uri": f"{MASTODON}/users/cc/statuses/113"}
@@ -65,7 +65,7 @@ def test_media_still_processing_is_polled_until_ready(ctx: ChannelContext) -> No
         rsps.get(f"{MASTODON}/api/v1/media/110", json={"id": "110", "url": "https://f/1.jpg"})
         sent = rsps.post(f"{MASTODON}/api/v1/statuses", json=STATUS)
         ch.publish(post, key())
-        polls = [c for c in rsps.calls if c.request.url.endswith("/api/v1/media/110")]
+        polls = [c for c in rsps.calls if str(c.request.url).endswith("/api/v1/media/110")]
     assert len(polls) == 2
     assert b'name="description"' in upload.calls[0].request.body
     assert b"The kitchen" in upload.calls[0].request.body

@@ -5,12 +5,12 @@ import logging
 from pathlib import Path
 
 import pytest
-from storybook import TRACK, key, links_for, make_settings, make_story
 
 from channels.base import ChannelContext, ChannelNotFound
 from channels.outbox import Outbox
 from publisher.adapters import open_channel
 from publisher.settings import Secret
+from tests.channels.storybook import TRACK, key, links_for, make_settings, make_story
 
 
 def test_channel_without_credentials_opens_as_outbox_and_says_so(

@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 import regex
-from corpus import CJK, EMOJI, LATIN, MARKS, PUNCT, RTL
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from storybook import make_story
-from test_golden import SETTINGS
-from test_x_conformance import official
 
 from channels.base import Channel, ChannelContext, Links, Post, installed
 from publisher.model import Story
+from tests.channels.corpus import CJK, EMOJI, LATIN, MARKS, PUNCT, RTL
+from tests.channels.storybook import make_story
+from tests.channels.test_golden import SETTINGS
+from tests.channels.test_x_conformance import official
 
 TRACKED = "https://t.cedarandclay.example/go/Ab3dE5gH7j"
 CODE = "SL-7K2QX-4"
@@ -104,12 +104,13 @@ def within_limits(name: str, post: Post) -> list[str]:
 
 def sent_text(name: str, post: Post) -> str:
     p = post.payload
-    return {
+    text: str = {
         "mastodon": lambda: p["status"],
         "bluesky": lambda: p["record"]["text"],
         "weibo": lambda: p["status"],
         "x": lambda: p["text"],
     }.get(name, lambda: post.text)()
+    return text
 
 
 def check_render(name: str, channel: Channel, story: Story) -> Post:

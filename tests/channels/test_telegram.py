@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import requests
 import responses
-from networks import SECRETS, TG
-from storybook import key, links_for, make_story, write_jpeg
 
 from channels.base import ChannelContext, OutcomeUnknown, RateLimited
 from channels.telegram import CAPTION_LIMIT, Telegram
 from channels.text import count_utf16
 from publisher.settings import Secret
+from tests.channels.networks import SECRETS, TG
+from tests.channels.storybook import key, links_for, make_story, write_jpeg
 
 NOW = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
 SENT = {"ok": True, "result": {"message_id": 42, "date": 1763602200, "chat": {"id": -100123}}}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from storybook import make_story
-
 from channels.text import (
     auto_summary,
     bcp47,
@@ -23,6 +21,7 @@ from channels.text import (
     standard_text,
     truncate,
 )
+from tests.channels.storybook import make_story
 
 FAMILY = "👩‍👩‍👧‍👦"
 URL = "https://t.cedarandclay.com/go/" + "x" * 80

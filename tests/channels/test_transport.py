@@ -53,7 +53,9 @@ def _failure_of(url: str, **kw: float) -> requests.RequestException:
 
 
 @pytest.mark.parametrize("answer", [_close, _reset, _half_answer], ids=["closed", "reset", "cut"])
-def test_a_connection_lost_after_the_request_is_an_unknown_outcome(answer) -> None:
+def test_a_connection_lost_after_the_request_is_an_unknown_outcome(
+    answer: Callable[[socket.socket], None],
+) -> None:
     for url in _server(answer):
         error, says = transport_failure(_failure_of(url))
         assert error is OutcomeUnknown, says

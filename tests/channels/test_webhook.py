@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import requests
 import responses
-from networks import HOOK, SECRETS
-from storybook import key, links_for, make_story
 
 from channels.base import ChannelContext, ContentRejected, OutcomeUnknown, RetryLater
 from channels.webhook import SIGNATURE_HEADER, Webhook
 from publisher.settings import Secret
+from tests.channels.networks import HOOK, SECRETS
+from tests.channels.storybook import key, links_for, make_story
 
 NOW = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
 

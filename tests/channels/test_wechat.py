@@ -4,11 +4,10 @@ import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import responses
-from networks import PUBLISHED, SECRETS, WX
-from storybook import SITE, database_state, key, links_for, make_story, write_jpeg
 
 from channels.base import (
     AuthProblem,
@@ -20,6 +19,8 @@ from channels.base import (
 )
 from channels.wechat import WeChat, next_quota_day, sanitize, statistics_msgid
 from publisher.settings import Secret
+from tests.channels.networks import PUBLISHED, SECRETS, WX
+from tests.channels.storybook import SITE, database_state, key, links_for, make_story, write_jpeg
 
 NOW = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
 TOKEN = {"access_token": "79_ACCESS_TOKEN_xyz", "expires_in": 7200}
@@ -97,9 +98,10 @@ def test_publish_uploads_cover_and_images_then_drafts_submits_and_polls(
         rsps.post(f"{WX}/freepublish/get", json=PUBLISHED)
         receipt = ch.publish(post, key())
     assert json.loads(token.calls[0].request.body)["force_refresh"] is False
-    assert "type=thumb" in thumb.calls[0].request.url
-    cover = thumb.calls[0].request.body
-    assert b"image/jpeg" in cover and len(cover) < 64 * 1024 + 500
+    thumb_request = thumb.calls[0].request
+    assert thumb_request.url is not None and "type=thumb" in thumb_request.url
+    cover = thumb_request.body
+    assert isinstance(cover, bytes) and b"image/jpeg" in cover and len(cover) < 64 * 1024 + 500
     body = draft.calls[0].request.body
     assert "松陶家居".encode() in body and b"\\u" not in body  # raw UTF-8, not escapes
     article = json.loads(body)["articles"][0]
@@ -123,6 +125,7 @@ def test_token_is_cached_in_the_database_shared_by_processes(
         assert channel(ctx).access_token() == "79_ACCESS_TOKEN_xyz"  # another process
     assert token.call_count == 1
     kept = ctx.state.get("wechat", "token/wx00")
+    assert kept is not None
     assert kept["access_token"] == "79_ACCESS_TOKEN_xyz"
     assert SECRETS["wechat"] not in json.dumps(kept)
     assert not ctx.var_dir.exists()  # nothing under var/: the state is the database's
@@ -239,7 +242,7 @@ def published(ctx: ChannelContext) -> Receipt:
 
 def day_row(
     stat_date: str, reads: int, shares: int, hearts: int, thumbs: int, comments: int
-) -> dict:
+) -> dict[str, Any]:
     """One detail_list row: totals from the publish day up to stat_date."""
     return {
         "stat_date": stat_date,
@@ -262,7 +265,9 @@ def day_row(
     }
 
 
-def statistics(*rows: dict, msgid: str = "2247483650_1", is_delay: bool = False) -> dict:
+def statistics(
+    *rows: dict[str, Any], msgid: str = "2247483650_1", is_delay: bool = False
+) -> dict[str, Any]:
     """A getarticletotaldetail answer for 2026-11-20: another article of the account, then ours."""
     other = {
         "ref_date": "2026-11-20",
@@ -283,9 +288,9 @@ def statistics(*rows: dict, msgid: str = "2247483650_1", is_delay: bool = False)
     return {"list": [other, ours], "is_delay": is_delay}
 
 
-def statistics_api(rsps: responses.RequestsMock, answer: dict) -> responses.BaseResponse:
+def statistics_api(rsps: responses.RequestsMock, answer: dict[str, Any]) -> responses.BaseResponse:
     rsps.post(f"{WX}/stable_token", json=TOKEN)  # the cached token expired meanwhile
-    return rsps.post(DATACUBE, json=answer)
+    return rsps.add(responses.POST, DATACUBE, json=answer)
 
 
 THREE_DAYS = statistics(
@@ -301,6 +306,7 @@ def test_metrics_are_the_latest_totals_asked_for_the_publish_day(ctx: ChannelCon
         stats = statistics_api(rsps, THREE_DAYS)
         figures = days_later(ctx, 3).metrics(receipt)
     request = stats.calls[0].request
+    assert request.body is not None and request.url is not None
     assert json.loads(request.body) == {"begin_date": "2026-11-20", "end_date": "2026-11-20"}
     assert "access_token=79_ACCESS_TOKEN_xyz" in request.url
     assert figures == Metrics(views=200, likes=18, reposts=11, replies=4, clicks=None)
@@ -362,7 +368,9 @@ def test_an_article_submitted_before_midnight_is_looked_for_on_both_days(
         first = statistics_api(rsps, {"list": [], "is_delay": False})
         second = rsps.post(DATACUBE, json=THREE_DAYS)
         figures = days_later(ctx, 3).metrics(found)
-    assert json.loads(first.calls[0].request.body)["begin_date"] == "2026-11-19"
+    first_body = first.calls[0].request.body
+    assert first_body is not None
+    assert json.loads(first_body)["begin_date"] == "2026-11-19"
     assert json.loads(second.calls[0].request.body)["begin_date"] == "2026-11-20"
     assert figures is not None and figures.views == 200
 

@@ -6,14 +6,14 @@ from urllib.parse import parse_qs
 
 import pytest
 import responses
-from networks import SECRETS, WEIBO
-from storybook import key, links_for, make_settings, make_story
 
 from channels.base import ChannelContext
 from channels.text import count_hanzi, count_weibo
 from channels.weibo import Weibo
 from publisher.adapters import open_channel
 from publisher.settings import Secret
+from tests.channels.networks import SECRETS, WEIBO
+from tests.channels.storybook import key, links_for, make_settings, make_story
 
 NOW = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
 

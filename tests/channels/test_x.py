@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 import responses
-from networks import SECRETS, XAPI
-from storybook import key, links_for, make_story, write_jpeg
 
 from channels.base import ChannelContext, ContentRejected, RateLimited
 from channels.text import count_weighted
 from channels.x import X
 from publisher.settings import Secret
+from tests.channels.networks import SECRETS, XAPI
+from tests.channels.storybook import key, links_for, make_story, write_jpeg
 
 NOW = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
 

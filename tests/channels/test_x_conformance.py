@@ -17,14 +17,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from corpus import corpus
-from storybook import links_for, make_story
-from test_golden import MANIFEST, tracked_links
-
 from channels.base import ChannelContext
 from channels.text import count_weighted, x_valid
 from channels.x import X
 from publisher.manifest import load_manifest
+from tests.channels.corpus import corpus
+from tests.channels.storybook import links_for, make_story
+from tests.channels.test_golden import MANIFEST, tracked_links
 from tests.conftest import need
 
 JS = Path(__file__).with_name("js")

@@ -56,7 +56,7 @@ class FakeMastodon:
             self._next += 1
             id_ = str(self._next)
             text = form.get("status", "")
-            status = {
+            status: dict[str, Any] = {
                 "id": id_,
                 "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "uri": f"{self.url}/users/cedarandclay/statuses/{id_}",

@@ -19,8 +19,6 @@ from typing import Any
 
 import pytest
 import requests
-from killing import KILL_DIR
-from pdskit import Pds
 from sqlalchemy import select
 
 from publisher import db, ledger
@@ -30,6 +28,8 @@ from tests.conftest import ROOT
 from tests.customers.consentkit import received, slug
 from tests.customers.fake_mastodon import TOKEN, FakeMastodon
 from tests.engine.enginekit import start_worker, story, write_manifest, write_settings
+from tests.pds.killing import KILL_DIR
+from tests.pds.pdskit import Pds
 
 pytestmark = [pytest.mark.pds, pytest.mark.slow]
 

@@ -283,8 +283,10 @@ def test_delete_calls_the_network_s_own_api_and_reads_its_answer(
     assert removal.outcome is case.outcome, removal
     assert seen == case.calls
     if case.make is telegram:
+        assert bodies[0] is not None
         assert json.loads(bodies[0]) == {"chat_id": "@cedarandclay", "message_id": "42"}
     if case.make is bluesky:
+        assert bodies[-1] is not None
         sent = json.loads(bodies[-1])
         assert sent == {
             "repo": SESSION["did"],

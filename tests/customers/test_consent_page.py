@@ -49,7 +49,12 @@ def _page(browser: Any, errors: list[str], *, phone: bool = True, script: bool =
     extra = {"is_mobile": True, "has_touch": True} if phone else {}
     context = browser.new_context(viewport=size, java_script_enabled=script, **extra)
     page = context.new_page()
-    page.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text}"))
+
+    def on_console(m: Any) -> None:
+        if m.type == "error":
+            errors.append(f"console: {m.text}")
+
+    page.on("console", on_console)
     page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
     return page
 

@@ -37,7 +37,7 @@ def site(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setenv("SL_TEST_MASTODON", "masto-token")
     monkeypatch.setenv("SL_TEST_TELEGRAM", "123456:TELE-token")
     monkeypatch.setenv("SL_TEST_SMTP", "smtp-password")
-    channels = {
+    channels: dict[str, dict[str, Any]] = {
         "mastodon": {"instance": MASTODON, "token": {"env": "SL_TEST_MASTODON"}},
         "telegram": {
             "chat_id": "@cedarandclay",
@@ -127,7 +127,7 @@ def test_consent_until_ends_the_copies_after_that_day_in_the_story_s_time_zone(
         rsps.post(f"{TG}/deleteMessage", json={"ok": True, "result": True})
         # 00:30 in Berlin the next day (still the 5th in UTC): it has ended
         counts = sweep(engine, site, [t], datetime(2026, 12, 5, 23, 30, tzinfo=UTC))
-        assert sorted(c.request.method for c in rsps.calls) == ["DELETE", "POST"]
+        assert sorted(str(c.request.method) for c in rsps.calls) == ["DELETE", "POST"]
     assert counts == {"cancelled": 1, "to remove": 2, removals.REMOVED: 2}
     after = deliveries(engine)
     assert after[("telegram", "b")].state == ledger.CANCELLED

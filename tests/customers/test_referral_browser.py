@@ -55,7 +55,12 @@ def _page(browser: Any, errors: list[str], viewport: dict[str, int]) -> Any:
     context = browser.new_context(viewport=viewport, is_mobile=phone, has_touch=phone)
     context.add_cookies([{"name": "sl_lang", "value": "en", "url": "http://127.0.0.1"}])
     page = context.new_page()
-    page.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text}"))
+
+    def on_console(m: Any) -> None:
+        if m.type == "error":
+            errors.append(f"console: {m.text}")
+
+    page.on("console", on_console)
     page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
     return page
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.channels.networks import SECRETS, SmtpServer
 from tests.conftest import free_port, wait_for_port
@@ -57,7 +58,7 @@ def site(tmp_path: Path, smtp: SmtpServer) -> Iterator[tuple[Site, Path]]:
             shop.engine.dispose()
 
 
-def _send(mia: Browser, request_id: str, **fields: str) -> object:
+def _send(mia: Browser, request_id: str, **fields: str) -> requests.Response:
     data = {"csrf": mia.csrf("/till"), "store": "berlin-1", "request_id": request_id, **fields}
     return mia.post("/till/invite-email", data)
 
@@ -93,7 +94,9 @@ def test_the_invitation_is_mailed_only_with_consent_and_the_address_is_not_kept(
     assert envelope.rcpt_tos == [ADDRESS]
     letter = email.message_from_bytes(envelope.content)
     assert letter["Subject"] == "Tell us about your visit to Cedar & Clay Kreuzberg"
-    body = letter.get_payload(decode=True).decode()
+    payload = letter.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    body = payload.decode()
     (link,) = re.findall(r"http://\S+/testimonial/\S+", body)
     form = Browser.open(shop).http.get(link, timeout=10)
     assert form.status_code == 200 and 'name="rating"' in form.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from tests.dashboard.seed import ZONE, Delivery, History
@@ -49,7 +49,7 @@ class Figures:
         return sum(len(r) for r in self.post_converted.values())
 
 
-def local_day(moment) -> date:  # type: ignore[no-untyped-def]
+def local_day(moment: datetime) -> date:
     return moment.astimezone(ZoneInfo(ZONE)).date()
 
 
@@ -63,7 +63,10 @@ def figures(
 ) -> Figures:
     out = Figures()
     wanted = {d.id for d in h.deliveries if keep(d)}
-    inside = lambda moment: since <= local_day(moment) <= until  # noqa: E731
+
+    def inside(moment: datetime) -> bool:
+        return since <= local_day(moment) <= until
+
     if store is None:
         for d in h.deliveries:
             if d.id in wanted and d.state == "sent" and inside(d.at):
@@ -99,18 +102,20 @@ def figures(
     return out
 
 
-def by(h: History, attribute: str, **kw: object) -> dict[str, Figures]:
+def _having(attribute: str, value: object) -> Callable[[Delivery], bool]:
+    return lambda d: getattr(d, attribute) == value
+
+
+def by(h: History, attribute: str, *, since: date, until: date) -> dict[str, Figures]:
     values = {getattr(d, attribute) for d in h.deliveries if getattr(d, attribute)}
-    return {
-        v: figures(h, keep=lambda d, v=v: getattr(d, attribute) == v, **kw)  # type: ignore[misc]
-        for v in values
-    }
+    return {v: figures(h, since=since, until=until, keep=_having(attribute, v)) for v in values}
 
 
-def story_ranking(h: History, **kw: object) -> list[str]:
+def story_ranking(h: History, *, since: date, until: date) -> list[str]:
     """Stories in the order the dashboard must rank them: in-shop sales, then conversions,
     then readers, then clicks, then name."""
-    found = {k: f for k, f in by(h, "story", **kw).items() if f.posts or f.conversions}
+    ranked = by(h, "story", since=since, until=until)
+    found = {k: f for k, f in ranked.items() if f.posts or f.conversions}
     return sorted(
         found,
         key=lambda k: (

@@ -262,16 +262,16 @@ def write(engine: Engine, settings: Settings, h: History) -> dict[str, str]:
     book = OfferBook(settings.manifest_path, shop_stores)
     personal: dict[int, str] = {}
     with engine.begin() as conn:
-        for c in h.claims:
-            d = h.delivery(h.clicks[c.click].delivery)
+        for taken in h.claims:
+            d = h.delivery(h.clicks[taken.click].delivery)
             offer = bare_offer(d.story, "10% off", None, shop_stores)
-            claimed = claim(conn, offer, f"reader-{c.click}", click_ids[c.click], "CC")
+            claimed = claim(conn, offer, f"reader-{taken.click}", click_ids[taken.click], "CC")
             assert claimed.via == "link"
-            personal[c.click] = claimed.code
+            personal[taken.click] = claimed.code
             conn.execute(  # claimed then, not now
                 personal_codes.update()
                 .where(personal_codes.c.code == claimed.code)
-                .values(created_at=c.at)
+                .values(created_at=taken.at)
             )
         for s in h.sales:
             if s.kind == "sale":

@@ -132,6 +132,13 @@ def test_the_html_export_opens_offline(
 # --------------------------------------------------------------------------- the digest
 
 
+def decoded(part: Message) -> bytes:
+    """A MIME part's payload with its transfer encoding undone (a leaf part's is bytes)."""
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes), part.get_content_type()
+    return payload
+
+
 class Inbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
@@ -176,14 +183,14 @@ def test_the_digest_arrives_with_its_charts_inline(
     html_part = next(p for p in message.walk() if p.get_content_type() == "text/html")
     images = [p for p in message.walk() if p.get_content_type() == "image/png"]
     assert len(images) == 3
-    body = html_part.get_payload(decode=True).decode()
+    body = decoded(html_part).decode()
     for image in images:
         cid = image["Content-ID"].strip("<>")
         assert f"cid:{cid}" in body
-        data = image.get_payload(decode=True)
+        data = decoded(image)
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
     text = next(p for p in message.walk() if p.get_content_type() == "text/plain")
-    plain = text.get_payload(decode=True).decode()
+    plain = decoded(text).decode()
     want = expect.figures(seeded.history, since=SINCE, until=UNTIL)
     assert f"In-shop sales: {want.in_shop}" in plain
     assert "telegram: Brings readers but no customers" in plain

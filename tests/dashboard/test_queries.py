@@ -54,12 +54,11 @@ def test_funnel_and_sections_show_what_the_seed_implies(any_seeded: Seeded) -> N
 
     kitchen = next(v for v in data.variants if v.story == "kitchen")
     for chance in kitchen.test.variants:
-        mine = expect.figures(
-            h,
-            since=SINCE,
-            until=UNTIL,
-            keep=lambda d, v=chance.variant: d.story == "kitchen" and d.variant == v,
-        )
+
+        def kitchen_variant(d: seed.Delivery, v: str | None = chance.variant) -> bool:
+            return d.story == "kitchen" and d.variant == v
+
+        mine = expect.figures(h, since=SINCE, until=UNTIL, keep=kitchen_variant)
         assert (chance.readers, chance.converted) == (
             mine.readers_of_posts,
             mine.converted_of_posts,
@@ -84,8 +83,8 @@ def test_no_rate_exceeds_one_even_when_one_reader_buys_many_times(any_seeded: Se
             for r in rows
             for n in range(5)
         ]
-        for row in again:
-            row.pop("id")
+        for fresh in again:
+            fresh.pop("id")
         conn.execute(insert(conversions), again)
     more_than_readers = 0
     for by in [("story",), ("channel",), ("story", "channel", "variant"), ()]:

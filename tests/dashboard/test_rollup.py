@@ -64,7 +64,7 @@ def from_scratch(conn: Connection) -> dict[str, Any]:
     reader_rows = {}
     clicked = {c.id: c for c in conn.execute(select(clicks))}
     for v in conn.execute(select(conversions)):
-        key = (
+        hour = (
             _utc(v.at).strftime("%Y-%m-%d %H"),
             v.story,
             v.channel,
@@ -75,14 +75,14 @@ def from_scratch(conn: Connection) -> dict[str, Any]:
             int(v.click_id is not None),
             v.currency,
         )
-        found = hours.setdefault(key, [0, 0])
+        found = hours.setdefault(hour, [0, 0])
         found[0] += 1
         found[1] += v.value_minor
-        c = clicked.get(v.click_id)
-        if c is not None and c.kind == "reader" and c.reader is not None:
-            day = _utc(c.at).strftime("%Y-%m-%d")
+        origin = clicked.get(v.click_id)
+        if origin is not None and origin.kind == "reader" and origin.reader is not None:
+            day = _utc(origin.at).strftime("%Y-%m-%d")
             where = (v.story, v.channel, v.variant, v.region)
-            reader_rows[v.id] = (*where, c.reader[:15], day, _utc(v.at))
+            reader_rows[v.id] = (*where, origin.reader[:15], day, _utc(v.at))
     return {
         "post_days": post_rows,
         "conversion_hours": {k: tuple(n) for k, n in hours.items()},
@@ -133,8 +133,8 @@ def mixed_history(s: Seeded) -> None:
         code = old[0].code
     journal = Journal(journal_dir(settings.var_dir))
     for c in old:
-        at = _utc(c.at).timestamp()
-        journal.append(Click(c.id, c.code, at, c.kind, c.agent, c.reader, c.referrer_host))
+        when = _utc(c.at).timestamp()
+        journal.append(Click(c.id, c.code, when, c.kind, c.agent, c.reader, c.referrer_host))
     late = journal.new_click_id(code)
     with engine.begin() as conn:
         record_online(

@@ -17,7 +17,9 @@ def test_wilson_interval_matches_the_textbook_values() -> None:
     assert stats.wilson(0, 0).rate is None
 
 
-def _figures(name: str, posts: int, readers: int, converted: int, code_only: int = 0):
+def _figures(
+    name: str, posts: int, readers: int, converted: int, code_only: int = 0
+) -> ChannelFigures:
     return ChannelFigures(name, posts, readers, converted, code_only)
 
 

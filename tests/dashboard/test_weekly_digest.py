@@ -16,7 +16,7 @@ from publisher import settings as settings_mod
 from publisher.scheduler import Runner, open_database
 from tests.dashboard import expect, seed
 from tests.dashboard.conftest import Seeded
-from tests.dashboard.test_outside_the_browser import Inbox, smtp_server  # noqa: F401
+from tests.dashboard.test_outside_the_browser import Inbox, decoded, smtp_server  # noqa: F401
 from tests.web.shopkit import PASSWORD, storyloop, write_manifest
 
 SINCE, UNTIL = seed.FIRST_DAY, seed.FIRST_DAY + timedelta(days=seed.DAYS - 1)
@@ -92,16 +92,16 @@ def test_storyloop_run_sends_the_weekly_digest_with_charts_in_the_owner_s_locale
     subject = str(make_header(decode_header(message["Subject"])))
     assert subject == "Storyloop: Ihre Woche, 02.03.2026 – 15.03.2026"
     html_part = next(p for p in message.walk() if p.get_content_type() == "text/html")
-    body = html_part.get_payload(decode=True).decode()
+    body = decoded(html_part).decode()
     assert '<html lang="de">' in body
     images = [p for p in message.walk() if p.get_content_type() == "image/png"]
     assert len(images) == 3
     for image in images:
         assert f"cid:{image['Content-ID'].strip('<>')}" in body
-        data = image.get_payload(decode=True)
+        data = decoded(image)
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
     plain = next(p for p in message.walk() if p.get_content_type() == "text/plain")
-    text = plain.get_payload(decode=True).decode()
+    text = decoded(plain).decode()
     want = expect.figures(seeded.history, since=SINCE, until=UNTIL)
     assert f"Ladenverkäufe: {want.in_shop}" in text
     assert german_money(want.shop_revenue["CNY"], "CN¥") in text

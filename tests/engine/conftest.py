@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,12 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from enginekit import Clock, write_settings
-
 from publisher import db
 from publisher.settings import Settings
+from tests.engine.enginekit import Clock, write_settings
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.engine import Engine
 
 from channels.base import (
@@ -216,7 +216,7 @@ def wait_running(worker: subprocess.Popen[bytes], log: Path) -> None:
     raise TimeoutError(f"worker {worker.pid} did not start")
 
 
-def ledger_rows(url: str) -> list:
+def ledger_rows(url: str) -> list[Row[Any]]:
     engine = db.connect(url)
     try:
         with engine.connect() as conn:
@@ -227,7 +227,7 @@ def ledger_rows(url: str) -> list:
         engine.dispose()
 
 
-def settled(row) -> bool:
+def settled(row: Row[Any]) -> bool:
     """Sent, or held for a person (only a plain channel may hold one)."""
     return row.state == ledger.SENT or (row.state == ledger.UNKNOWN and row.next_attempt_at is None)
 

@@ -8,11 +8,10 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from enginekit import story
-
 from publisher import plan
 from publisher.model import Manifest, Story
 from publisher.settings import Settings
+from tests.engine.enginekit import story
 
 
 def desired_day_by_day(manifest: Manifest, settings: Settings) -> list[plan.Desired]:

@@ -26,7 +26,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from enginekit import (
+
+from publisher import ledger
+from tests.conftest import free_port, wait_for_port
+from tests.engine.enginekit import (
     ledger_rows,
     settled,
     start_worker,
@@ -36,9 +39,6 @@ from enginekit import (
     write_manifest,
     write_settings,
 )
-
-from publisher import ledger
-from tests.conftest import free_port, wait_for_port
 
 HERE = Path(__file__).parent
 DELIVERIES = 300
@@ -63,7 +63,9 @@ NETWORKS = {
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-def test_workers_killed_mid_request_never_post_twice_whatever_the_strategy(tmp_path, db_url):
+def test_workers_killed_mid_request_never_post_twice_whatever_the_strategy(
+    tmp_path: Path, db_url: str
+) -> None:
     ports = {name: free_port() for name in NETWORKS}
     servers = [
         subprocess.Popen(

@@ -27,7 +27,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from enginekit import (
+from sqlalchemy import select
+
+from publisher import db, ledger
+from tests.conftest import PostgresServer, free_port, wait_for_port
+from tests.engine.enginekit import (
     ledger_rows,
     settled,
     start_worker,
@@ -37,10 +41,6 @@ from enginekit import (
     write_manifest,
     write_settings,
 )
-from sqlalchemy import select
-
-from publisher import db, ledger
-from tests.conftest import PostgresServer, free_port, wait_for_port
 
 HERE = Path(__file__).parent
 DELIVERIES = 150

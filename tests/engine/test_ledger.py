@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from enginekit import T0
 from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection, Engine
 
 from publisher import ledger
+from publisher.ledger import Delivery
+from tests.engine.enginekit import T0
 
 LEASE = timedelta(minutes=2)
 TOKEN = "w/1"
 ID = ledger.delivery_id("s", "net", None)
 
 
-def put(engine, state, **kw):
+def put(engine: Engine, state: str, **kw: Any) -> None:
     values = row(ID, state, TOKEN) | {
         "due_at": T0 - timedelta(minutes=1),
         "next_attempt_at": T0 - timedelta(minutes=1),
@@ -26,69 +30,75 @@ def put(engine, state, **kw):
         conn.execute(insert(ledger.deliveries), [values])
 
 
-def state_of(engine):
+def delivery(conn: Connection, id_: str) -> Delivery:
+    found = ledger.get(conn, id_)
+    assert found is not None, f"no delivery {id_}"
+    return found
+
+
+def state_of(engine: Engine) -> str:
     with engine.connect() as conn:
-        return ledger.get(conn, ID).state
+        return delivery(conn, ID).state
 
 
 CLAIM = ledger.Claim(ID, "s", "net", None, "UTC", T0, 0, TOKEN)
 
 
-def claim_due(conn):
+def claim_due(conn: Connection) -> None:
     ledger.claim_due(conn, token="w/2", now=T0, lease=LEASE)
 
 
-def mark_sending(conn):
+def mark_sending(conn: Connection) -> None:
     ledger.mark_sending(conn, CLAIM, now=T0, lease=LEASE)
 
 
-def mark_sent(conn):
+def mark_sent(conn: Connection) -> None:
     ledger.mark_sent_many(conn, [(CLAIM, {"remote_id": "1", "url": None})], T0)
 
 
-def mark_retry(conn):
+def mark_retry(conn: Connection) -> None:
     ledger.mark_retry(conn, CLAIM, at=T0, error="e", now=T0, max_attempts=5)
 
 
-def mark_failed(conn):
+def mark_failed(conn: Connection) -> None:
     ledger.mark_failed(conn, CLAIM, error="e", now=T0)
 
 
-def mark_unknown(conn):
+def mark_unknown(conn: Connection) -> None:
     ledger.mark_unknown(conn, CLAIM, error="e", now=T0, check_at=T0)
 
 
-def release(conn):
+def release(conn: Connection) -> None:
     ledger.release(conn, CLAIM, at=T0, now=T0, why="test")
 
 
-def recover(conn):
+def recover(conn: Connection) -> None:
     ledger.recover_expired(conn, now=T0)
 
 
-def missed(conn):
+def missed(conn: Connection) -> None:
     ledger.mark_missed(conn, now=T0 + timedelta(days=1), grace=timedelta(hours=6))
 
 
-def retry(conn):
+def retry(conn: Connection) -> None:
     ledger.retry(conn, ID, now=T0)
 
 
-def cancel(conn):
+def cancel(conn: Connection) -> None:
     ledger.cancel(conn, ID, now=T0)
 
 
-def resolve_sent(conn):
+def resolve_sent(conn: Connection) -> None:
     ledger.resolve_sent(conn, ID, url="https://x", now=T0)
 
 
-def resolve_resend(conn):
+def resolve_resend(conn: Connection) -> None:
     ledger.resolve_resend(conn, ID, now=T0)
 
 
 S = ledger
 # transition -> {from state: to state}; every state not listed must stay as it was
-ALLOWED = {
+ALLOWED: dict[Callable[[Connection], None], dict[str, str]] = {
     claim_due: {S.PLANNED: S.CLAIMED, S.RETRY_WAIT: S.CLAIMED},
     mark_sending: {S.CLAIMED: S.SENDING},
     mark_sent: {S.SENDING: S.SENT, S.UNKNOWN: S.SENT, S.RESOLVING: S.SENT},
@@ -106,8 +116,10 @@ ALLOWED = {
 
 
 @pytest.mark.parametrize("transition", list(ALLOWED), ids=[t.__name__ for t in ALLOWED])
-def test_transition_applies_only_from_its_states(ledger_db, transition):
-    outcome = {}
+def test_transition_applies_only_from_its_states(
+    ledger_db: Engine, transition: Callable[[Connection], None]
+) -> None:
+    outcome: dict[str, str] = {}
     for start in ledger.STATES:
         with ledger.transaction(ledger_db) as conn:
             conn.execute(ledger.deliveries.delete())
@@ -118,7 +130,7 @@ def test_transition_applies_only_from_its_states(ledger_db, transition):
     assert outcome == {start: ALLOWED[transition].get(start, start) for start in ledger.STATES}
 
 
-def test_receipts_stored_together_only_where_the_claim_still_holds(ledger_db):
+def test_receipts_stored_together_only_where_the_claim_still_holds(ledger_db: Engine) -> None:
     """One statement for the batch on PostgreSQL, one per row on SQLite: the same outcome."""
     rows = {
         "held": (S.SENDING, TOKEN),
@@ -135,7 +147,7 @@ def test_receipts_stored_together_only_where_the_claim_still_holds(ledger_db):
         stored = ledger.mark_sent_many(conn, receipts, T0)
     assert stored == {"held", "lease-ran-out"}
     with ledger_db.connect() as conn:
-        after = {name: ledger.get(conn, name) for name in rows}
+        after = {name: delivery(conn, name) for name in rows}
         events = conn.execute(
             select(ledger.delivery_events.c.delivery_id, ledger.delivery_events.c.detail).where(
                 ledger.delivery_events.c.state == S.SENT
@@ -154,7 +166,7 @@ def test_receipts_stored_together_only_where_the_claim_still_holds(ledger_db):
     ]
 
 
-def row(id_, state, holder):
+def row(id_: str, state: str, holder: str | None) -> dict[str, Any]:
     return {
         "id": id_,
         "story": "s",
@@ -173,7 +185,7 @@ def row(id_, state, holder):
     }
 
 
-def test_a_claimed_delivery_cannot_be_claimed_again(ledger_db):
+def test_a_claimed_delivery_cannot_be_claimed_again(ledger_db: Engine) -> None:
     put(ledger_db, ledger.PLANNED, claimed_by=None, lease_until=None)
     with ledger.transaction(ledger_db) as conn:
         first = ledger.claim_due(conn, token="a/1", now=T0, lease=LEASE)
@@ -181,7 +193,7 @@ def test_a_claimed_delivery_cannot_be_claimed_again(ledger_db):
     assert [c.id for c in first] == [ID] and second == []
 
 
-def test_a_worker_that_lost_its_claim_cannot_move_the_delivery(ledger_db):
+def test_a_worker_that_lost_its_claim_cannot_move_the_delivery(ledger_db: Engine) -> None:
     put(ledger_db, ledger.CLAIMED, claimed_by="someone-else/7")
     with ledger.transaction(ledger_db) as conn:
         assert not ledger.mark_sending(conn, CLAIM, now=T0, lease=LEASE)
@@ -189,33 +201,35 @@ def test_a_worker_that_lost_its_claim_cannot_move_the_delivery(ledger_db):
     assert state_of(ledger_db) == ledger.CLAIMED
 
 
-def test_released_retry_keeps_its_attempt_count_and_state(ledger_db):
+def test_released_retry_keeps_its_attempt_count_and_state(ledger_db: Engine) -> None:
     put(ledger_db, ledger.CLAIMED, attempts=2)
     claim = ledger.Claim(ID, "s", "net", None, "UTC", T0, 2, TOKEN)
     with ledger.transaction(ledger_db) as conn:
         assert ledger.release(conn, claim, at=T0, now=T0, why="test")
-        row = ledger.get(conn, ID)
+        row = delivery(conn, ID)
     assert (row.state, row.attempts) == (ledger.RETRY_WAIT, 2)
 
 
-def test_datetimes_come_back_aware_in_utc(ledger_db):
+def test_datetimes_come_back_aware_in_utc(ledger_db: Engine) -> None:
     shanghai = datetime(2026, 11, 23, 17, 0, tzinfo=UTC).astimezone(
         __import__("zoneinfo").ZoneInfo("Asia/Shanghai")
     )
     put(ledger_db, ledger.PLANNED, due_at=shanghai)
     with ledger_db.connect() as conn:
-        row = ledger.get(conn, ID)
+        row = delivery(conn, ID)
     assert row.due_at == datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
     assert row.due_at.utcoffset() == timedelta(0)
     assert row.created_at.tzinfo is not None
 
 
-def test_naive_datetimes_are_refused():
+def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ValueError, match="aware UTC"):
         ledger.UTCDateTime().process_bind_param(datetime(2026, 1, 1), dialect=None)  # type: ignore[arg-type]
 
 
-def test_channel_is_paused_once_however_many_workers_see_the_auth_problem(ledger_db):
+def test_channel_is_paused_once_however_many_workers_see_the_auth_problem(
+    ledger_db: Engine,
+) -> None:
     with ledger.transaction(ledger_db) as conn:
         firsts = [ledger.pause_channel(conn, "net", reason="401", now=T0) for _ in range(3)]
         assert ledger.resume_channel(conn, "net", now=T0)
@@ -223,7 +237,7 @@ def test_channel_is_paused_once_however_many_workers_see_the_auth_problem(ledger
     assert firsts == [True, False, False]
 
 
-def test_token_bucket_allows_a_burst_then_one_per_interval(ledger_db):
+def test_token_bucket_allows_a_burst_then_one_per_interval(ledger_db: Engine) -> None:
     with ledger.transaction(ledger_db) as conn:
         taken = [ledger.take_token(conn, "net", per_minute=6, burst=2, now=T0) for _ in range(3)]
         later = ledger.take_token(

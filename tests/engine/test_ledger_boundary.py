@@ -6,10 +6,11 @@ import ast
 from datetime import timedelta
 from pathlib import Path
 
-from enginekit import T0
+from sqlalchemy.engine import Engine
 
 import publisher
 from publisher import ledger, plan
+from tests.engine.enginekit import T0
 
 PACKAGE = Path(publisher.__file__).parent
 LEDGER_TABLES = {"deliveries", "delivery_events"}
@@ -45,11 +46,11 @@ def writes_in(root: Path, skip: Path | None = None) -> list[str]:
     return found
 
 
-def test_only_the_ledger_writes_deliveries_and_their_events():
+def test_only_the_ledger_writes_deliveries_and_their_events() -> None:
     assert writes_in(PACKAGE, skip=PACKAGE / "ledger") == []
 
 
-def test_the_scan_finds_a_module_that_writes_the_table_itself(tmp_path):
+def test_the_scan_finds_a_module_that_writes_the_table_itself(tmp_path: Path) -> None:
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "rogue.py").write_text(
         "from sqlalchemy import update\nfrom publisher import ledger\n"
@@ -60,11 +61,11 @@ def test_the_scan_finds_a_module_that_writes_the_table_itself(tmp_path):
     assert writes_in(tmp_path / "pkg") == ["pkg/rogue.py:4", "pkg/rogue.py:5", "pkg/rogue.py:6"]
 
 
-def test_a_delivery_has_the_table_s_columns_in_its_order():
+def test_a_delivery_has_the_table_s_columns_in_its_order() -> None:
     assert ledger.Delivery._fields == tuple(ledger.deliveries.c.keys())
 
 
-def test_the_plan_and_the_reads_hand_out_typed_deliveries(ledger_db):
+def test_the_plan_and_the_reads_hand_out_typed_deliveries(ledger_db: Engine) -> None:
     due = T0 - timedelta(minutes=5)
     wanted = plan.Desired(
         id=ledger.delivery_id("s", "net", None),

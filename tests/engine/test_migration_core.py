@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from enginekit import T0
 from sqlalchemy.exc import DBAPIError
 
 from publisher import db, ledger
+from tests.engine.enginekit import T0
 
 ID = ledger.delivery_id("s", "net", "a")
 
@@ -50,11 +50,13 @@ def _widths(engine: sa.Engine) -> dict[tuple[str, str], int | None]:
 
 def _rows(engine: sa.Engine) -> tuple[list[ledger.Delivery], list[tuple[object, ...]]]:
     with engine.connect() as conn:
-        events = [(e.delivery_id, e.at, e.state, e.detail) for e in ledger.events(conn, ID)]
+        events: list[tuple[object, ...]] = [
+            (e.delivery_id, e.at, e.state, e.detail) for e in ledger.events(conn, ID)
+        ]
         return ledger.every(conn), events
 
 
-def test_upgrade_from_0007_with_data_and_back(db_url):
+def test_upgrade_from_0007_with_data_and_back(db_url: str) -> None:
     engine = db.connect(db_url)
     try:
         db.upgrade(engine, "0007_customers")
@@ -102,7 +104,7 @@ def _downgrade(engine: sa.Engine, revision: str) -> None:
 SHARED = ("story", "channel", "variant", "region", "delivery_id", "store")
 
 
-def test_a_column_of_one_meaning_has_one_width_and_every_time_one_type():
+def test_a_column_of_one_meaning_has_one_width_and_every_time_one_type() -> None:
     """The same name means the same thing in every table (the ledger's own id is a delivery
     id): one width each, and every time column the one type."""
     import publisher.customers.schema

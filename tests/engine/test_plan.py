@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from enginekit import T0, story
-from sqlalchemy import select
+from sqlalchemy import Row, select
+from sqlalchemy.engine import Connection, Engine
 
 from publisher import ledger, plan
-from publisher.model import Manifest
+from publisher.model import Manifest, Story
+from publisher.settings import Settings
+from tests.engine.enginekit import T0, story
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def manifest(*stories):
+def manifest(*stories: Story) -> Manifest:
     return Manifest(version=1, site_url="http://127.0.0.1:8000", stories=tuple(stories))
 
 
-def local(zone: ZoneInfo, *args: int) -> datetime:
-    return datetime(*args, tzinfo=zone)
+def local(zone: ZoneInfo, year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=zone)
 
 
-def due_of(settings, *stories):
+def due_of(settings: Settings, *stories: Story) -> dict[tuple[str, str, str | None], datetime]:
     return {
         (w.story, w.channel, w.variant): w.due_at
         for w in plan.desired(manifest(*stories), settings)
@@ -33,7 +37,9 @@ def due_of(settings, *stories):
 # --------------------------------------------------------------------------- windows and zones
 
 
-def test_window_moves_early_posts_to_the_opening_in_each_storys_own_zone(make_site):
+def test_window_moves_early_posts_to_the_opening_in_each_storys_own_zone(
+    make_site: Callable[..., Settings],
+) -> None:
     settings = make_site(channels={"net": {"window": "08:00-22:00"}})
     berlin = story(
         "b", local(BERLIN, 2026, 3, 28, 6, 30), channels=["net"], timezone="Europe/Berlin"
@@ -46,7 +52,9 @@ def test_window_moves_early_posts_to_the_opening_in_each_storys_own_zone(make_si
     assert due[("s", "net", None)] == datetime(2026, 3, 28, 0, 0, tzinfo=UTC)  # 08:00 CST
 
 
-def test_window_opening_follows_berlin_summer_time_but_shanghai_has_none(make_site):
+def test_window_opening_follows_berlin_summer_time_but_shanghai_has_none(
+    make_site: Callable[..., Settings],
+) -> None:
     settings = make_site(channels={"net": {"window": "08:00-22:00"}})
     # 2026-03-29: Berlin springs forward at 02:00 (UTC+1 -> UTC+2); Shanghai stays at UTC+8.
     berlin = story(
@@ -60,7 +68,9 @@ def test_window_opening_follows_berlin_summer_time_but_shanghai_has_none(make_si
     assert due[("s", "net", None)] == datetime(2026, 3, 29, 0, 0, tzinfo=UTC)
 
 
-def test_late_evening_post_waits_for_next_morning_across_the_autumn_change(make_site):
+def test_late_evening_post_waits_for_next_morning_across_the_autumn_change(
+    make_site: Callable[..., Settings],
+) -> None:
     settings = make_site(channels={"net": {"window": "08:00-22:00"}})
     # 2026-10-25: Berlin falls back at 03:00 (UTC+2 -> UTC+1).
     late = story(
@@ -100,7 +110,9 @@ def test_malformed_window_names_the_setting_and_what_was_expected() -> None:
 # ------------------------------------------------------------------------ caps, variants, consent
 
 
-def test_daily_cap_moves_the_extra_posts_to_the_next_days_opening(make_site):
+def test_daily_cap_moves_the_extra_posts_to_the_next_days_opening(
+    make_site: Callable[..., Settings],
+) -> None:
     settings = make_site(channels={"net": {"window": "08:00-22:00", "daily_cap": 2}})
     day = [
         story(
@@ -114,7 +126,9 @@ def test_daily_cap_moves_the_extra_posts_to_the_next_days_opening(make_site):
     assert due[("s2", "net", None)] == datetime(2026, 3, 29, 6, 0, tzinfo=UTC)  # 08:00 CEST
 
 
-def test_split_variants_give_each_channel_one_headline_and_both_are_used(make_site):
+def test_split_variants_give_each_channel_one_headline_and_both_are_used(
+    make_site: Callable[..., Settings],
+) -> None:
     settings = make_site(channels={"a": {}, "b": {}})
     s = story("v", T0, channels=["a", "b"], variants={"A": "Save on sofas", "B": "Sofas, for less"})
     wanted = plan.desired(manifest(s), settings)
@@ -122,7 +136,9 @@ def test_split_variants_give_each_channel_one_headline_and_both_are_used(make_si
     assert len({w.channel for w in wanted}) == 2
 
 
-def test_split_variants_alternate_across_stories_on_one_channel(make_site):
+def test_split_variants_alternate_across_stories_on_one_channel(
+    make_site: Callable[..., Settings],
+) -> None:
     settings = make_site(channels={"a": {}})
     stories = [
         story(f"v{i}", T0 + timedelta(hours=i), channels=["a"], variants={"A": "x", "B": "y"})
@@ -131,7 +147,7 @@ def test_split_variants_alternate_across_stories_on_one_channel(make_site):
     assert {w.variant for w in plan.desired(manifest(*stories), settings)} == {"A", "B"}
 
 
-def test_all_variants_posts_each_headline_a_gap_apart(make_site):
+def test_all_variants_posts_each_headline_a_gap_apart(make_site: Callable[..., Settings]) -> None:
     settings = make_site(channels={"a": {"variants": "all", "variant_gap_hours": 6}})
     s = story("v", T0, channels=["a"], variants={"A": "x", "B": "y"})
     due = due_of(settings, s)
@@ -139,7 +155,9 @@ def test_all_variants_posts_each_headline_a_gap_apart(make_site):
     assert len({ledger.delivery_id("v", "a", v) for v in "AB"}) == 2
 
 
-def test_testimonials_without_consent_or_with_expired_consent_are_left_out(make_site):
+def test_testimonials_without_consent_or_with_expired_consent_are_left_out(
+    make_site: Callable[..., Settings],
+) -> None:
     settings = make_site(channels={"a": {}})
     stories = [
         story("no", T0, channels=["a"], consent=False),
@@ -150,7 +168,9 @@ def test_testimonials_without_consent_or_with_expired_consent_are_left_out(make_
     assert {w.story for w in plan.desired(manifest(*stories), settings)} == {"last-day", "open"}
 
 
-def test_consent_is_judged_on_the_day_the_post_goes_out_after_a_cap(make_site):
+def test_consent_is_judged_on_the_day_the_post_goes_out_after_a_cap(
+    make_site: Callable[..., Settings],
+) -> None:
     settings = make_site(channels={"a": {"daily_cap": 1}})
     first = story("first", T0, channels=["a"])
     pushed = story(
@@ -165,15 +185,19 @@ def test_consent_is_judged_on_the_day_the_post_goes_out_after_a_cap(make_site):
 GRACE = timedelta(hours=6)
 
 
-def diff(conn, settings, *stories, now=T0):
+def diff(
+    conn: Connection, settings: Settings, *stories: Story, now: datetime = T0
+) -> plan.PlanDiff:
     return plan.diff(conn, plan.desired(manifest(*stories), settings), now=now, grace=GRACE)
 
 
-def rows(conn):
+def rows(conn: Connection) -> dict[str, Row[Any]]:
     return {r.story: r for r in conn.execute(select(ledger.deliveries)).all()}
 
 
-def test_applying_the_same_plan_twice_changes_nothing(ledger_db, make_site):
+def test_applying_the_same_plan_twice_changes_nothing(
+    ledger_db: Engine, make_site: Callable[..., Settings]
+) -> None:
     settings = make_site(channels={"a": {}, "b": {}})
     stories = [story(f"s{i}", T0 + timedelta(hours=i), channels=["a", "b"]) for i in range(3)]
     with ledger.transaction(ledger_db) as conn:
@@ -189,7 +213,9 @@ def test_applying_the_same_plan_twice_changes_nothing(ledger_db, make_site):
     assert before == after
 
 
-def test_moved_publish_time_reschedules_the_pending_delivery(ledger_db, make_site):
+def test_moved_publish_time_reschedules_the_pending_delivery(
+    ledger_db: Engine, make_site: Callable[..., Settings]
+) -> None:
     settings = make_site(channels={"a": {}})
     with ledger.transaction(ledger_db) as conn:
         plan.apply(
@@ -204,7 +230,9 @@ def test_moved_publish_time_reschedules_the_pending_delivery(ledger_db, make_sit
     assert row.due_at == row.next_attempt_at == T0 + timedelta(hours=5)
 
 
-def test_removed_story_cancels_its_pending_deliveries_and_returns_if_restored(ledger_db, make_site):
+def test_removed_story_cancels_its_pending_deliveries_and_returns_if_restored(
+    ledger_db: Engine, make_site: Callable[..., Settings]
+) -> None:
     settings = make_site(channels={"a": {}})
     s = story("s", T0 + timedelta(hours=2), channels=["a"])
     with ledger.transaction(ledger_db) as conn:
@@ -219,7 +247,9 @@ def test_removed_story_cancels_its_pending_deliveries_and_returns_if_restored(le
     assert [w.story for w in restored.add] == ["s"]
 
 
-def test_delivery_cancelled_by_hand_is_not_brought_back_by_the_plan(ledger_db, make_site):
+def test_delivery_cancelled_by_hand_is_not_brought_back_by_the_plan(
+    ledger_db: Engine, make_site: Callable[..., Settings]
+) -> None:
     settings = make_site(channels={"a": {}})
     s = story("s", T0 + timedelta(hours=2), channels=["a"])
     with ledger.transaction(ledger_db) as conn:
@@ -231,7 +261,7 @@ def test_delivery_cancelled_by_hand_is_not_brought_back_by_the_plan(ledger_db, m
     assert again.changes == 0
 
 
-def _send(conn, id_):
+def _send(conn: Connection, id_: str) -> None:
     [claim] = ledger.claim_due(
         conn, token="w/1", now=T0 + timedelta(hours=3), lease=timedelta(minutes=2)
     )
@@ -241,7 +271,9 @@ def _send(conn, id_):
     assert ledger.mark_sent_many(conn, [(claim, receipt)], T0) == {claim.id}
 
 
-def test_story_edited_after_its_post_went_out_is_not_posted_again(ledger_db, make_site):
+def test_story_edited_after_its_post_went_out_is_not_posted_again(
+    ledger_db: Engine, make_site: Callable[..., Settings]
+) -> None:
     settings = make_site(channels={"a": {}})
     with ledger.transaction(ledger_db) as conn:
         plan.apply(conn, diff(conn, settings, story("s", T0, channels=["a"])), now=T0)
@@ -255,7 +287,9 @@ def test_story_edited_after_its_post_went_out_is_not_posted_again(ledger_db, mak
     assert row.state == ledger.SENT and row.due_at == T0
 
 
-def test_sent_delivery_is_not_cancelled_when_its_story_is_removed(ledger_db, make_site):
+def test_sent_delivery_is_not_cancelled_when_its_story_is_removed(
+    ledger_db: Engine, make_site: Callable[..., Settings]
+) -> None:
     settings = make_site(channels={"a": {}})
     with ledger.transaction(ledger_db) as conn:
         plan.apply(conn, diff(conn, settings, story("s", T0, channels=["a"])), now=T0)
@@ -266,7 +300,9 @@ def test_sent_delivery_is_not_cancelled_when_its_story_is_removed(ledger_db, mak
     assert result.cancel == []
 
 
-def test_first_plan_marks_old_stories_missed_instead_of_flooding_them_out(ledger_db, make_site):
+def test_first_plan_marks_old_stories_missed_instead_of_flooding_them_out(
+    ledger_db: Engine, make_site: Callable[..., Settings]
+) -> None:
     settings = make_site(channels={"a": {}})
     old = story("old", T0 - timedelta(hours=7), channels=["a"])
     recent = story("recent", T0 - timedelta(hours=5), channels=["a"])

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from enginekit import story, write_manifest
-
+from publisher.settings import Settings
+from tests.engine.enginekit import story, write_manifest
 from tests.ptykit import run
 
 STORIES = 1100  # several of plan.apply's batches
 
 
-def test_plan_apply_draws_a_progress_bar_on_a_terminal_only(make_site) -> None:
+def test_plan_apply_draws_a_progress_bar_on_a_terminal_only(
+    make_site: Callable[..., Settings],
+) -> None:
     settings = make_site()
     later = datetime.now(UTC) + timedelta(days=2)
     write_manifest(settings.root, [story(f"s{i}", later) for i in range(STORIES)])

@@ -7,27 +7,34 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from enginekit import story, write_manifest
-from plan_walk import CHANNELS, corpus, desired_day_by_day
 
 from publisher import db, ledger, plan, scheduler
-from publisher.model import Manifest
+from publisher.model import Manifest, Story
+from publisher.settings import Settings
+from tests.engine.enginekit import story, write_manifest
+from tests.engine.plan_walk import CHANNELS, corpus, desired_day_by_day
 
 START = datetime(2026, 3, 1, 6, 15, tzinfo=UTC)  # the corpus crosses the DST changes
 
 
-def manifest(stories):
+def manifest(stories: Iterable[Story]) -> Manifest:
     return Manifest(version=1, site_url="http://127.0.0.1:8000", stories=tuple(stories))
 
 
-def placed(wanted):
+def placed(
+    wanted: Iterable[plan.Desired],
+) -> list[tuple[str, str, str, str | None, datetime]]:
     return [(w.id, w.story, w.channel, w.variant, w.due_at) for w in wanted]
 
 
-def test_caps_place_every_post_where_the_day_by_day_walk_does(make_site):
+def test_caps_place_every_post_where_the_day_by_day_walk_does(
+    make_site: Callable[..., Settings],
+) -> None:
     settings = make_site(channels=CHANNELS)
     stories = manifest(corpus(600, START))
     fast = plan.desired(stories, settings)
@@ -39,7 +46,9 @@ def test_caps_place_every_post_where_the_day_by_day_walk_does(make_site):
     assert len(fast) < sum(len(s.channels) + (len(s.variants) > 1) for s in stories.stories)
 
 
-def test_caps_agree_with_the_walk_for_overnight_and_same_minute_windows(make_site):
+def test_caps_agree_with_the_walk_for_overnight_and_same_minute_windows(
+    make_site: Callable[..., Settings],
+) -> None:
     settings = make_site(
         channels={
             "night": {"type": "outbox", "window": "22:00-06:00", "daily_cap": 2},
@@ -82,7 +91,9 @@ print(json.dumps(waits), flush=True)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # PostgreSQL locks rows instead
-def test_another_writer_is_not_locked_out_while_a_big_plan_is_applied(tmp_path, make_site):
+def test_another_writer_is_not_locked_out_while_a_big_plan_is_applied(
+    tmp_path: Path, make_site: Callable[..., Settings]
+) -> None:
     settings = make_site(channels=CHANNELS)
     engine = db.connect(settings.database_url)
     db.upgrade(engine)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from enginekit import write_manifest, write_settings
 
 from tests.conftest import ROOT, free_port, wait_for_port
+from tests.engine.enginekit import write_manifest, write_settings
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +81,7 @@ def kill_group(process: subprocess.Popen[str]) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_sigkill_of_serve_takes_its_granian_workers_with_it(tmp_path):
+def test_sigkill_of_serve_takes_its_granian_workers_with_it(tmp_path: Path) -> None:
     port = free_port()
     server = storyloop(site(tmp_path, port), "serve", "--workers", "2")
     try:
@@ -96,7 +96,9 @@ def test_sigkill_of_serve_takes_its_granian_workers_with_it(tmp_path):
 
 
 @pytest.mark.timeout(120)
-def test_sigkill_of_run_takes_the_site_server_with_it_and_run_takes_host_and_port(tmp_path):
+def test_sigkill_of_run_takes_the_site_server_with_it_and_run_takes_host_and_port(
+    tmp_path: Path,
+) -> None:
     configured, port = free_port(), free_port()
     engine = storyloop(
         site(tmp_path, configured), "run", "--host", "127.0.0.1", "--port", str(port)
@@ -112,7 +114,7 @@ def test_sigkill_of_run_takes_the_site_server_with_it_and_run_takes_host_and_por
 
 
 @pytest.mark.timeout(120)
-def test_a_second_server_on_a_served_port_fails_with_one_line(tmp_path):
+def test_a_second_server_on_a_served_port_fails_with_one_line(tmp_path: Path) -> None:
     port = free_port()
     config = site(tmp_path, port)
     first = storyloop(config, "serve")

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from enginekit import story, write_manifest
-from fake_network import FakeNetwork, Faults
 from sqlalchemy import func, select
 
 from publisher import ledger
 from publisher.scheduler import Runner, open_database
+from publisher.settings import Settings
+from tests.engine.enginekit import story, write_manifest
+from tests.engine.fake_network import FakeNetwork, Faults
 
 LIMITED, SLOW = 20, 16
 CHANNEL = "tests.engine.fake_channel:KeyedChannel"
@@ -59,7 +61,7 @@ def held_back(runner: Runner) -> int:
         return int(conn.execute(query).scalar_one())
 
 
-def site(make_site, limited: FakeNetwork, slow: FakeNetwork):
+def site(make_site: Callable[..., Settings], limited: FakeNetwork, slow: FakeNetwork) -> Settings:
     settings = make_site(
         channels={
             "limited": {"type": CHANNEL, "url": limited.url},
@@ -79,7 +81,9 @@ def site(make_site, limited: FakeNetwork, slow: FakeNetwork):
 
 
 @pytest.mark.timeout(90)
-def test_one_429_and_a_slow_channel_every_post_goes_out_and_the_sweep_runs(make_site):
+def test_one_429_and_a_slow_channel_every_post_goes_out_and_the_sweep_runs(
+    make_site: Callable[..., Settings],
+) -> None:
     with (
         FakeNetwork(Faults(rate_limit_first=1, retry_after=1)) as limited,
         FakeNetwork(Faults(delay=(0.5, 0.5))) as slow,
@@ -98,7 +102,9 @@ def test_one_429_and_a_slow_channel_every_post_goes_out_and_the_sweep_runs(make_
 
 
 @pytest.mark.timeout(90)
-def test_a_paused_channel_resumed_during_a_long_pass_goes_out_without_a_stall(make_site):
+def test_a_paused_channel_resumed_during_a_long_pass_goes_out_without_a_stall(
+    make_site: Callable[..., Settings],
+) -> None:
     with (
         FakeNetwork(Faults(auth_fail_first=1)) as limited,
         FakeNetwork(Faults(delay=(0.5, 0.5))) as slow,

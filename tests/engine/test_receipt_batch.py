@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event, insert
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
 
 from publisher import ledger
 from publisher.ledger import transitions
@@ -32,7 +34,9 @@ def _row(i: int, state: str) -> dict[str, object]:
     }
 
 
-def test_a_batch_of_receipts_is_one_update_that_looks_deliveries_up_by_key(ledger_db):
+def test_a_batch_of_receipts_is_one_update_that_looks_deliveries_up_by_key(
+    ledger_db: Engine,
+) -> None:
     # 3,000 deliveries, 600 of them in flight: the receipts of 200 of those come back.
     rows = [_row(i, ledger.SENDING if i % 5 == 0 else ledger.SENT) for i in range(3000)]
     with ledger.transaction(ledger_db) as conn:
@@ -45,7 +49,14 @@ def test_a_batch_of_receipts_is_one_update_that_looks_deliveries_up_by_key(ledge
     receipts = [(c, {"remote_id": f"r-{c.id}", "url": f"https://x/{c.id}"}) for c in claims]
     updates: list[str] = []
 
-    def seen(_conn, _cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
+    def seen(
+        _conn: Connection,
+        _cursor: DBAPICursor,
+        statement: str,
+        _params: object,
+        _context: ExecutionContext | None,
+        _many: bool,
+    ) -> None:
         if statement.startswith("UPDATE deliveries"):
             updates.append(statement)
 
@@ -71,7 +82,9 @@ def test_a_batch_of_receipts_is_one_update_that_looks_deliveries_up_by_key(ledge
     assert counts == {ledger.SENT: 2400 + 200, ledger.SENDING: 400}
 
 
-def _positional(conn, receipts):  # type: ignore[no-untyped-def]
+def _positional(
+    conn: Connection, receipts: list[tuple[ledger.Claim, dict[str, str]]]
+) -> list[object]:
     """The SQLite statement's parameters in order, as mark_sent_many binds them."""
     import json
 
@@ -79,7 +92,8 @@ def _positional(conn, receipts):  # type: ignore[no-untyped-def]
     rows = [[c.id, c.token, r["remote_id"], r["url"], json.dumps(r)] for c, r in receipts]
     params = compiled.construct_params({"b_rows": json.dumps(rows), "b_now": T0})
     processors = compiled._bind_processors
-    out = []
+    out: list[object] = []
+    assert compiled.positiontup is not None
     for name in compiled.positiontup:
         value = params[name]
         out.append(processors[name](value) if name in processors else value)

@@ -7,17 +7,22 @@ unless told to, and count every post they make per delivery, so a double post sh
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from enginekit import Clock, dispatcher, story
-from fake_channel import KeyedChannel, LookupChannel
-from fake_network import FakeNetwork, Faults
-from test_dispatch import planned, row
+from sqlalchemy.engine import Engine
 
 from channels.base import Channel, ChannelContext
 from channels.mastodon import Mastodon
+from publisher.model import Story
 from publisher.settings import Settings
+from tests.engine.enginekit import Clock, dispatcher, story
+from tests.engine.fake_channel import KeyedChannel, LookupChannel
+from tests.engine.fake_network import FakeNetwork, Faults
+from tests.engine.test_dispatch import planned, row
+
+OneDue = tuple[Settings, list[Story], Clock]
 
 
 def adapter(cls: type[Channel], settings: Settings, net: FakeNetwork, **conf: object) -> Channel:
@@ -26,7 +31,9 @@ def adapter(cls: type[Channel], settings: Settings, net: FakeNetwork, **conf: ob
 
 
 @pytest.fixture
-def one_due(ledger_db, make_site):
+def one_due(
+    ledger_db: Engine, make_site: Callable[..., Settings]
+) -> tuple[Settings, list[Story], Clock]:
     """(settings, stories, clock): one delivery on "net", due a second ago by the real clock."""
     settings = make_site(channels={"net": {}})
     clock = Clock(datetime.now(UTC))
@@ -35,7 +42,9 @@ def one_due(ledger_db, make_site):
     return settings, stories, clock
 
 
-def test_a_5xx_after_the_post_was_made_is_looked_up_not_posted_again(ledger_db, one_due):
+def test_a_5xx_after_the_post_was_made_is_looked_up_not_posted_again(
+    ledger_db: Engine, one_due: OneDue
+) -> None:
     settings, stories, clock = one_due
     with FakeNetwork(Faults(lookup=True, fail_after_create_first=1)) as net:
         d = dispatcher(
@@ -50,7 +59,9 @@ def test_a_5xx_after_the_post_was_made_is_looked_up_not_posted_again(ledger_db, 
     assert row(ledger_db, "s1").remote_id == stats["posts"][0]["id"]
 
 
-def test_a_key_older_than_the_network_keeps_it_is_not_relied_on(ledger_db, one_due):
+def test_a_key_older_than_the_network_keeps_it_is_not_relied_on(
+    ledger_db: Engine, one_due: OneDue
+) -> None:
     """The network keeps keys half a second here (Mastodon: an hour) and the channel says so;
     a resend after that, with no lookup possible, is held for a person instead."""
     settings, stories, clock = one_due
@@ -65,11 +76,14 @@ def test_a_key_older_than_the_network_keeps_it_is_not_relied_on(ledger_db, one_d
     assert list(stats["created"].values()) == [1], stats
     r = row(ledger_db, "s1")
     assert (r.state, r.next_attempt_at) == ("unknown", None)
+    assert r.last_error is not None
     assert "no longer keeps the idempotency key" in r.last_error
     assert "storyloop resolve" in r.last_error
 
 
-def test_a_fresh_key_is_resent_and_the_network_answers_with_the_same_post(ledger_db, one_due):
+def test_a_fresh_key_is_resent_and_the_network_answers_with_the_same_post(
+    ledger_db: Engine, one_due: OneDue
+) -> None:
     settings, stories, clock = one_due
     with FakeNetwork(Faults(keep_keys=3600, fail_after_create_first=1)) as net:
         net_adapter = adapter(KeyedChannel, settings, net, idempotency_key_hours=1)
@@ -82,7 +96,9 @@ def test_a_fresh_key_is_resent_and_the_network_answers_with_the_same_post(ledger
     assert list(stats["created"].values()) == [1]
 
 
-def test_an_unanswered_post_whose_key_expired_is_held_not_resent(ledger_db, one_due):
+def test_an_unanswered_post_whose_key_expired_is_held_not_resent(
+    ledger_db: Engine, one_due: OneDue
+) -> None:
     """A timeout after the network made the post: once the key is forgotten, only a person
     can tell (the channel has no lookup)."""
     settings, stories, clock = one_due
@@ -98,7 +114,7 @@ def test_an_unanswered_post_whose_key_expired_is_held_not_resent(ledger_db, one_
     assert list(stats["created"].values()) == [1], stats
 
 
-def test_mastodon_keeps_its_idempotency_key_one_hour():
+def test_mastodon_keeps_its_idempotency_key_one_hour() -> None:
     context = ChannelContext(var_dir=None, content_dir=None)  # type: ignore[arg-type]
     assert Mastodon({"name": "m"}, context).key_lifetime == timedelta(hours=1)
     assert Mastodon({"name": "m", "idempotency_key_hours": 2}, context).key_lifetime == timedelta(

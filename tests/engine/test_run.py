@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from enginekit import story, write_manifest, write_settings
 
 from publisher import ledger
 from tests.conftest import ROOT, free_port, wait_for_port
+from tests.engine.enginekit import story, write_manifest, write_settings
 
 
 def wait_for(path: Path, timeout: float = 30) -> None:
@@ -36,7 +36,7 @@ def port_closed(port: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-def test_run_serves_publishes_on_time_replans_and_stops_cleanly(tmp_path):
+def test_run_serves_publishes_on_time_replans_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     root = tmp_path / "site"
     settings = write_settings(

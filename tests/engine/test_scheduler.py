@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from enginekit import story, write_manifest
+import pytest
 
 from publisher import db, ledger
 from publisher.scheduler import ManifestWatch, Runner
+from publisher.settings import Settings
+from tests.engine.enginekit import story, write_manifest
 
 
-def test_manifest_watch_reloads_on_change_and_keeps_the_last_good_one(tmp_path, caplog):
+def test_manifest_watch_reloads_on_change_and_keeps_the_last_good_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = write_manifest(tmp_path, [story("a", datetime.now(UTC))])
     watch = ManifestWatch(path)
     assert watch.refresh() is True
@@ -25,7 +31,9 @@ def test_manifest_watch_reloads_on_change_and_keeps_the_last_good_one(tmp_path, 
     assert "keeping the previous manifest" in caplog.text
 
 
-def test_sweep_replans_on_manifest_change_and_schedules_a_wakeup_per_due_time(make_site):
+def test_sweep_replans_on_manifest_change_and_schedules_a_wakeup_per_due_time(
+    make_site: Callable[..., Settings],
+) -> None:
     settings = make_site()
     now = datetime.now(UTC)
     soon, later = now + timedelta(minutes=5), now + timedelta(hours=2)
@@ -43,7 +51,9 @@ def test_sweep_replans_on_manifest_change_and_schedules_a_wakeup_per_due_time(ma
     engine.dispose()
 
 
-def test_metrics_are_read_back_periodically_off_the_publish_loop(make_site):
+def test_metrics_are_read_back_periodically_off_the_publish_loop(
+    make_site: Callable[..., Settings],
+) -> None:
     settings = make_site(metrics_minutes=15)
     write_manifest(settings.root, [story("a", datetime.now(UTC) - timedelta(minutes=1))])
     engine = db.connect(settings.database_url)

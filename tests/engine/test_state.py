@@ -4,7 +4,7 @@ holds for an adapter across processes; ``metrics()`` reading the receipt the led
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -53,7 +53,7 @@ def test_the_state_table_comes_and_goes_with_its_migration(db_url: str) -> None:
 
 
 def sent_delivery(
-    engine: Engine, delivery_id: str, channel: str, receipt: dict[str, object]
+    engine: Engine, delivery_id: str, channel: str, receipt: Mapping[str, object]
 ) -> None:
     now = datetime.now(UTC)
     row = {

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from pdskit import Pds, installed, node, running_pds
-
 from tests.conftest import need
+from tests.pds.pdskit import Pds, installed, node, running_pds
 
 
 @pytest.fixture(scope="session")

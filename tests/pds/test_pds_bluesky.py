@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 import requests
-from pdskit import POSTS, Account, Pds
 
 from channels.base import ChannelContext, ContentRejected, DeliveryKey, OutcomeUnknown
 from channels.bluesky import Bluesky, tid_for
 from publisher.model import Image
 from publisher.settings import Secret
 from tests.channels.storybook import PLANNED, SITE, key, links_for, make_story, write_jpeg
+from tests.pds.pdskit import POSTS, Account, Pds
 
 pytestmark = pytest.mark.pds
 

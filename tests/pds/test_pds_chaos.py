@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from killing import KILL_DIR
-from pdskit import Pds
 from sqlalchemy import select
 
 from channels.base import DeliveryKey
@@ -27,6 +25,8 @@ from channels.bluesky import tid_for
 from publisher import db, ledger
 from tests.conftest import ROOT
 from tests.engine.enginekit import start_worker, story, write_manifest, write_settings
+from tests.pds.killing import KILL_DIR
+from tests.pds.pdskit import Pds
 
 pytestmark = [pytest.mark.pds, pytest.mark.slow]
 

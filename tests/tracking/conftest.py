@@ -4,7 +4,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from trackkit import Site, Tracker, open_site
+
+from tests.tracking.trackkit import Site, Tracker, open_site
 
 
 @pytest.fixture

@@ -11,11 +11,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from trackkit import Site
-
 from publisher import settings as settings_mod
 from publisher.model import Story
 from tests.conftest import need
+from tests.tracking.trackkit import Site
 
 MM = 72 / 25.4  # PDF points per millimetre
 

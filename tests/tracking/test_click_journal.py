@@ -6,11 +6,11 @@ import json
 import time
 
 from sqlalchemy import delete, func, select
-from trackkit import Site, link_code, run_storyloop
 
 from publisher.tracking.ingest import ingest
 from publisher.tracking.journal import Click, Journal, files, journal_dir
 from publisher.tracking.schema import clicks, journal_offsets
+from tests.tracking.trackkit import Site, link_code, run_storyloop
 
 
 def _write(journal: Journal, code: str, n: int, kind: str = "reader") -> list[str]:

@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
-from trackkit import API_TOKEN, Response, Served, request, serve_site
 
 from publisher.tracking.schema import conversions
+from tests.tracking.trackkit import API_TOKEN, Response, Served, request, serve_site
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +116,7 @@ def test_a_lead_needs_no_value(served: Served) -> None:
 
 def test_a_redemption_by_offer_code_is_recorded(served: Served) -> None:
     code = served.links.offer_code
+    assert code is not None
     payload = {"code": code.lower(), "value": 299, "store": "xiamen-1", "order_id": "till-1"}
     assert _post(served, "/api/redemptions", payload).status == 201
     (row,) = _stored(served, "till-1")

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from trackkit import click_kinds, ingest_now, request, serve_site
 
 from publisher.tracking.journal import Journal, journal_dir
 from tests.conftest import need
+from tests.tracking.trackkit import click_kinds, ingest_now, request, serve_site
 
 pytestmark = pytest.mark.slow
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
-from trackkit import Site, add_delivery, ingest_now, make_story, run_storyloop
 
-from channels.base import Metrics
+from channels.base import Links, Metrics
 from publisher.tracking import prepare_links, record_metrics, report
 from publisher.tracking.conversions import parse_redemption, record_online, record_redemption
 from publisher.tracking.journal import Click, Journal, journal_dir
+from tests.tracking.trackkit import Site, add_delivery, ingest_now, make_story, run_storyloop
 
 
-def _links(site: Site, delivery_id: str, channel: str, variant: str | None = None):
+def _links(site: Site, delivery_id: str, channel: str, variant: str | None = None) -> Links:
     with site.engine.begin() as conn:
         return prepare_links(
             conn,
@@ -63,7 +64,8 @@ def funnel(any_site: Site) -> Site:
     return site
 
 
-def _row(data: dict, **key: str) -> dict:
+def _row(data: dict[str, Any], **key: str | None) -> dict[str, Any]:
+    found: dict[str, Any]
     (found,) = [r for r in data["rows"] if all(r[k] == v for k, v in key.items())]
     return found
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from trackkit import API_TOKEN, Response, Served, Tracker, request, serve_site
 
 from publisher.shop.schema import guess_failures
 from tests.conftest import free_port
+from tests.tracking.trackkit import API_TOKEN, Response, Served, Tracker, request, serve_site
 
 HEADERS = {"Content-Type": "application/json", "Authorization": f"Bearer {API_TOKEN}"}
 
@@ -42,6 +42,7 @@ def test_failures_on_one_tracker_are_refused_on_another(two_trackers: tuple[Serv
     statuses = [_redeem(first if n % 2 else other, f"CC-2222{n + 2}-Z").status for n in range(5)]
     assert statuses == [422] * 5  # five wrong codes, spread over both processes
     for port in (first, other):
+        assert served.links.offer_code is not None
         refused = _redeem(port, served.links.offer_code)
         assert refused.status == 429, port
         assert 0 < int(refused.headers["retry-after"]) <= 600

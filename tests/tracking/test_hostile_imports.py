@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from trackkit import Site, make_story, run_storyloop
 
 from publisher.scheduler import ManifestWatch
 from publisher.tracking import prepare_links
 from publisher.tracking.schema import conversions
+from tests.tracking.trackkit import Site, make_story, run_storyloop
 
 GOLDEN_MANIFEST = Path(__file__).resolve().parents[1] / "golden" / "manifest.json"
 

@@ -9,11 +9,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from trackkit import API_TOKEN, Site, Tracker, open_site, raw_request, request, storyloop_argv
 
 from publisher.tracking import optouts
 from publisher.tracking.optout import make_token
 from tests.conftest import wait_for_port
+from tests.tracking.trackkit import (
+    API_TOKEN,
+    Site,
+    Tracker,
+    open_site,
+    raw_request,
+    request,
+    storyloop_argv,
+)
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
 MANIFEST = b'{"site_url": "x", "version": 1, "stories": [{"channels": ["mastodon"]}]}'

@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import insert, select
+from sqlalchemy import Engine, insert, select
 
 from publisher import db
 from publisher.tracking.ingest import ingest
 from publisher.tracking.schema import clicks, links
 
 
-def _table_sql(engine) -> str:  # type: ignore[no-untyped-def]
+def _table_sql(engine: Engine) -> str:
     with engine.connect() as conn:
         return str(
             conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'clicks'").scalar_one()

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import responses
-from trackkit import Site, add_delivery
 
 from publisher.tracking import report
 from publisher.tracking.metrics import refresh_metrics
+from tests.tracking.trackkit import Site, add_delivery
 
-STATUS = {
+STATUS: dict[str, Any] = {
     "id": "113123456789012345",
     "created_at": "2026-03-01T01:00:00.000Z",
     "url": "https://mastodon.example/@cedarandclay/113123456789012345",

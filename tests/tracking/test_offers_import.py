@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import func, select
-from trackkit import Site, make_story, run_storyloop
 
 from publisher.tracking import prepare_links
 from publisher.tracking.schema import conversions
+from tests.tracking.trackkit import Site, make_story, run_storyloop
 
 
 def _offer(site: Site, delivery_id: str = "d1", channel: str = "mastodon") -> str:

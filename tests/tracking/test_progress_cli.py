@@ -7,11 +7,10 @@ import re
 import time
 from pathlib import Path
 
-from trackkit import Site, link_code, make_story, storyloop_argv, tracker_env
-
 from publisher.tracking import prepare_links
 from publisher.tracking.journal import Click, Journal, journal_dir
 from tests.ptykit import run
+from tests.tracking.trackkit import Site, link_code, make_story, storyloop_argv, tracker_env
 
 ROWS = 1200  # enough for several of import_sales' progress batches
 

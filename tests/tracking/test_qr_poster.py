@@ -12,28 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from posterkit import (
-    LONG_OFFERS,
-    MM,
-    need_poppler,
-    page_count,
-    page_text,
-    poster_site,
-    raster_images,
-    read_qr,
-    to_png,
-    write_manifest,
-)
 from sqlalchemy import func, select
-from trackkit import (
-    Site,
-    Tracker,
-    make_story,
-    request,
-    run_storyloop,
-    storyloop_argv,
-    tracker_env,
-)
 
 from publisher import settings as settings_mod
 from publisher.model import Story
@@ -45,6 +24,27 @@ from publisher.tracking.poster import (
 from publisher.tracking.poster.layout import SIZES, PosterTooFull
 from publisher.tracking.schema import links, offer_codes
 from tests.conftest import need
+from tests.tracking.posterkit import (
+    LONG_OFFERS,
+    MM,
+    need_poppler,
+    page_count,
+    page_text,
+    poster_site,
+    raster_images,
+    read_qr,
+    to_png,
+    write_manifest,
+)
+from tests.tracking.trackkit import (
+    Site,
+    Tracker,
+    make_story,
+    request,
+    run_storyloop,
+    storyloop_argv,
+    tracker_env,
+)
 
 BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148 Safari/604.1"
 

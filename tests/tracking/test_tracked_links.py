@@ -4,17 +4,20 @@ import dataclasses
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import func, select
-from trackkit import Site, make_story
 
+from channels.base import Links
 from publisher.tracking import prepare_links
 from publisher.tracking.codes import LINK_CODE_RE
 from publisher.tracking.links import story_links
 from publisher.tracking.schema import links, offer_codes
+from tests.tracking.trackkit import Site, make_story
 
 SOFA = "http://127.0.0.1:8000/shop/sofa.html?utm_source=editor"
 
 
-def _prepare(site: Site, delivery_id: str = "d1", channel: str = "mastodon", variant: str = "A"):
+def _prepare(
+    site: Site, delivery_id: str = "d1", channel: str = "mastodon", variant: str = "A"
+) -> Links:
     with site.engine.begin() as conn:
         return prepare_links(
             conn,
@@ -143,7 +146,7 @@ def test_processes_preparing_the_same_delivery_at_once_agree_on_the_codes(
 
 
 def test_storyloop_links_lists_a_story_s_tracked_links_and_offer_codes(sqlite_site: Site) -> None:
-    from trackkit import run_storyloop
+    from tests.tracking.trackkit import run_storyloop
 
     result = _prepare(sqlite_site, "d1", channel="mastodon", variant="A")
     done = run_storyloop(sqlite_site, "links", "kitchen")

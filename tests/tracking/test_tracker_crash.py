@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from trackkit import Served, Site, click_kinds, ingest_now, request, serve_site
+
+from tests.tracking.trackkit import Served, Site, click_kinds, ingest_now, request, serve_site
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from trackkit import (
+
+from publisher.settings import Secret
+from publisher.tracking import optouts
+from publisher.tracking.optout import make_token
+from tests.tracking.trackkit import (
     SIGNING_KEY,
     Served,
     click_kinds,
@@ -17,10 +21,6 @@ from trackkit import (
     request,
     serve_site,
 )
-
-from publisher.settings import Secret
-from publisher.tracking import optouts
-from publisher.tracking.optout import make_token
 
 BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148 Safari/604.1"
 

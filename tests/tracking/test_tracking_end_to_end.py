@@ -12,9 +12,16 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from trackkit import API_TOKEN, ROOT_DIR, Site, Tracker, free_port, request, run_storyloop
 
-from tests.conftest import need
+from tests.conftest import free_port, need
+from tests.tracking.trackkit import (
+    API_TOKEN,
+    ROOT_DIR,
+    Site,
+    Tracker,
+    request,
+    run_storyloop,
+)
 
 pytestmark = pytest.mark.slow
 

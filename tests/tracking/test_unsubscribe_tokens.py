@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 
@@ -27,7 +28,7 @@ def test_a_token_gives_back_the_lower_case_address() -> None:
         lambda t: t + "." + t,
     ],
 )
-def test_a_tampered_token_is_refused(mangle) -> None:  # type: ignore[no-untyped-def]
+def test_a_tampered_token_is_refused(mangle: Callable[[str], str]) -> None:
     token = optout.make_token("li.wei@example.cn", KEY)
     assert optout.read_token(mangle(token), KEY) is None
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from channels.base import Links
 from publisher import db
 from publisher import settings as settings_mod
 from publisher.model import Story
@@ -242,7 +243,7 @@ def request(
 class Served:
     site: Site
     tracker: Tracker
-    links: Any  # channels.base.Links for delivery "d1" (mastodon, variant A)
+    links: Links  # for delivery "d1" (mastodon, variant A)
 
 
 def serve_site(root: Path, db_url: str | None = None, *, behind_proxy: bool = False) -> Served:

@@ -4,9 +4,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from shopkit import open_shop
 
 from tests.tracking.trackkit import Site, Tracker
+from tests.web.shopkit import open_shop
 
 
 @pytest.fixture

@@ -20,7 +20,13 @@ from typing import Any
 import pytest
 import requests
 from PIL import Image
-from shopkit import (
+
+from publisher.customers import photos
+from tests.conftest import ROOT
+from tests.customers.photokit import gps_jpeg, has_gps, metadata
+from tests.site_helpers import BIN, parse
+from tests.tracking.trackkit import Site, Tracker
+from tests.web.shopkit import (
     PASSWORD,
     add_user,
     offer_story,
@@ -29,12 +35,6 @@ from shopkit import (
     storyloop,
     write_manifest,
 )
-
-from publisher.customers import photos
-from tests.conftest import ROOT
-from tests.customers.photokit import gps_jpeg, has_gps, metadata
-from tests.site_helpers import BIN, parse
-from tests.tracking.trackkit import Site, Tracker
 
 pytestmark = pytest.mark.browser
 
@@ -53,7 +53,12 @@ def site(tmp_path: Path) -> Iterator[Site]:
 
 def _phone(browser: Any, errors: list[str]) -> Any:
     page = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
-    page.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text}"))
+
+    def on_console(m: Any) -> None:
+        if m.type == "error":
+            errors.append(f"console: {m.text}")
+
+    page.on("console", on_console)
     page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
     return page
 

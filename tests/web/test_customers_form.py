@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import requests
-from shopkit import CSRF_RE
 from sqlalchemy import func, select
 
 from publisher.customers import invites
@@ -19,6 +18,7 @@ from publisher.customers.schema import testimonials
 from publisher.web.app import session_key
 from tests.customers.photokit import gps_jpeg
 from tests.tracking.trackkit import SIGNING_KEY, Site, Tracker
+from tests.web.shopkit import CSRF_RE
 
 GOOD = {
     "text": "Quick and friendly.",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from shopkit import PASSWORD, Browser, add_user, open_shop, storyloop
 from sqlalchemy import select
 
 from publisher.web.schema import accounts
 from tests.tracking.trackkit import Site, Tracker
+from tests.web.shopkit import PASSWORD, Browser, add_user, open_shop, storyloop
 
 
 def test_user_add_stores_an_argon2_hash_and_list_shows_role_and_store(shop: Site) -> None:

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shopkit import offer_story, shared_code, storyloop, write_manifest
 from sqlalchemy import select
 
 from publisher.model import OfferRules
 from publisher.tracking.schema import conversions
 from tests.tracking.trackkit import API_TOKEN, Site, Tracker, request
+from tests.web.shopkit import offer_story, shared_code, storyloop, write_manifest
 
 
 def _api(site: Site, path: str, payload: dict[str, Any]) -> tuple[int, Any]:

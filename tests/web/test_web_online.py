@@ -16,12 +16,12 @@ from typing import Any, ClassVar
 
 import pytest
 import requests
-from shopkit import open_shop
 from sqlalchemy import select
 
 from publisher.tracking.schema import conversions
 from publisher.web.shop_api import SCRIPT
 from tests.tracking.trackkit import Site, Tracker, make_story, request
+from tests.web.shopkit import open_shop
 
 SECRET = "shpss_test_webhook_secret"
 CLICK = "Ab3dE5gH7j.1a2b3c4d5e6f7"
@@ -85,7 +85,12 @@ def test_storyloop_js_carries_the_click_id_from_the_landing_page_to_the_cart(
     chromium = playwright.chromium.launch(executable_path=chromium_path, args=["--no-sandbox"])
     page = chromium.new_page(viewport={"width": 390, "height": 844})
     errors: list[str] = []
-    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+
+    def on_console(m: Any) -> None:
+        if m.type == "error":
+            errors.append(m.text)
+
+    page.on("console", on_console)
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         page.goto(f"{shop_site}/landing.html?utm_source=mastodon&sl_cid={CLICK}")

@@ -17,13 +17,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from shopkit import PASSWORD, PHONE, add_user, build_sample_site, open_shop, storyloop
 from sqlalchemy import select
 
 from publisher.manifest import load_manifest
 from publisher.tracking import prepare_links
 from publisher.tracking.schema import conversions
 from tests.tracking.trackkit import Site, Tracker
+from tests.web.shopkit import PASSWORD, PHONE, add_user, build_sample_site, open_shop, storyloop
 
 pytestmark = pytest.mark.browser
 
@@ -94,10 +94,20 @@ def open_tab(browser: Any, viewport: str, **context: Any) -> Tab:
         viewport={"width": width, "height": height}, user_agent=agent, **context
     ).new_page()
     tab = Tab(page, viewport)
-    page.on("console", lambda m: m.type == "error" and tab.errors.append(f"console: {m.text}"))
+
+    def on_console(m: Any) -> None:
+        if m.type == "error":
+            tab.errors.append(f"console: {m.text}")
+
+    page.on("console", on_console)
     page.on("pageerror", lambda e: tab.errors.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: tab.errors.append(f"failed: {r.url}"))
-    page.on("response", lambda r: r.status >= 400 and tab.errors.append(f"{r.status}: {r.url}"))
+
+    def on_response(r: Any) -> None:
+        if r.status >= 400:
+            tab.errors.append(f"{r.status}: {r.url}")
+
+    page.on("response", on_response)
     return tab
 
 

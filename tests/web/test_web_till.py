@@ -9,7 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from shopkit import (
+from sqlalchemy import select
+
+from publisher.model import OfferRules
+from publisher.tracking.schema import conversions
+from tests.tracking.trackkit import Site, Tracker
+from tests.web.shopkit import (
     Browser,
     add_user,
     notices,
@@ -19,11 +24,6 @@ from shopkit import (
     storyloop,
     write_manifest,
 )
-from sqlalchemy import select
-
-from publisher.model import OfferRules
-from publisher.tracking.schema import conversions
-from tests.tracking.trackkit import Site, Tracker
 
 
 @dataclass

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shopkit import PASSWORD, Browser, add_user, offer_story, open_shop, write_manifest
 
 from tests.tracking.trackkit import Site, Tracker
+from tests.web.shopkit import PASSWORD, Browser, add_user, offer_story, open_shop, write_manifest
 
 pytestmark = pytest.mark.browser
 

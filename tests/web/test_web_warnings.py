@@ -7,12 +7,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from shopkit import Browser, add_user, notices, offer_story, open_shop, write_manifest
 from sqlalchemy import select
 
 from publisher.model import OfferRules
 from publisher.tracking.schema import conversions
 from tests.tracking.trackkit import Site, Tracker
+from tests.web.shopkit import Browser, add_user, notices, offer_story, open_shop, write_manifest
 
 
 def test_an_expired_offer_is_accepted_with_a_warning_when_the_owner_allows_it(
@@ -49,7 +49,7 @@ def test_an_expired_offer_is_accepted_with_a_warning_when_the_owner_allows_it(
 
 
 def test_an_unknown_reason_in_the_settings_is_one_clear_line(tmp_path: Path) -> None:
-    from shopkit import storyloop
+    from tests.web.shopkit import storyloop
 
     root = tmp_path / "site"
     site = open_shop(
