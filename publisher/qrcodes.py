@@ -172,13 +172,6 @@ class Codes:
             drawn.seek(0)
             self.known.update(json.loads(line) for line in drawn)
 
-    def let_go(self) -> None:
-        """In a forked process: close our end of the pipe to the child, whose end of input
-        would otherwise wait for this process too."""
-        if self.child is not None and self.child.stdin is not None:
-            os.close(self.child.stdin.fileno())
-            self.child = None
-
     def finish(self, urls: Iterable[str]) -> None:
         """Keep the codes of ``urls`` (this build's stories) for the next build, and only
         those, so the cache never holds a story that is gone."""
