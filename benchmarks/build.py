@@ -195,10 +195,13 @@ def one_size(n: int, runs: int) -> dict[str, float]:
 
 
 def main() -> None:
+    global WORK
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stories", default="1000", help="one size or several: 1000,4000,16000")
     parser.add_argument("--runs", type=int, default=1, help="repeat and take the median")
+    parser.add_argument("--work", type=Path, default=WORK, help="where the corpus and builds go")
     args = parser.parse_args()
+    WORK = args.work.resolve()
     print(f"load average {os.getloadavg()[0]:.1f}")
     rows = [one_size(int(n), args.runs) for n in args.stories.split(",")]
     if len(rows) > 1:

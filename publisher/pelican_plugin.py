@@ -457,7 +457,8 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     assert rules is not None and STATE.qr is not None
     originals, translations = list(generator.articles), list(generator.translations)
     headers = {a.source_path: header_of(a, root) for a in originals + translations}
-    STATE.checked = list(headers.values())
+    # `storyloop check` lists what it read; a build keeps no header (each holds its file's body)
+    STATE.checked = list(headers.values()) if STATE.check_only else []
     STATE.routes = {
         h.path: story_channels(h, STATE.engine, a.category)
         for a, h in ((a, headers[a.source_path]) for a in originals)

@@ -28,7 +28,6 @@ from typing import IO
 import zxingcpp
 
 from publisher.errors import StoryloopError
-from publisher.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +180,11 @@ class Codes:
         keep = {url: self.known[url] for url in sorted(urls) if url in self.known}
         if set(keep) != self.cached:
             self.cache.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(self.cache, json.dumps({"style": STYLE, "codes": keep}))
+            # streamed into the file: the whole cache as one string was the build's last peak
+            tmp = self.cache.with_name(f".{self.cache.name}.{os.getpid()}.tmp")
+            with open(tmp, "w", encoding="utf-8") as out:
+                json.dump({"style": STYLE, "codes": keep}, out)
+            os.replace(tmp, self.cache)
 
 
 if __name__ == "__main__":

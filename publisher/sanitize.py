@@ -81,6 +81,8 @@ def strip_tags(markup: str) -> str:
 def dangerous_urls(text: str) -> list[str]:
     """The schemes of ``javascript:``, ``vbscript:`` and ``data:`` links or sources in a story's
     source, however they are cased, spaced or written with entities (for `storyloop check`)."""
+    if ":" not in text and "&" not in text:
+        return []  # no colon, and no entity that could be one: no scheme (most lines of a story)
     flat = _INVISIBLE.sub("", html.unescape(text))
     if not _SCHEME.search(flat):
         return []
