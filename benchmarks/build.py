@@ -6,8 +6,9 @@ For each size, generates N stories (Chinese and English, with images, offers, va
 channels), then per run: a cold build with plain Pelican (default theme, no plugin), a cold
 build with Storyloop, and a warm Storyloop rebuild after editing one story with Pelican's
 content cache on. Each build is one ``pelican`` process, reaped with ``wait4``, so its CPU time
-(user + system) counts every process of the build that was waited for: the QR child and the
-forked manifest writer included. Its peak memory is the largest ``ru_maxrss`` among them.
+(user + system) counts every process of the build that was waited for: the QR child included.
+Its peak memory is the largest ``ru_maxrss`` among them (the peak of the largest process, not a
+sum: the build's own process, as the manifest is no longer written by a forked copy of it).
 Goals: cold CPU <= 1.15x plain Pelican's, peak memory <= 1.5x; warm <= 0.3x cold, wall and CPU.
 """
 
@@ -195,10 +196,13 @@ def one_size(n: int, runs: int) -> dict[str, float]:
 
 
 def main() -> None:
+    global WORK
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stories", default="1000", help="one size or several: 1000,4000,16000")
     parser.add_argument("--runs", type=int, default=1, help="repeat and take the median")
+    parser.add_argument("--work", type=Path, default=WORK, help="where the corpus and builds go")
     args = parser.parse_args()
+    WORK = args.work.resolve()
     print(f"load average {os.getloadavg()[0]:.1f}")
     rows = [one_size(int(n), args.runs) for n in args.stories.split(",")]
     if len(rows) > 1:

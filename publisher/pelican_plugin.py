@@ -14,20 +14,18 @@ import json
 import logging
 import os
 import re
-import traceback
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import nh3
 from pelican import signals
 from pelican.contents import Article
 from pelican.generators import ArticlesGenerator, Generator, PelicanTemplateNotFound
 from PIL import Image as PILImage
 
 from channels.text import auto_summary
-from publisher import pelican_theme, qrcodes, ratings, writer
+from publisher import build_manifest, pelican_theme, qrcodes, ratings, writer
 from publisher.consent.build import withdrawn as withdrawn_consent
 from publisher.content import (
     MARKDOWN_SUFFIXES,
@@ -42,15 +40,13 @@ from publisher.content import (
     split_list,
     validate,
 )
-from publisher.files import write_atomically
-from publisher.model import MANIFEST_VERSION, Image, Story, Testimonial, Translation
+from publisher.model import Image, Story, Testimonial, Translation
 from publisher.reader import use_reader
-from publisher.sanitize import clean_html
+from publisher.sanitize import clean_html, strip_tags
 from publisher.settings import engine_settings
 
 log = logging.getLogger(__name__)
 MANIFEST_NAME = "storyloop-manifest.json"
-FORK_THRESHOLD = 100  # fewer stories than this: the manifest is written in-process
 BLOCK_END = re.compile(r"</(p|div|h[1-6]|li|blockquote|pre|table|ul|ol)>", re.I)
 LINE_END = re.compile(r"</tr>|<br\s*/?>", re.I)
 CELL_END = re.compile(r"</t[dh]>", re.I)
@@ -73,7 +69,7 @@ class BuildState:
     output: Path = Path("output")
     stories: list[Story] = field(default_factory=list)
     qr: qrcodes.Codes | None = None
-    manifest_child: int | None = None  # pid of the process writing the manifest
+    settings: dict[str, Any] = field(default_factory=dict)  # this build's Pelican settings
     engine: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     check_only: bool = False  # `storyloop check`: read and validate, draw and write nothing
@@ -99,7 +95,7 @@ def plain_text(markup: str) -> str:
     parts = PRE.split(markup)
     flat = "".join(p if i % 2 else " ".join(p.split()) for i, p in enumerate(parts))
     marked = CELL_END.sub(" | ", LINE_END.sub("\n", BLOCK_END.sub("\n\n", flat)))
-    text = re.sub(r"[ \t]*\|[ \t]*", " | ", html.unescape(nh3.clean(marked, tags=set())))
+    text = re.sub(r"[ \t]*\|[ \t]*", " | ", html.unescape(strip_tags(marked)))
     lines = [line.strip().removesuffix(" |").strip() for line in text.splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
@@ -237,7 +233,7 @@ def story_from(
         category=str(article.category),
         url=url,
         html=article.content,
-        text="",  # filled in by completed(), off the build's critical path
+        text="",  # filled in by completed(), for a line the manifest encodes
         images=images,
         channels=routed(fields.channels, STATE.engine, article.category),
         publish_at=publish_at,
@@ -248,7 +244,7 @@ def story_from(
         testimonial=testimonial,
         overrides=dict(fields.overrides),
         source=display_path(article.source_path, root),
-        content_hash="",  # filled in by completed()
+        content_hash="",  # filled in by the caller, with the translations
         tags=tuple(str(t) for t in getattr(article, "tags", ())),
         offer_rules=fields.offer_rules,
     )
@@ -269,30 +265,26 @@ def translation_of(story: Story) -> Translation:
     )
 
 
-def completed(story: Story, root: Path) -> Story:
-    """The story with what only the manifest needs: plain text and the content hash of its
-    source and its translations' (editing any language is an edit of the story)."""
+def content_hash(story: Story, root: Path) -> str:
+    """The hash of a story's source and its translations' (editing any language is an edit of
+    the story)."""
     digest = hashlib.sha256((root / story.source).read_bytes())
     for t in story.translations:
         digest.update((root / t.source).read_bytes())
+    return digest.hexdigest()
+
+
+def completed(story: Story) -> Story:
+    """The story with what only the manifest needs: the plain text of it and its translations
+    (made only for a line that is encoded, see :mod:`publisher.build_manifest`)."""
     translations = tuple(replace(t, text=plain_text(t.html)) for t in story.translations)
-    return replace(
-        story,
-        text=plain_text(story.html),
-        content_hash=digest.hexdigest(),
-        translations=translations,
-    )
+    return replace(story, text=plain_text(story.html), translations=translations)
 
 
-def manifest_bytes(site_url: str, stories: list[Story], root: Path) -> bytes:
-    """The manifest, one story per line: readable, diffable, and written by json's C encoder."""
-    ordered = sorted(stories, key=lambda s: (s.publish_at, s.slug))
-    lines = ",\n".join(
-        json.dumps(completed(s, root).to_json(), ensure_ascii=False, sort_keys=True)
-        for s in ordered
-    )
-    head = f'{{"site_url": {json.dumps(site_url)}, "version": {MANIFEST_VERSION}, "stories": ['
-    return f"{head}\n{lines}\n]}}\n".encode()
+def manifest_line(story: Story) -> bytes:
+    """One story's line of the manifest, by json's C encoder."""
+    data = completed(story).to_json()
+    return json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
 
 
 def json_ld(story: Story, settings: dict[str, Any]) -> str:
@@ -408,7 +400,7 @@ def on_initialized(pelican: Any) -> None:
 
 
 def start_build(settings: dict[str, Any]) -> None:
-    STATE.stories, STATE.problems, STATE.manifest_child = [], [], None
+    STATE.stories, STATE.problems, STATE.settings = [], [], settings
     STATE.checked, STATE.routes, STATE.unread = [], {}, []
     # QR codes are kept between builds where Pelican keeps its content: a warm rebuild then
     # draws only the new ones (Pelican writes every page again, each with its code)
@@ -427,10 +419,12 @@ def sanitise(content: Any) -> None:
     if getattr(content, "_storyloop_clean", False):
         return
     content._content = clean_html(getattr(content, "_content", "") or "")
-    if getattr(content, "_summary", None):
-        content._summary = clean_html(content._summary)
-    if isinstance(content.metadata.get("summary"), str):
-        content.metadata["summary"] = clean_html(content.metadata["summary"])
+    given = content.metadata.get("summary")
+    summary = getattr(content, "_summary", None)
+    if summary:
+        content._summary = clean_html(summary)
+    if isinstance(given, str):  # mostly the same string as _summary: cleaned once
+        content.metadata["summary"] = content._summary if given is summary else clean_html(given)
     content._storyloop_clean = True
 
 
@@ -465,7 +459,8 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     assert rules is not None and STATE.qr is not None
     originals, translations = list(generator.articles), list(generator.translations)
     headers = {a.source_path: header_of(a, root) for a in originals + translations}
-    STATE.checked = list(headers.values())
+    # `storyloop check` lists what it read; a build keeps no header (each holds its file's body)
+    STATE.checked = list(headers.values()) if STATE.check_only else []
     STATE.routes = {
         h.path: story_channels(h, STATE.engine, a.category)
         for a, h in ((a, headers[a.source_path]) for a in originals)
@@ -505,6 +500,7 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
             story_from(t, fields_of(t), rules, STATE.site_url, root) for t in article.translations
         ]
         story = replace(story, translations=tuple(translation_of(v) for v in versions))
+        story = replace(story, content_hash=content_hash(story, root))
         article.storyloop = theme_data(story, generator.settings)
         article.storyloop["verified"] = verified_mark(fields_of(article).verified)
         for translated, version in zip(article.translations, versions, strict=True):
@@ -515,8 +511,6 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     generator.context["storyloop_ratings"] = ratings.for_theme(
         STATE.stories, STATE.engine.get("stores") or {}, STATE.site_url, date.today()
     )
-    if hasattr(os, "fork") and len(STATE.stories) >= FORK_THRESHOLD:
-        STATE.manifest_child = fork_manifest_writer()
 
 
 def skipped_by_pelican(generator: ArticlesGenerator, rules: Rules) -> list[Problem]:
@@ -580,30 +574,6 @@ class SkippedPosts(logging.Handler):
 SKIPPED = SkippedPosts()
 
 
-def fork_manifest_writer() -> int:
-    """Write the manifest in a forked child while this process writes the pages.
-
-    The child writes ``.storyloop-manifest.json.<pid>.next`` only when the manifest changed;
-    on_finalized moves it into place, so a build that fails later leaves the old manifest.
-    Pelican's console runs a thread, so the child touches no lock that thread may have held at
-    the fork: no logging, no ``sys.stderr``; an error goes straight to file descriptor 2.
-    """
-    pid = os.fork()
-    if pid:
-        log.debug("manifest: written by child process %d", pid)
-        return pid
-    status = 1
-    try:
-        if STATE.qr is not None:
-            STATE.qr.let_go()
-        write_manifest(f".{MANIFEST_NAME}.{os.getpid()}.next")
-        status = 0
-    except BaseException:
-        os.write(2, f"writing {MANIFEST_NAME} failed:\n{traceback.format_exc()}".encode())
-    finally:
-        os._exit(status)
-
-
 def report(problems: list[Problem]) -> None:
     STATE.problems = problems
     if STATE.check_only:
@@ -621,33 +591,27 @@ def on_all_finalized(_generators: list[Any]) -> None:
 def on_finalized(pelican: Any) -> None:
     writer.finish()
     codes, STATE.qr = STATE.qr, None
-    path = STATE.output / MANIFEST_NAME
-    if STATE.manifest_child is None:
-        write_manifest(MANIFEST_NAME)
-    else:
-        pid, STATE.manifest_child = STATE.manifest_child, None
-        if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]):
-            raise RuntimeError("writing the manifest failed (the error is above)")
-        written = path.with_name(f".{MANIFEST_NAME}.{pid}.next")
-        if written.exists():
-            os.replace(written, path)
+    write_manifest()
     if codes is not None:
         codes.finish(qr_url(s.slug) for s in STATE.stories if s.offer)
 
 
-def write_manifest(name: str) -> None:
-    """Write this build's manifest to ``name`` in the output folder, unless the manifest there
-    already says the same."""
-    data = manifest_bytes(STATE.site_url, STATE.stories, STATE.root)
-    if not same_file(STATE.output / MANIFEST_NAME, data):
-        STATE.output.mkdir(parents=True, exist_ok=True)
-        write_atomically(STATE.output / name, data)
-
-
-def same_file(path: Path, data: bytes) -> bool:
-    """Whether ``path`` holds ``data``: an unchanged manifest is left alone, so its mtime tells
-    watchers (the engine) nothing changed."""
-    return path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data
+def write_manifest() -> None:
+    """Write this build's manifest after its pages, updated in place where Pelican caches
+    content (:mod:`publisher.build_manifest`)."""
+    settings = STATE.settings
+    caching = settings.get("CACHE_CONTENT") and settings.get("CACHE_PATH")
+    shared = build_manifest.shared_key(settings)
+    ordered = sorted(STATE.stories, key=lambda s: (s.publish_at, s.slug))
+    done = build_manifest.write(
+        STATE.output,
+        MANIFEST_NAME,
+        STATE.site_url,
+        [(s, build_manifest.record_key(s, shared)) for s in ordered],
+        manifest_line,
+        Path(settings["CACHE_PATH"]) if caching else None,
+    )
+    log.debug("manifest: %s", done)
 
 
 # --------------------------------------------------------------------------- region pages

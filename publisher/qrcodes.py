@@ -28,7 +28,6 @@ from typing import IO
 import zxingcpp
 
 from publisher.errors import StoryloopError
-from publisher.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -172,13 +171,6 @@ class Codes:
             drawn.seek(0)
             self.known.update(json.loads(line) for line in drawn)
 
-    def let_go(self) -> None:
-        """In a forked process: close our end of the pipe to the child, whose end of input
-        would otherwise wait for this process too."""
-        if self.child is not None and self.child.stdin is not None:
-            os.close(self.child.stdin.fileno())
-            self.child = None
-
     def finish(self, urls: Iterable[str]) -> None:
         """Keep the codes of ``urls`` (this build's stories) for the next build, and only
         those, so the cache never holds a story that is gone."""
@@ -188,7 +180,11 @@ class Codes:
         keep = {url: self.known[url] for url in sorted(urls) if url in self.known}
         if set(keep) != self.cached:
             self.cache.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(self.cache, json.dumps({"style": STYLE, "codes": keep}))
+            # streamed into the file: the whole cache as one string was the build's last peak
+            tmp = self.cache.with_name(f".{self.cache.name}.{os.getpid()}.tmp")
+            with open(tmp, "w", encoding="utf-8") as out:
+                json.dump({"style": STYLE, "codes": keep}, out)
+            os.replace(tmp, self.cache)
 
 
 if __name__ == "__main__":

@@ -46,26 +46,44 @@ _LINK_CONTEXT = re.compile(
     r"(?P<scheme>javascript|vbscript|data):",
     re.IGNORECASE,
 )
+# what every match of _LINK_CONTEXT contains: searched first, as it is about fifty times
+# faster (the context's alternatives are tried at every character of every line)
+_SCHEME = re.compile(r"(?:javascript|vbscript|data):", re.IGNORECASE)
 _INVISIBLE = re.compile(r"[\x00-\x20\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]+")
+
+
+# built once: nh3.clean() builds its sanitiser from the sets on every call, which cost a large
+# build about a third of its sanitising time
+_CLEANER = nh3.Cleaner(
+    tags=set(TAGS),
+    attributes={k: set(v) for k, v in ATTRIBUTES.items()},
+    url_schemes=set(URL_SCHEMES),
+    filter_style_properties=set(STYLE_PROPERTIES),
+    link_rel=None,
+    strip_comments=True,
+)
+_NO_TAGS = nh3.Cleaner(tags=set())
 
 
 def clean_html(markup: str) -> str:
     """``markup`` with only the allowed tags, attributes and URL schemes left."""
     if not markup:
         return markup
-    return nh3.clean(
-        markup,
-        tags=set(TAGS),
-        attributes={k: set(v) for k, v in ATTRIBUTES.items()},
-        url_schemes=set(URL_SCHEMES),
-        filter_style_properties=set(STYLE_PROPERTIES),
-        link_rel=None,
-        strip_comments=True,
-    )
+    return _CLEANER.clean(markup)
+
+
+def strip_tags(markup: str) -> str:
+    """``markup`` with every tag taken out (entities stay escaped), as ``nh3.clean(markup,
+    tags=set())`` gives it."""
+    return _NO_TAGS.clean(markup)
 
 
 def dangerous_urls(text: str) -> list[str]:
     """The schemes of ``javascript:``, ``vbscript:`` and ``data:`` links or sources in a story's
     source, however they are cased, spaced or written with entities (for `storyloop check`)."""
+    if ":" not in text and "&" not in text:
+        return []  # no colon, and no entity that could be one: no scheme (most lines of a story)
     flat = _INVISIBLE.sub("", html.unescape(text))
+    if not _SCHEME.search(flat):
+        return []
     return [m.group("scheme").lower() for m in _LINK_CONTEXT.finditer(flat)]

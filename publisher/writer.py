@@ -127,25 +127,33 @@ def _story(a: Any) -> list[Any]:
     return [a.url, a.title, a.lang, a.date.isoformat(), a.locale_date, sl.get("path"), sl]
 
 
-def shared_inputs(context: dict[str, Any], settings: dict[str, Any]) -> str:
-    """The key of what every story page shows besides its own story."""
-    theme = Path(settings["THEME"])
-    # the project's code that this build ran (the plugin and what it imports, not the engine)
+def project_code() -> list[list[Any]]:
+    """Name, size and mtime of the project's code that this build ran (the plugin and what it
+    imports, not the engine)."""
     code = sorted(
         str(m.__file__)
         for name, m in list(sys.modules.items())
         if name.partition(".")[0] in ("publisher", "channels") and getattr(m, "__file__", None)
     )
-    plain_settings = {k: v for k, v in settings.items() if k.isupper() and k not in CACHING}
-    environment = plain_settings.get("JINJA_ENVIRONMENT")
+    return [[path, os.stat(path).st_size, os.stat(path).st_mtime_ns] for path in code]
+
+
+def plain_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings that say what the site shows (not how Pelican caches it)."""
+    plain = {k: v for k, v in settings.items() if k.isupper() and k not in CACHING}
+    environment = plain.get("JINJA_ENVIRONMENT")
     if isinstance(environment, dict):  # the bytecode cache is where, not how, Jinja compiles
-        plain_settings["JINJA_ENVIRONMENT"] = {
-            k: v for k, v in environment.items() if k != "bytecode_cache"
-        }
+        plain["JINJA_ENVIRONMENT"] = {k: v for k, v in environment.items() if k != "bytecode_cache"}
+    return plain
+
+
+def shared_inputs(context: dict[str, Any], settings: dict[str, Any]) -> str:
+    """The key of what every story page shows besides its own story."""
+    theme = Path(settings["THEME"])
     return digest(
-        plain_settings,
+        plain_settings(settings),
         _files([theme / "templates", theme / "translations"], (".html", ".mo", ".po", ".j2")),
-        [[path, os.stat(path).st_size, os.stat(path).st_mtime_ns] for path in code],
+        project_code(),
         [[c.name, c.slug, c.url] for c, _items in context.get("categories", [])],
         [[p.slug, p.url, p.title] for p in context.get("pages", [])],
         context.get("storyloop_regions", []),

@@ -1,7 +1,6 @@
 """A build large enough that the plugin works beside Pelican: QR codes drawn by a child process
-while the content is still being read, and the manifest written by a forked child while the pages
-are (``qrcodes.CHILD_THRESHOLD`` and ``pelican_plugin.FORK_THRESHOLD``). What comes out must be
-what a small, in-process build gives."""
+while the content is still being read (``qrcodes.CHILD_THRESHOLD``), and the manifest streamed
+line by line after the pages. What comes out must be what a small, in-process build gives."""
 
 from __future__ import annotations
 
@@ -13,11 +12,11 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
-from publisher import pelican_plugin, qrcodes
+from publisher import qrcodes
 from publisher.manifest import load_manifest
 from tests.site_helpers import BIN, MANIFEST, ROOT, SITE_URL, manifest
 
-STORIES = max(qrcodes.CHILD_THRESHOLD, pelican_plugin.FORK_THRESHOLD) + 20
+STORIES = qrcodes.CHILD_THRESHOLD + 20
 
 
 def qr_link(slug: str) -> str:
@@ -121,7 +120,7 @@ def test_rebuilding_unchanged_content_leaves_the_manifest_untouched(
 
 def test_the_large_build_took_the_paths_this_file_is_about(large: tuple[Path, Path, str]) -> None:
     _, _, log = large
-    assert "manifest: written by child process" in log
+    assert f"manifest: {STORIES} encoded, 0 copied" in log  # after the pages, no fork
     assert "QR codes: drawn by child process" in log
 
 

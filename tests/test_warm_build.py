@@ -56,6 +56,8 @@ def test_a_warm_rebuild_writes_only_the_edited_page_and_gives_the_cold_build_s_b
     assert again.returncode == 0, again.stdout + again.stderr
     skipped = re.search(r"pages: (\d+) story pages unchanged", " ".join(again.stdout.split()))
     assert skipped and int(skipped[1]) == STORIES - 1, again.stdout
+    # the manifest is updated in place: only the edited story's line is encoded again
+    assert f"manifest: 1 encoded, {STORIES - 1} copied" in " ".join(again.stdout.split())
 
     after = stats(output)
     # Pelican copies its theme's static files in every build (its static generator, not ours)
@@ -90,3 +92,23 @@ def test_a_page_whose_file_was_touched_or_removed_is_rendered_again(
     assert (output / "stories" / "kitchen-6.html").is_file()
     skipped = re.search(r"pages: (\d+) story pages unchanged", " ".join(again.stdout.split()))
     assert skipped and int(skipped[1]) == STORIES - 3, again.stdout
+
+
+def test_the_manifest_is_left_alone_when_unchanged_and_encoded_again_when_touched(
+    content: Path, tmp_path: Path
+) -> None:
+    output, cache = tmp_path / "warm", tmp_path / "cache"
+    caching = {"CACHE_CONTENT": True, "CACHE_PATH": str(cache), "LOAD_CONTENT_CACHE": True}
+    assert build(content, output, **caching).returncode == 0
+    manifest = output / "storyloop-manifest.json"
+    good, before = manifest.read_bytes(), stats(output)["storyloop-manifest.json"]
+    again = build(content, output, **caching)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"manifest: {STORIES} unchanged, not written" in " ".join(again.stdout.split())
+    assert stats(output)["storyloop-manifest.json"] == before
+    # a manifest written by something else since: no line of it is trusted, each is encoded
+    manifest.write_bytes(good.replace(b"terrazzo", b"concrete"))
+    third = build(content, output, **caching)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert f"manifest: {STORIES} encoded, 0 copied" in " ".join(third.stdout.split())
+    assert manifest.read_bytes() == good
