@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, String, and_, cast, func, or_, select
+from sqlalchemy import Connection, Engine, String, and_, case, cast, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from publisher import ledger
@@ -332,35 +332,42 @@ def series(conn: Connection, f: Filters, grain: str) -> list[SeriesPoint]:
     made: Any
     if minutes == 60:
         h = conversion_hours.c
-        made = select(
-            h.hour, h.channel, h.kind, h.currency, func.sum(h.conversions), func.sum(h.value_minor)
+        when, channel, kind, currency = h.hour, h.channel, h.kind, h.currency
+        counted_n, value = func.sum(h.conversions), h.value_minor
+        made = select(when).where(
+            *report._where(conversion_hours, f, store=True), *_hours(h.hour, f)
         )
-        made = made.where(*report._where(conversion_hours, f, store=True), *_hours(h.hour, f))
-        made = made.group_by(h.hour, h.channel, h.kind, h.currency)
     else:
-        slot = _utc_slot(conn, conversions.c.at, minutes).label("slot")
-        made = select(
-            slot,
-            conversions.c.channel,
-            conversions.c.kind,
-            conversions.c.currency,
+        c = conversions.c
+        when = _utc_slot(conn, c.at, minutes).label("slot")
+        channel, kind, currency, counted_n, value = (
+            c.channel,
+            c.kind,
+            c.currency,
             func.count(),
-            func.sum(conversions.c.value_minor),
+            c.value_minor,
         )
-        made = made.where(*report._where(conversions, f, store=True))
-        made = made.where(*report._between(conversions.c.at, f))
-        made = made.group_by(
-            slot, conversions.c.channel, conversions.c.kind, conversions.c.currency
-        )
+        made = select(when).where(*report._where(conversions, f, store=True))
+        made = made.where(*report._between(c.at, f))
+    # one row per slot, channel and currency: leads count but bring no money, and a currency
+    # only leads used leaves no (zero) revenue behind (``paying`` counts the rest)
+    paying = kind != "lead"
+    made = made.add_columns(
+        channel,
+        currency,
+        counted_n,
+        func.sum(case((paying, 1), else_=0)),
+        func.sum(case((paying, value), else_=0)),
+    ).group_by(when, channel, currency)
     zone = ZoneInfo(f.timezone)
     counted: dict[tuple[date, str], int] = {}
     money: dict[tuple[date, str], dict[str, int]] = {}
-    for when, channel, kind, currency, n, value in conn.execute(made):
-        key = (_bucket(_slot_day(str(when), zone), grain), str(channel))
+    for slot, name, unit, n, paid, spent_minor in conn.execute(made):
+        key = (_bucket(_slot_day(str(slot), zone), grain), str(name))
         counted[key] = counted.get(key, 0) + int(n)
-        if kind != "lead":
+        if paid:
             spent = money.setdefault(key, {})
-            spent[currency] = spent.get(currency, 0) + int(value or 0)
+            spent[unit] = spent.get(unit, 0) + int(spent_minor or 0)
     keys = sorted(set(clicked) | set(counted))
     return [
         SeriesPoint(
