@@ -331,6 +331,7 @@ def series(conn: Connection, f: Filters, grain: str) -> list[SeriesPoint]:
             read[key] = read.get(key, 0) + int(readers or 0)
     minutes = _slot_minutes(f)
     made: Any
+    counted_n: ColumnElement[Any]
     if minutes == 60:
         h = conversion_hours.c
         when, channel, kind, currency = h.hour, h.channel, h.kind, h.currency

@@ -100,7 +100,7 @@ class Filters:
         return {d: v for d in DIMENSIONS if (v := getattr(self, d)) is not None}
 
 
-@dataclass(slots=True)  # slots: the dashboard adds up tens of thousands per page
+@dataclass
 class Row:
     key: Key
     deliveries: int = 0
