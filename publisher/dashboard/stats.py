@@ -6,6 +6,7 @@ The rules are documented in docs/TRACKING.md ("Verdicts" and "Variants"); change
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -111,9 +112,22 @@ class VariantTest:
 def p_best(results: Mapping[str, tuple[int, int]], draws: int = DRAWS) -> VariantTest:
     """For each variant ``{name: (converted readers, readers)}``, the probability that its
     conversion rate is the highest: each rate's posterior is Beta(1 + converted, 1 + readers -
-    converted) (a uniform prior), sampled ``draws`` times with a fixed seed (numpy)."""
+    converted) (a uniform prior), sampled ``draws`` times with a fixed seed (numpy). The seed
+    is fixed, so the same figures give the same answer: kept for the next page that asks."""
+    found = _p_best(tuple(sorted(results.items())), draws)
+    return VariantTest(list(found.variants), found.thin)
+
+
+def clear_caches() -> None:
+    """Forget the variant tests already drawn (a benchmark measuring a cold answer)."""
+    _p_best.cache_clear()
+
+
+@functools.lru_cache(maxsize=1024)
+def _p_best(items: tuple[tuple[str, tuple[int, int]], ...], draws: int) -> VariantTest:
     import numpy as np
 
+    results = dict(items)
     names = sorted(results)
     rng = np.random.default_rng(SEED)
     samples = np.stack(

@@ -75,6 +75,8 @@ deliveries = Table(
     Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),  # what is due
     Index("ix_deliveries_state_lease_until", "state", "lease_until"),  # expired leases
     Index("ix_deliveries_story", "story"),
+    # the dashboard counts sent deliveries per post from this index alone (0015_dash)
+    Index("ix_deliveries_report", "state", "story", "channel", "variant", "region", "sent_at"),
 )
 
 delivery_events = Table(

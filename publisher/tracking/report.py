@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -205,8 +206,10 @@ def build(
 
 def sort_key(row: Row) -> tuple[Any, ...]:
     """What matters first: in-shop sales, then conversions, then readers; then by name."""
-    names = tuple(v or "" for v in row.key)
-    return (-row.redemptions, -row.conversions, -row.unique_readers, -row.clicks, names)
+    names = tuple([v or "" for v in row.key])
+    shop = row.redemptions_linked + row.redemptions_code_only  # the properties, written out:
+    made = row.leads + row.online_sales + shop  # the dashboard sorts some 20,000 rows a page
+    return (-shop, -made, -row.unique_readers, -row.clicks, names)
 
 
 # --------------------------------------------------------------------------- the read model
@@ -221,6 +224,9 @@ class ReadModel:
         self._cube: dict[Key, Row] | None = None
         self._distinct: dict[tuple[str, tuple[str, ...]], dict[Key, int]] = {}
         self._converted_cache: tuple[dict[Key, int], int] | None = None
+        # the additive figures of every grouping served so far, each rolled up from the
+        # smallest one already served that holds its dimensions (else from the cube)
+        self._grouped: dict[tuple[str, ...], dict[Key, Row]] = {}
 
     # the additive cube: one row per story, channel, variant, region and store
     def cube(self) -> dict[Key, Row]:
@@ -232,7 +238,8 @@ class ReadModel:
         rows: dict[Key, Row] = {}
 
         def row(fine: Sequence[Any], store: str | None = None) -> Row:
-            key = (*[None if v is None or v == "" else str(v) for v in fine], store)
+            story, channel, variant, region = fine  # text columns: "" is a missing value
+            key = (story or None, channel or None, variant or None, region or None, store)
             found = rows.get(key)  # not setdefault: a Row is built only when new
             if found is None:
                 found = rows[key] = Row(key)
@@ -269,25 +276,55 @@ class ReadModel:
         """The rows grouped by ``by``; ``readers=False`` leaves the rows' unique and converted
         readers at 0 (for a view of in-shop sales, which have no readers), saving two counts."""
         by = tuple(by)
-        indexes = [DIMENSIONS.index(d) for d in by]
-        grouped: dict[Key, Row] = {}
-        for key, fine in self.cube().items():
-            target = tuple([key[i] for i in indexes])
-            found = grouped.get(target)  # not setdefault: a Row is built only when new
-            if found is None:
-                found = grouped[target] = Row(target)
-            found.add(fine)
+        served = by in self._grouped
+        grouped = dict(self._additive(by))
+        if served:  # asked again: its rows went out once already, these are new ones
+            grouped = {key: _fresh(r) for key, r in grouped.items()}
         for target, count in (self.readers(by) if readers else {}).items():
             grouped.setdefault(target, Row(target)).unique_readers = count
         for target, count in (self.converted(by) if readers else {}).items():
             grouped.setdefault(target, Row(target)).converted_readers = count
         ordered = sorted(grouped.values(), key=sort_key)
-        totals = Row(())
-        for r in grouped.values():
-            totals.add(r)
+        totals = _fresh(self._totals())
         totals.unique_readers = self.readers(()).get((), 0)
         totals.converted_readers = self.converted(()).get((), 0)
         return Report(by, self.filters.since, ordered, totals, datetime.now(UTC), self.filters)
+
+    def _totals(self) -> Row:
+        """The additive figures of the whole period, the same for every grouping."""
+        if () not in self._grouped:
+            self._additive(())
+        return self._grouped[()][()] if self._grouped[()] else Row(())
+
+    def _additive(self, by: tuple[str, ...]) -> dict[Key, Row]:
+        """The additive figures grouped by ``by``: sums are sums of sums, so a grouping is
+        rolled up from the smallest finer one already served (the dashboard's story from its
+        story x variant), else from the cube."""
+        if by in self._grouped:
+            return self._grouped[by]
+        source_by: tuple[str, ...] = DIMENSIONS
+        source = self.cube()
+        for have, rows in self._grouped.items():
+            if set(by) <= set(have) and len(rows) < len(source):
+                source_by, source = have, rows
+        indexes = [source_by.index(d) for d in by]
+        pick: Callable[[Key], Key]
+        if len(indexes) > 1:
+            pick = itemgetter(*indexes)
+        elif indexes:
+            only = indexes[0]
+            pick = lambda key: (key[only],)  # noqa: E731
+        else:
+            pick = lambda key: ()  # noqa: E731
+        grouped: dict[Key, Row] = {}
+        for key, fine in source.items():
+            target = pick(key)
+            found = grouped.get(target)  # not setdefault: a Row is built only when new
+            if found is None:
+                found = grouped[target] = Row(target)
+            found.add(fine)
+        self._grouped[by] = grouped
+        return grouped
 
     def brought_by_customers(self) -> dict[tuple[str, str], int]:
         """Friends credited through referral codes in the period, by the chain's origin."""
@@ -340,6 +377,19 @@ class ReadModel:
             rows = self.conn.execute(make(by, self.filters))
             self._distinct[memo] = {tuple(_none(v) for v in key): int(n) for *key, n in rows}
         return self._distinct[memo]
+
+
+def _fresh(row: Row) -> Row:
+    """A new row with ``row``'s additive figures (its own money and engagement) and no readers,
+    for a caller that may add to it."""
+    return replace(
+        row,
+        unique_readers=0,
+        converted_readers=0,
+        revenue=dict(row.revenue),
+        shop_revenue=dict(row.shop_revenue),
+        engagement=None if row.engagement is None else dict(row.engagement),
+    )
 
 
 def _roll_up(per_post: Mapping[Key, int], by: Sequence[str]) -> dict[Key, int]:

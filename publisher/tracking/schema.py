@@ -134,6 +134,7 @@ conversions = Table(
     Column("warning", String(200)),  # rules the owner let the till pass, e.g. "expired"
     Index("ix_conversions_group", "story", "channel", "variant", "region", "kind"),
     Index("ix_conversions_click", "click_id"),  # 0010_rollup
+    Index("ix_conversions_store", "store"),  # 0015_dash: the stores a filter offers
 )
 
 # The dashboard's rollup (migration 0010_rollup; docs/TRACKING.md, "The rollup"). A missing
@@ -169,6 +170,30 @@ conversion_hours = Table(
     Column("currency", String(3), primary_key=True),
     Column("conversions", BigInteger, nullable=False),
     Column("value_minor", BigInteger, nullable=False),
+    # 0015_dash, covering: per post as the dashboard adds them up, and per hour for its chart
+    Index(
+        "ix_conversion_hours_post",
+        "story",
+        "channel",
+        "variant",
+        "region",
+        "store",
+        "kind",
+        "linked",
+        "currency",
+        "hour",
+        "conversions",
+        "value_minor",
+    ),
+    Index(
+        "ix_conversion_hours_slot",
+        "hour",
+        "channel",
+        "currency",
+        "kind",
+        "conversions",
+        "value_minor",
+    ),
     sqlite_with_rowid=False,
 )
 

@@ -4,14 +4,14 @@ failures and ``--workers N`` no longer gives N times the attempts. Keys are keye
 address or code is stored.
 
 Revision ID: 0016_guard
-Revises: 0013_state
+Revises: 0015_dash
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_guard"
-down_revision = "0013_state"
+down_revision = "0015_dash"
 branch_labels = None
 depends_on = None
 
