@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.exc import DBAPIError
 
 from publisher.db import insert_on_conflict
+from publisher.errors import StoryloopError
 from publisher.tracking import journal
 from publisher.tracking.schema import journal_offsets, links, salts
 
@@ -201,7 +202,7 @@ def _rows(
             elif item is not None:
                 log.warning("%s: skipping a malformed journal line: %.200r", path.name, item)
             result.skipped += 1
-        except (TypeError, ValueError, AttributeError):
+        except (TypeError, ValueError, AttributeError, OverflowError, OSError):
             if item is not None:
                 log.warning("%s: skipping a malformed journal line: %.200r", path.name, item)
             result.skipped += 1
@@ -438,8 +439,8 @@ _SQLITE_APPLY = (
 )
 
 
-class _BadJSON(Exception):
-    """The batch is not one JSON array: some line is not JSON."""
+class _BadJSON(StoryloopError):
+    """The batch is not one JSON array: some line is not JSON (caught inside this module)."""
 
 
 def sqlite_batch(conn: Connection, path: Path, lines: list[bytes], result: IngestResult) -> int:
@@ -494,13 +495,13 @@ def _sqlite_stage(conn: Connection, lines: list[bytes]) -> str:
     try:
         array = (b"[" + b",".join(lines) + b"]").decode()
     except UnicodeDecodeError as exc:
-        raise _BadJSON from exc
+        raise _BadJSON("the batch is not one JSON array") from exc
     try:
         conn.exec_driver_sql(_SQLITE_STAGE, (array,))
     except DBAPIError as exc:
         if "malformed JSON" not in str(exc.orig):
             raise
-        raise _BadJSON from exc
+        raise _BadJSON("the batch is not one JSON array") from exc
     return array
 
 

@@ -141,6 +141,7 @@ def test_every_kind_of_damaged_line_is_skipped_alone(any_site: Site) -> None:
         json.dumps({"id": "m" * 65, "code": code, "at": 1.7e9, "kind": "bot"}).encode(),
         json.dumps({"id": 7, "code": code, "at": 1.7e9, "kind": "bot"}).encode(),
         json.dumps({"id": "m.3", "code": code, "at": float("nan"), "kind": "bot"}).encode(),
+        json.dumps({"id": "m.4", "code": code, "at": 1e300, "kind": "bot"}).encode(),  # no year
     ]
     with path.open("ab") as handle:
         for line in bad:
