@@ -69,7 +69,7 @@ def ingest(
     attribution: dict[str, Where] = {}
     with _exclusive(directory):
         paths = journal.files(directory)
-        total = sum(max(0, p.stat().st_size - _offset(engine, p.name)) for p in paths)
+        total = sum(max(0, journal.data_end(p) - _offset(engine, p.name)) for p in paths)
         done = 0
 
         def advance(size: int) -> None:
@@ -111,7 +111,7 @@ def _ingest_file(
     offset = _offset(engine, path.name)
     sqlite_db = engine.dialect.name == "sqlite"
     stamp = _Stamper(sqlite_db)
-    for lines, end in journal.read_lines(path, offset, chunk_bytes):
+    for lines, end in journal.read_lines(path, offset, chunk_bytes, live=not writer_gone):
         if sqlite_db:
             with engine.begin() as conn:
                 sqlite_setup(conn)  # its pragmas cannot be set inside a transaction
@@ -133,7 +133,7 @@ def _ingest_file(
             _save_offset(conn, path.name, end)
         advance(end - offset)
         offset = end
-    if writer_gone and offset >= path.stat().st_size:
+    if writer_gone and offset >= journal.data_end(path):
         path.unlink()
         with engine.begin() as conn:
             conn.execute(delete(journal_offsets).where(journal_offsets.c.path == path.name))

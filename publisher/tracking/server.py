@@ -81,15 +81,19 @@ def redirect_parts(target: str) -> tuple[str, str]:
 
 
 class Salts:
-    """Today's salt for reader hashes, made once per day and shared through the database."""
+    """Today's salt for reader hashes, made once per day and shared through the database.
+
+    A reader's hash is keyed BLAKE2b of their address and user agent under the salt: the keyed
+    state is made once a day and copied per click (copying costs a tenth of keying)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.day_number = -1
         self.salt = b""
+        self._keyed = hashlib.blake2b(digest_size=16)
 
-    def today(self) -> bytes:
-        day_number = int(time.time() // 86400)
+    def today(self, now: float | None = None) -> bytes:
+        day_number = int((time.time() if now is None else now) // 86400)
         if day_number != self.day_number:
             day = datetime.fromtimestamp(day_number * 86400, UTC).strftime("%Y-%m-%d")
             try:
@@ -98,7 +102,16 @@ class Salts:
                 log.error("cannot share today's reader salt through the database: %s", exc)
                 salt = secrets.token_hex(16)
             self.salt, self.day_number = salt.encode(), day_number
+            self._keyed = hashlib.blake2b(key=self.salt, digest_size=16)
         return self.salt
+
+    def reader(self, identity: bytes, now: float) -> str:
+        """The day's hash of a reader's ``address + b"\\n" + user agent``."""
+        if int(now // 86400) != self.day_number:
+            self.today(now)
+        keyed = self._keyed.copy()
+        keyed.update(identity)
+        return keyed.hexdigest()
 
     def _load(self, day: str) -> str:
         with self.engine.begin() as conn:
@@ -266,15 +279,18 @@ class Tracker:
                 referer = value
             elif name == b"x-forwarded-for":
                 forwarded = value
+        now = time.time()
         bot = bots.bot_name(agent.decode("latin-1"))
-        kind = "head" if method == "HEAD" else ("bot" if bot else "reader")
         reader = None
-        if kind == "reader":
-            key = self.salts.today()
-            address = self._address(scope, forwarded)
-            reader = hashlib.blake2b(address + b"\n" + agent, key=key, digest_size=16).hexdigest()
+        if method == "HEAD":
+            kind = "head"
+        elif bot:
+            kind = "bot"
+        else:
+            kind = "reader"
+            reader = self.salts.reader(self._address(scope, forwarded) + b"\n" + agent, now)
         host = referrer_host(referer.decode("latin-1")) if referer else None
-        return self.journal.record(code, kind, bot, reader, host)
+        return self.journal.record(code, kind, bot, reader, host, now)
 
     def _address(self, scope: Scope, forwarded: bytes) -> bytes:
         """The reader's address: the peer's, or behind our own proxy the one it appended last

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
 
 from sqlalchemy import delete, func, select
 
 from publisher.tracking.ingest import ingest
-from publisher.tracking.journal import Click, Journal, files, journal_dir
+from publisher.tracking.journal import Click, Journal, data_end, files, journal_dir
 from publisher.tracking.schema import clicks, journal_offsets
 from tests.tracking.trackkit import Site, link_code, run_storyloop
 
@@ -162,3 +165,67 @@ def test_every_kind_of_damaged_line_is_skipped_alone(any_site: Site) -> None:
     assert at == datetime(2025, 12, 1, 9, 0, 0, 250000, tzinfo=UTC)
     assert reader_key("abcdef0123456789ab") in keys  # hex read the same in either case
     assert tuple(day) == (1, 1)
+
+
+def test_a_line_still_being_copied_into_the_journal_waits_for_its_copy(sqlite_site: Site) -> None:
+    """The journal is written through a memory map over reserved (zero) bytes, so a reader can
+    see a line's newline before its middle: a zero inside a live writer's line means wait."""
+    code = link_code(sqlite_site)
+    folder = journal_dir(sqlite_site.settings.var_dir)
+    journal = Journal(folder)
+    _write(journal, code, 3)
+    (path,) = files(folder)
+    assert path.stat().st_size > data_end(path), "the writer reserves space ahead"
+    line = Click(f"{code}.ffff1", code, time.time(), "reader", None, "a" * 32, None).line()
+    hole = slice(30, 40)
+    with path.open("r+b") as handle:
+        handle.seek(data_end(path))
+        handle.write(line[: hole.start].encode() + b"\0" * 10 + line[hole.stop :].encode() + b"\n")
+        handle.flush()
+        ingest(sqlite_site.engine, folder)
+        assert _count(sqlite_site) == 3
+        handle.seek(data_end(path) - len(line) - 1 + hole.start)
+        handle.write(line[hole].encode())
+    ingest(sqlite_site.engine, folder)
+    assert _count(sqlite_site) == 4
+
+
+def test_a_closed_journal_is_cut_back_to_its_lines(sqlite_site: Site) -> None:
+    folder = journal_dir(sqlite_site.settings.var_dir)
+    journal = Journal(folder)
+    _write(journal, link_code(sqlite_site), 4)
+    journal.close()
+    (path,) = files(folder)
+    data = path.read_bytes()
+    assert len(data) == data_end(path) and data.endswith(b"\n") and b"\0" not in data
+    assert len(data.splitlines()) == 4
+
+
+KILLED_WRITER = """
+import os, signal, sys, time
+from publisher.tracking.journal import Journal
+journal = Journal(__import__("pathlib").Path(sys.argv[1]))
+for i in range(5):
+    journal.record(sys.argv[2], "reader", None, f"{i:032x}", None)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_writer_s_reserved_space_is_skipped_and_its_file_removed(
+    sqlite_site: Site,
+) -> None:
+    """A SIGKILLed tracker leaves its reserved zero bytes, and may leave a line cut off mid-copy
+    (no 302 went out for it): its clicks are ingested, the cut line skipped, the file removed."""
+    code = link_code(sqlite_site)
+    folder = journal_dir(sqlite_site.settings.var_dir)
+    done = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(folder), code], check=False)
+    assert done.returncode == -signal.SIGKILL
+    (path,) = files(folder)
+    assert path.stat().st_size > data_end(path)
+    cut = Click(f"{code}.ffff1", code, time.time(), "reader", None, "a" * 32, None).line()
+    with path.open("r+b") as handle:
+        handle.seek(data_end(path))
+        handle.write(cut[:30].encode() + b"\0" * 10 + cut[40:].encode() + b"\n")
+    result = ingest(sqlite_site.engine, folder)
+    assert (result.inserted, result.skipped) == (5, 1)
+    assert files(folder) == []

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.tracking.journal import Journal, journal_dir
+from publisher.tracking.journal import Journal, data_end, journal_dir
 from tests.conftest import need
 from tests.tracking.trackkit import click_kinds, ingest_now, request, serve_site
 
@@ -54,7 +54,8 @@ def fill(folder: Path) -> Path:
 
 
 def journal_lines(folder: Path) -> list[bytes]:
-    data = b"".join(p.read_bytes() for p in sorted(folder.glob("clicks-*.jsonl")))
+    """The lines in the journal files, without the zero bytes a live writer has reserved."""
+    data = b"".join(p.read_bytes()[: data_end(p)] for p in sorted(folder.glob("clicks-*.jsonl")))
     assert not data or data.endswith(b"\n"), "a partial line was left at the end"
     return data.splitlines()
 
