@@ -168,6 +168,27 @@ def browser(playwright: Any, chromium_path: str) -> Iterator[Any]:
         chromium.close()
 
 
+def watch_errors(page: Any, errors: list[str]) -> Any:
+    """Collect a page's console errors and uncaught exceptions into ``errors``; the page."""
+
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            errors.append(f"console: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    return page
+
+
+def full_shot(page: Any, path: Path) -> Path:
+    """A full-page screenshot at ``path``, after checking the page does not scroll sideways."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    width = page.evaluate("document.scrollingElement.scrollWidth")
+    assert width <= page.viewport_size["width"], (path.name, width)
+    return path
+
+
 @pytest.fixture(scope="session")
 def zbarimg_path() -> str:
     """zbarimg, to read QR codes back from a picture as a phone's camera app would."""

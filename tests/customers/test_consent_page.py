@@ -23,6 +23,7 @@ from publisher.customers.pull import slug_for
 from publisher.customers.records import all_received
 from publisher.model import MANIFEST_VERSION, Manifest
 from publisher.web.app import session_key
+from tests.conftest import full_shot, watch_errors
 from tests.engine.enginekit import story
 from tests.tracking.trackkit import SIGNING_KEY, Site, Tracker
 from tests.web.shopkit import PASSWORD, add_user, open_shop, write_manifest
@@ -48,24 +49,11 @@ def _page(browser: Any, errors: list[str], *, phone: bool = True, script: bool =
     size = PHONE if phone else DESKTOP
     extra = {"is_mobile": True, "has_touch": True} if phone else {}
     context = browser.new_context(viewport=size, java_script_enabled=script, **extra)
-    page = context.new_page()
-
-    def on_console(m: Any) -> None:
-        if m.type == "error":
-            errors.append(f"console: {m.text}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-    return page
+    return watch_errors(context.new_page(), errors)
 
 
 def _shot(page: Any, step: str) -> Path:
-    SHOTS.mkdir(exist_ok=True)
-    path = SHOTS / f"consent-{step}.png"
-    page.screenshot(path=str(path), full_page=True)
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= page.viewport_size["width"], (step, width)
-    return path
+    return full_shot(page, SHOTS / f"consent-{step}.png")
 
 
 def _send_testimonial(browser: Any, site: Site, errors: list[str]) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import full_shot, watch_errors
 from tests.customers.test_referral import enable_referrals
 from tests.tracking.trackkit import Site, Tracker
 from tests.web.shopkit import (
@@ -54,23 +55,11 @@ def _page(browser: Any, errors: list[str], viewport: dict[str, int]) -> Any:
     phone = viewport["width"] < 500
     context = browser.new_context(viewport=viewport, is_mobile=phone, has_touch=phone)
     context.add_cookies([{"name": "sl_lang", "value": "en", "url": "http://127.0.0.1"}])
-    page = context.new_page()
-
-    def on_console(m: Any) -> None:
-        if m.type == "error":
-            errors.append(f"console: {m.text}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-    return page
+    return watch_errors(context.new_page(), errors)
 
 
 def _shot(page: Any, step: str) -> Path:
-    SHOTS.mkdir(exist_ok=True)
-    path = SHOTS / f"referral-{step}-{page.viewport_size['width']}.png"
-    page.screenshot(path=str(path), full_page=True)
-    assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth"), step
-    return path
+    return full_shot(page, SHOTS / f"referral-{step}-{page.viewport_size['width']}.png")
 
 
 def _log_in(page: Any, site: Site) -> None:

@@ -22,7 +22,7 @@ import requests
 from PIL import Image
 
 from publisher.customers import photos
-from tests.conftest import ROOT
+from tests.conftest import ROOT, full_shot, watch_errors
 from tests.customers.photokit import gps_jpeg, has_gps, metadata
 from tests.site_helpers import BIN, parse
 from tests.tracking.trackkit import Site, Tracker
@@ -53,22 +53,11 @@ def site(tmp_path: Path) -> Iterator[Site]:
 
 def _phone(browser: Any, errors: list[str]) -> Any:
     page = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
-
-    def on_console(m: Any) -> None:
-        if m.type == "error":
-            errors.append(f"console: {m.text}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-    return page
+    return watch_errors(page, errors)
 
 
 def _shot(page: Any, step: str) -> Path:
-    SHOTS.mkdir(exist_ok=True)
-    path = SHOTS / f"customers-{step}.png"
-    page.screenshot(path=str(path), full_page=True)
-    assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth"), step
-    return path
+    return full_shot(page, SHOTS / f"customers-{step}.png")
 
 
 def _git(repo: Path, *args: str) -> str:
