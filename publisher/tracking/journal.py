@@ -204,7 +204,7 @@ class Journal:
             return self._map
         step = min(max(self._reserved, FIRST_RESERVE), MAX_RESERVE)
         size = max(self._reserved + step, -(-end // mmap.PAGESIZE) * mmap.PAGESIZE)
-        os.posix_fallocate(self._fd, self._reserved, size - self._reserved)
+        _allocate(self._fd, self._reserved, size - self._reserved)
         if self._map is None:
             self._map = mmap.mmap(self._fd, size)
         else:
@@ -271,6 +271,16 @@ class Journal:
             os.ftruncate(self._fd, self._end)
             os.close(self._fd)
         self._fd, self._map, self._reserved = -1, None, 0
+
+
+def _allocate(fd: int, offset: int, length: int) -> None:
+    """Give the file real disk blocks for these bytes, so touching them through the map can never
+    fault for want of space: ``posix_fallocate``, or zeros written where the system has none
+    (macOS)."""
+    if hasattr(os, "posix_fallocate"):
+        os.posix_fallocate(fd, offset, length)
+    else:
+        os.pwrite(fd, bytes(length), offset)
 
 
 def _quoted(text: str | None) -> str:
