@@ -43,6 +43,7 @@ from publisher.tracking.schema import (
     conversion_readers,
     conversions,
     post_days,
+    reader_days,
 )
 
 GRAINS = ("day", "week")
@@ -143,6 +144,7 @@ class RollupModel(ReadModel):
         super().__init__(conn, filters)
         self.hourly = _slot_minutes(filters) == 60
         self._post_readers: dict[Key, int] | None = None
+        self._all_readers: int | None = None
 
     def _conversion_groups(self) -> Any:
         if not self.hourly:
@@ -165,6 +167,14 @@ class RollupModel(ReadModel):
         ]
 
     def readers(self, by: Sequence[str]) -> dict[Key, int]:
+        if not by and not self.filters.values():
+            # every reader of the period once: a reader hash belongs to one day, so this is
+            # the days' counts of daily_readers added up (kept in reader_days, 0017_dash)
+            if self._all_readers is None:
+                t = reader_days.c
+                total = select(func.sum(t.readers)).where(*report._days(t.day, self.filters))
+                self._all_readers = int(self.conn.execute(total).scalar_one() or 0)
+            return {(): self._all_readers}
         if self.filters.store is not None or not by:
             return super().readers(by)
         if self._post_readers is None:
