@@ -36,6 +36,7 @@ KINDS = ("bar", "hbar", "line", "stacked")
 WIDTH = 480
 LABEL_SIZE = 16
 VALUE_TICKS = 5  # at most this many values on an axis, so their labels never touch
+DOTTED_POINTS = 14  # a line of more points than this is drawn without a dot on each
 
 ET.register_namespace("", SVG_NS)
 
@@ -132,37 +133,47 @@ _STYLE_TAG = re.compile(r"<style[^>]*>(.*?)</style>", re.S)
 
 def _css_of(svg: str) -> str:
     found = _STYLE_TAG.search(svg)
-    rules = found.group(1) if found else ""
-    rules = rules.replace("&gt;", ">")
+    return _prefixed(found.group(1).replace("&gt;", ">") if found else "")
+
+
+def _prefixed(rules: str) -> str:
     # no_prefix leaves the root rules with an empty selector; give them the chart's class
     return re.sub(r"(^|\n)\{", r"\1.pygal-chart{", rules)
 
 
-def _strip(svg: str, name: str, title: str) -> str:
-    root = ET.fromstring(svg)
-    parents = {child: parent for parent in root.iter() for child in parent}
-    for element in list(root.iter()):
-        tag = element.tag.rsplit("}", 1)[-1]
+def _strip(parent: ET.Element, rules: list[str]) -> None:
+    """Take out, below ``parent``, what a page without scripts and inline styles cannot use:
+    comments, the script, the stylesheet (its text goes to ``rules``), the tooltips and the
+    layers only a script would show; and every inline style attribute."""
+    for element in list(parent):
+        tag = element.tag
+        if not isinstance(tag, str):  # a comment
+            parent.remove(element)
+            continue
+        if tag == "style":
+            rules.append(element.text or "")
         hidden = "opacity: 0" in (element.get("style") or "")
-        classes = (element.get("class") or "").split()
-        if tag in ("script", "style") or hidden or "tooltip" in classes:
-            parent = parents.get(element)
-            if parent is not None:
-                parent.remove(element)
-        elif element.get("style"):
+        tooltip = "tooltip" in (element.get("class") or "").split()
+        if tag in ("script", "style") or hidden or tooltip:
+            parent.remove(element)
+            continue
+        if element.get("style"):
             del element.attrib["style"]
+        _strip(element, rules)
+
+
+def draw(chart: Any, name: str) -> Chart:
+    """The chart's SVG from pygal's own tree (no text written and parsed back)."""
+    root = chart.render_tree()
+    title = str(chart.config.title or name)
+    rules: list[str] = []
+    _strip(root, rules)
     root.set("id", f"chart-{name}")
     root.set("role", "img")
     root.set("aria-label", title)
     root.set("preserveAspectRatio", "xMidYMid meet")
-    return ET.tostring(root, encoding="unicode")
-
-
-def draw(chart: Any, name: str) -> Chart:
-    rendered = str(chart.render(is_unicode=True))
-    title = str(chart.config.title or name)
-    inline = _strip(rendered, name, title)
-    css = _css_of(rendered).replace("&", "&amp;").replace("<", "&lt;")
+    inline = ET.tostring(root, encoding="unicode")
+    css = _prefixed("".join(rules)).replace("&", "&amp;").replace("<", "&lt;")
     head, _, tail = inline.partition(">")
     full = f'{head}><style type="text/css">{css}</style>{tail}'
     return Chart(name, title, inline, full)
@@ -246,6 +257,10 @@ def lines(
         title,
         labels,
         x_label_rotation=rotate,
+        # a dot per day is a tooltip target, and tooltips need a script the page does not
+        # run: past two weeks the line alone (the table has every value); pygal then skips
+        # some 1,000 elements a chart, two fifths of the page's drawing
+        show_dots=len(labels) <= DOTTED_POINTS,
         dots_size=3,
         stroke_style={"width": 3},
         y_labels=ticks(max(top, 1)),

@@ -11,7 +11,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 from markupsafe import Markup
 
 from publisher.dashboard import charts, i18n, view
-from publisher.dashboard.queries import Dashboard
+from publisher.dashboard.queries import CALENDAR_STATES, Dashboard
 from publisher.web.pages import TEMPLATES as WEB_TEMPLATES
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -80,7 +80,8 @@ def context(
         "chart_markup": chart_markup,
         "time_of": fmt.time,
         "locale": fmt.locale,
-        "state_label": lambda s: view.state_label(s, _),
+        # looked up, not translated again for each of up to 300 calendar rows (twice a row)
+        "state_label": {s: view.state_label(s, _) for s in CALENDAR_STATES}.__getitem__,
         "period_text": period,
         "generated_text": generated,
         "dimension_labels": [

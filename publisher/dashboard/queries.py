@@ -11,13 +11,27 @@ ingest and the triggers on ``conversions`` keep (migration ``0010_rollup``, docs
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, String, and_, case, cast, func, or_, select
+from sqlalchemy import (
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from publisher import ledger
@@ -29,6 +43,7 @@ from publisher.tracking.schema import (
     conversion_readers,
     conversions,
     post_days,
+    reader_days,
 )
 
 GRAINS = ("day", "week")
@@ -129,6 +144,7 @@ class RollupModel(ReadModel):
         super().__init__(conn, filters)
         self.hourly = _slot_minutes(filters) == 60
         self._post_readers: dict[Key, int] | None = None
+        self._all_readers: int | None = None
 
     def _conversion_groups(self) -> Any:
         if not self.hourly:
@@ -151,6 +167,14 @@ class RollupModel(ReadModel):
         ]
 
     def readers(self, by: Sequence[str]) -> dict[Key, int]:
+        if not by and not self.filters.values():
+            # every reader of the period once: a reader hash belongs to one day, so this is
+            # the days' counts of daily_readers added up (kept in reader_days, 0017_dash)
+            if self._all_readers is None:
+                t = reader_days.c
+                total = select(func.sum(t.readers)).where(*report._days(t.day, self.filters))
+                self._all_readers = int(self.conn.execute(total).scalar_one() or 0)
+            return {(): self._all_readers}
         if self.filters.store is not None or not by:
             return super().readers(by)
         if self._post_readers is None:
@@ -165,6 +189,23 @@ class RollupModel(ReadModel):
                 if n
             }
         return report._roll_up(self._post_readers, by)
+
+    def in_shop(self) -> list[Row]:
+        """The rows of the ("store", "channel", "story") grouping that have a store (in-shop
+        sales; no readers), ordered as the report orders them: rolled up from the cube's rows
+        that have a store, a few hundred, where the whole grouping adds up and sorts one row
+        per channel and story as well (5,000 at scale 1) that no store section shows."""
+        grouped: dict[Key, Row] = {}
+        for key, fine in self.cube().items():
+            story, channel, _, _, store = key
+            if store is None:
+                continue
+            target = (store, channel, story)
+            found = grouped.get(target)
+            if found is None:
+                found = grouped[target] = Row(target)
+            found.add(fine)
+        return sorted(grouped.values(), key=report.sort_key)
 
     def _converted(self) -> tuple[dict[Key, int], int]:
         if self._converted_cache is None:
@@ -181,7 +222,10 @@ class RollupModel(ReadModel):
                 tuple(report._none(v) for v in key): int(n)
                 for *key, n in self.conn.execute(per_post.group_by(*fine))
             }
-            everyone = select(func.count(func.distinct(t.reader))).where(*where)
+            # readers grouped, then counted: PostgreSQL hashes them (or SQLite walks the
+            # reader index) where COUNT(DISTINCT ...) sorts all of them, twice the time
+            readers = select(t.reader).where(*where).group_by(t.reader).subquery()
+            everyone = select(func.count()).select_from(readers)
             self._converted_cache = (counts, int(self.conn.execute(everyone).scalar_one()))
         return self._converted_cache
 
@@ -204,7 +248,7 @@ def load(engine: Engine, filters: Filters, grain: str = "day") -> Dashboard:
         model = RollupModel(conn, filters)
         # finest groupings first: each coarser one is rolled up from one already served
         variants = model.report(("story", "variant"))
-        shops = model.report(("store", "channel", "story"), readers=False)
+        shops = model.in_shop()
         by_story = model.report(("story",))
         channels = channel_lines(model.report(("channel",)))
         funnel = model.report(()).totals
@@ -226,9 +270,9 @@ def load(engine: Engine, filters: Filters, grain: str = "day") -> Dashboard:
             stories=stories,
             categories=by_category,
             variants=variant_tests(variants),
-            stores=[r for r in shops.rows if r.key[0] is not None],
+            stores=shops,
             calendar=calendar(conn, filters),
-            options=options(conn),
+            options=options(conn, stories=categories),
             brought=model.brought_by_customers(),
         )
 
@@ -313,6 +357,60 @@ def _slot_day(slot: str, zone: ZoneInfo) -> date:
     return moment.astimezone(zone).date()
 
 
+def _offsets(conn: Connection, f: Filters) -> list[tuple[str, int]]:
+    """The site zone's offset from UTC, in whole hours, over the rollup's hours of the period:
+    ``(first hour, offset)`` from each change on, the first from the period's (or the
+    rollup's) first hour. Computed here from zoneinfo, since SQLite has no time zones."""
+    start, end = f.window()
+    if start is None or end is None:
+        h = conversion_hours.c
+        first, last = conn.execute(select(func.min(h.hour), func.max(h.hour))).one()
+        if first is None:
+            return [("", 0)]
+        start = start or _hour_moment(first)
+        end = end or _hour_moment(last) + timedelta(hours=1)
+    zone = ZoneInfo(f.timezone)
+
+    def offset(at: datetime) -> int:
+        return int((at.astimezone(zone).utcoffset() or timedelta()).total_seconds()) // 3600
+
+    out = [(start.strftime("%Y-%m-%d %H"), offset(start))]
+    day = start
+    while day < end:  # a day at a time, hour by hour through a day the offset changes in
+        step = min(day + timedelta(days=1), end)
+        if offset(day) != out[-1][1] or offset(step - timedelta(hours=1)) != out[-1][1]:
+            at = day
+            while at < step:
+                if offset(at) != out[-1][1]:
+                    out.append((at.strftime("%Y-%m-%d %H"), offset(at)))
+                at += timedelta(hours=1)
+        day = step
+    return out
+
+
+def _hour_moment(hour: object) -> datetime:
+    return datetime.strptime(str(hour), "%Y-%m-%d %H").replace(tzinfo=UTC)
+
+
+def _local_day(
+    conn: Connection, hour: ColumnElement[Any], offsets: Sequence[tuple[str, int]]
+) -> ColumnElement[Any]:
+    """The local day of a rollup hour ('YYYY-MM-DD HH', UTC) by the offsets of
+    :func:`_offsets`: text 'YYYY-MM-DD' on SQLite, a date on PostgreSQL."""
+    hours: ColumnElement[Any]
+    if len(offsets) == 1:
+        hours = literal(offsets[0][1])
+    else:
+        hours = case(
+            *((hour < since, n) for (_, n), (since, _) in itertools.pairwise(offsets)),
+            else_=offsets[-1][1],
+        )
+    if conn.dialect.name == "sqlite":
+        return func.date(hour.concat(":00"), cast(hours, String).concat(" hours"))
+    moment = cast(hour.concat(":00"), DateTime) + func.make_interval(0, 0, 0, 0, hours)
+    return cast(moment, Date)
+
+
 def series(conn: Connection, f: Filters, grain: str) -> list[SeriesPoint]:
     """Reader clicks, unique readers, conversions and revenue per day (or week) and channel,
     from the rollup. Conversions are placed by their time in the site's zone, clicks and
@@ -331,11 +429,14 @@ def series(conn: Connection, f: Filters, grain: str) -> list[SeriesPoint]:
             read[key] = read.get(key, 0) + int(readers or 0)
     minutes = _slot_minutes(f)
     made: Any
+    when: Any
     counted_n: ColumnElement[Any]
     if minutes == 60:
         h = conversion_hours.c
         when, channel, kind, currency = h.hour, h.channel, h.kind, h.currency
         counted_n, value = func.sum(h.conversions), h.value_minor
+        if conn.dialect.name != "sqlite":  # each row's local day, grouped in one pass
+            when = _local_day(conn, h.hour, _offsets(conn, f)).label("slot")
         made = select(when).where(
             *report._where(conversion_hours, f, store=True), *_hours(h.hour, f)
         )
@@ -357,15 +458,33 @@ def series(conn: Connection, f: Filters, grain: str) -> list[SeriesPoint]:
     made = made.add_columns(
         channel,
         currency,
-        counted_n,
-        func.sum(case((paying, 1), else_=0)),
-        func.sum(case((paying, value), else_=0)),
+        counted_n.label("n"),
+        func.sum(case((paying, 1), else_=0)).label("paid"),
+        func.sum(case((paying, value), else_=0)).label("spent"),
     ).group_by(when, channel, currency)
+    if minutes == 60 and conn.dialect.name == "sqlite":
+        # SQLite reads the hours' local days once per hour (its date() parses text: once for
+        # each of 20,000 rows costs more than grouping twice). Either way a few hundred rows
+        # come to Python instead of some 5,000 hours.
+        hourly = made.subquery()
+        day = _local_day(conn, hourly.c.hour, _offsets(conn, f)).label("slot")
+        made = select(
+            day,
+            hourly.c.channel,
+            hourly.c.currency,
+            func.sum(hourly.c.n),
+            func.sum(hourly.c.paid),
+            func.sum(hourly.c.spent),
+        ).group_by(day, hourly.c.channel, hourly.c.currency)
     zone = ZoneInfo(f.timezone)
     counted: dict[tuple[date, str], int] = {}
     money: dict[tuple[date, str], dict[str, int]] = {}
     for slot, name, unit, n, paid, spent_minor in conn.execute(made):
-        key = (_bucket(_slot_day(str(slot), zone), grain), str(name))
+        if minutes == 60:
+            day = slot if isinstance(slot, date) else date.fromisoformat(str(slot))
+        else:
+            day = _slot_day(str(slot), zone)
+        key = (_bucket(day, grain), str(name))
         counted[key] = counted.get(key, 0) + int(n)
         if paid:
             spent = money.setdefault(key, {})
@@ -486,14 +605,21 @@ def calendar(conn: Connection, f: Filters, *, now: datetime | None = None) -> li
     return out
 
 
-def options(conn: Connection) -> dict[str, list[str]]:
+def options(conn: Connection, *, stories: Mapping[str, str] | None = None) -> dict[str, list[str]]:
     """The values each filter can take (stories, channels, variants, regions from the ledger;
-    stores from the redemptions)."""
+    stores from the redemptions). ``stories``: every story of the ledger, when the caller
+    has read them already (:func:`story_categories`)."""
     d = ledger.deliveries.c
-    out: dict[str, list[str]] = {}
-    for name in ("story", "channel", "variant", "region"):
-        values = conn.execute(select(d[name]).where(d[name].is_not(None)).distinct())
-        out[name] = sorted(str(v) for v in values.scalars())
+    if stories is None:
+        stories = story_categories(conn)
+    found: dict[str, set[str]] = {"channel": set(), "variant": set(), "region": set()}
+    # one pass over the ledger for the three (a few dozen combinations), not one per name
+    for row in conn.execute(select(d.channel, d.variant, d.region).distinct()):
+        for name, value in zip(("channel", "variant", "region"), row, strict=True):
+            if value is not None:
+                found[name].add(str(value))
+    out: dict[str, list[str]] = {"story": sorted(str(s) for s in stories)}
+    out.update({name: sorted(values) for name, values in found.items()})
     stores = conn.execute(
         select(conversions.c.store).where(conversions.c.store.is_not(None)).distinct()
     )

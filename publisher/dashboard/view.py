@@ -45,6 +45,9 @@ class Format:
 
     locale: str
     timezone: str = "UTC"
+    _numbers: dict[tuple[type, int | float], str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @cached_property
     def _babel(self) -> Locale:
@@ -62,7 +65,12 @@ class Format:
         return format_datetime(self.local(at), "medium", locale=self._babel)
 
     def n(self, value: int | float) -> str:
-        return format_decimal(value, locale=self._babel)
+        """A number, each one formatted once per page (the tables repeat many)."""
+        key = (type(value), value)
+        found = self._numbers.get(key)
+        if found is None:
+            found = self._numbers[key] = format_decimal(value, locale=self._babel)
+        return found
 
     def pct(self, value: float | None) -> str:
         return "–" if value is None else format_percent(value, "#,##0.0%", locale=self._babel)

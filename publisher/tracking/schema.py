@@ -106,6 +106,16 @@ daily_readers = Table(
     sqlite_with_rowid=False,
 )
 
+# How many readers daily_readers holds per day (0017_dash), kept by triggers on it: the period's
+# unique readers add up a row per day instead of counting every reader.
+reader_days = Table(
+    "reader_days",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("readers", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 conversions = Table(
     "conversions",
     metadata,
