@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+import random
+import subprocess
+from pathlib import Path
 
+import cairosvg
 import pytest
 
-from publisher import qrcodes
+from publisher import qrcodes, qrdraw
 
 URLS = [f"http://127.0.0.1:8000/stories/s{i}.html" for i in range(qrcodes.CHILD_THRESHOLD)]
 
@@ -34,3 +38,37 @@ def test_a_child_that_fails_says_why() -> None:
     assert codes.child is not None
     with pytest.raises(RuntimeError, match=r"(?s)drawing QR codes failed:.*DataOverflowError"):
         codes.data_uri(URLS[0])
+
+
+def test_the_path_from_tokens_is_the_path_run_by_run() -> None:
+    """:func:`qrdraw.path` looks strokes up by token; :func:`qrdraw.runs` formats each run. Both
+    on codes of several sizes and on module images with all-light rows, first, inside and last
+    (the token path hands those to the run-by-run one)."""
+    rng = random.Random(17)
+    images = [qrcodes.matrix(f"https://t.example/qr/{'s' * n}") for n in (1, 30, 90, 250)]
+    for width in (21, 25, 29):
+        for light_row in (None, 0, 7, width - 1):
+            modules = bytearray(rng.choice(b"\x00\xff") for _ in range(width * width))
+            if light_row is not None:
+                modules[light_row * width : (light_row + 1) * width] = b"\xff" * width
+            images.append((bytes(modules), width))
+    for cells, width in images:
+        assert qrdraw.path(cells, width) == qrdraw.runs(cells, width)
+
+
+def test_every_code_reads_back_with_zbarimg(tmp_path: Path, zbarimg_path: str) -> None:
+    """The mask is given, not searched for: codes of every size still read back as their URL,
+    drawn as the story page shows them (168 px)."""
+    urls = [f"http://127.0.0.1:8000/qr/story-{i}" for i in range(30)]
+    urls += [f"https://tracker.example.com/qr/{'kitchen-' * n}{n}" for n in range(1, 25)]
+    pictures = []
+    for i, url in enumerate(urls):
+        picture = tmp_path / f"{i}.png"
+        cairosvg.svg2png(
+            bytestring=qrcodes.svg(url).encode(), write_to=str(picture), output_width=168
+        )
+        pictures.append(str(picture))
+    read = subprocess.run(
+        [zbarimg_path, "--quiet", "--raw", *pictures], capture_output=True, text=True
+    )
+    assert read.stdout.splitlines() == urls, read.stderr
