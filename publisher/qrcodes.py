@@ -6,9 +6,9 @@ builds in Pelican's cache folder (``storyloop-qr.json``, URL -> SVG), so a warm 
 only what is new. zxing-cpp's writer (C++, Zint's encoder) with the mask given and the SVG path
 written from tokens looked up rather than formatted (:mod:`publisher.qrdraw`) makes a code in
 about 0.12 ms (segno, pure Python, took 1.2 ms); a large cold build still hands the work to a
-child process (``python -m publisher.qrdraw``: URLs in, one JSON line per line on stdin,
-``[url, svg]`` lines out) that draws while Pelican is still reading the content; a plain child
-process, so nothing depends on forking or re-importing the parent.
+child process (``python -m publisher.qrdraw``: URLs in, one JSON string a line on stdin,
+the string, a tab and the SVG a line out) that draws while Pelican is still reading the
+content; a plain child process, so nothing depends on forking or re-importing the parent.
 """
 
 from __future__ import annotations
@@ -68,7 +68,10 @@ def data_uri(code: str) -> str:
 class Codes:
     """The QR codes of one build, asked for as the URLs become known and read while the pages
     are written. The pipe to the child is non-blocking and URLs that do not fit wait in a
-    buffer, so a child that falls behind never stalls the build."""
+    buffer, so a child that falls behind never stalls the build. What the child drew stays in
+    its output file, read a code at a time as a page shows it: a build holds the place of each
+    code (its URL and two numbers), not the codes (1.5 kB each, the plugin's largest item per
+    story after the pages' own data)."""
 
     def __init__(self, cache: Path | None, *, load: bool = True) -> None:
         self.cache = cache
@@ -85,6 +88,7 @@ class Codes:
         self.pending: list[str] = []
         self.child: subprocess.Popen[bytes] | None = None
         self.drawn: IO[bytes] | None = None  # where the child writes its codes
+        self.places: dict[str, tuple[int, int]] = {}  # URL -> offset and length in drawn
         self.errors: IO[bytes] | None = None  # and its complaints
         self.unsent = bytearray()
 
@@ -93,10 +97,10 @@ class Codes:
         if url in self.wanted:
             return
         self.wanted.add(url)
-        if url in self.known:
+        if url in self.known or url in self.places:
             return
         self.pending.append(url)
-        if self.child is None and len(self.pending) >= CHILD_THRESHOLD:
+        if self.drawn is None and len(self.pending) >= CHILD_THRESHOLD:  # one child a build
             # output to unnamed files, which no pipe limit can fill while nobody reads them
             self.drawn = tempfile.TemporaryFile()  # noqa: SIM115 (closed in _collect)
             self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed in _collect)
@@ -126,10 +130,18 @@ class Codes:
 
     def data_uri(self, url: str) -> str:
         """The code for ``url`` as a ``data:`` URI; waits for the child the first time."""
-        if url not in self.known:
+        if url not in self.known and url not in self.places:
             self.add(url)
             self._collect()
-        return data_uri(self.known[url])
+        return data_uri(self._svg(url))
+
+    def _svg(self, url: str) -> str:
+        code = self.known.get(url)
+        if code is not None:
+            return code
+        offset, length = self.places[url]
+        assert self.drawn is not None
+        return os.pread(self.drawn.fileno(), length, offset).decode()
 
     def _collect(self) -> None:
         self.known.update((url, svg(url)) for url in self.pending)
@@ -143,25 +155,41 @@ class Codes:
             self._send()
         self.child = None
         child.stdin.close()
-        with self.drawn as drawn, self.errors as errors:
+        with self.errors as errors:
             if child.wait():
                 errors.seek(0)
                 failure = errors.read().decode(errors="replace").strip()
+                self.drawn.close()
                 raise RuntimeError(f"drawing QR codes failed: {failure}")
-            drawn.seek(0)
-            self.known.update(json.loads(line) for line in drawn)
+        self.drawn.seek(0)
+        offset = 0
+        for line in self.drawn:  # a JSON string, a tab (never in one) and the SVG
+            head, _tab, code = line.partition(b"\t")
+            self.places[json.loads(head)] = (offset + len(head) + 1, len(code) - 1)
+            offset += len(line)
 
     def finish(self, urls: Iterable[str]) -> None:
         """Keep the codes of ``urls`` (this build's stories) for the next build, and only
         those, so the cache never holds a story that is gone."""
         self._collect()
-        if self.cache is None:
+        try:
+            if self.cache is not None:
+                self._keep(sorted(u for u in urls if u in self.known or u in self.places))
+        finally:
+            if self.drawn is not None:
+                self.drawn.close()
+
+    def _keep(self, urls: list[str]) -> None:
+        if set(urls) == self.cached:
             return
-        keep = {url: self.known[url] for url in sorted(urls) if url in self.known}
-        if set(keep) != self.cached:
-            self.cache.parent.mkdir(parents=True, exist_ok=True)
-            # streamed into the file: the whole cache as one string was the build's last peak
-            tmp = self.cache.with_name(f".{self.cache.name}.{os.getpid()}.tmp")
-            with open(tmp, "w", encoding="utf-8") as out:
-                json.dump({"style": STYLE, "codes": keep}, out)
-            os.replace(tmp, self.cache)
+        assert self.cache is not None
+        self.cache.parent.mkdir(parents=True, exist_ok=True)
+        # streamed into the file, a code at a time, as json.dump writes {"style", "codes"}
+        tmp = self.cache.with_name(f".{self.cache.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as out:
+            out.write(f'{{"style": {json.dumps(STYLE)}, "codes": {{')
+            for number, url in enumerate(urls):
+                comma = ", " if number else ""
+                out.write(f"{comma}{json.dumps(url)}: {json.dumps(self._svg(url))}")
+            out.write("}}")
+        os.replace(tmp, self.cache)

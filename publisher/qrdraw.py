@@ -1,7 +1,8 @@
 """Drawing one QR code as SVG, with nothing of the project imported: the child process that
-draws a large build's codes (``python -m publisher.qrdraw``: one JSON string a line in,
-``[url, svg]`` lines out) starts in a few hundredths of a second instead of the fifth of a second
-that importing the engine's error types (and with them ``requests``) took.
+draws a large build's codes (``python -m publisher.qrdraw``: one JSON string a line in, the
+same string, a tab and the SVG a line out) starts in a few hundredths of a second instead of
+the fifth of a second that importing the engine's error types (and with them ``requests``)
+took.
 :mod:`publisher.qrcodes` is the module the rest of the project uses.
 """
 
@@ -110,7 +111,7 @@ def main() -> None:
         os.nice(10)  # the build's own process comes first when they compete for a CPU
     for line in sys.stdin:
         url = json.loads(line)
-        sys.stdout.write(json.dumps([url, svg(url)]) + "\n")
+        sys.stdout.write(f"{json.dumps(url)}\t{svg(url)}\n")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import random
 import subprocess
 from pathlib import Path
@@ -72,3 +73,23 @@ def test_every_code_reads_back_with_zbarimg(tmp_path: Path, zbarimg_path: str) -
         [zbarimg_path, "--quiet", "--raw", *pictures], capture_output=True, text=True
     )
     assert read.stdout.splitlines() == urls, read.stderr
+
+
+def test_codes_from_the_child_s_file_are_kept_for_the_next_build(tmp_path: Path) -> None:
+    """The child's codes are read from its output file as pages ask for them and written to the
+    cache a code at a time, as json.dump would write the whole; the next build draws none."""
+    cache = tmp_path / qrcodes.CACHE_NAME
+    codes = qrcodes.Codes(cache)
+    for url in URLS:
+        codes.add(url)
+    assert codes.child is not None
+    assert svg_of(codes.data_uri(URLS[5])) == qrcodes.svg(URLS[5])
+    assert not codes.known, "the child's codes stay in its file"
+    codes.finish(URLS[:-1])  # the last story is gone: its code is not kept
+    whole = {"style": qrcodes.STYLE, "codes": {u: qrcodes.svg(u) for u in sorted(URLS[:-1])}}
+    assert cache.read_text(encoding="utf-8") == json.dumps(whole)
+    again = qrcodes.Codes(cache)
+    for url in URLS[:-1]:
+        again.add(url)
+    assert again.child is None and not again.pending
+    assert svg_of(again.data_uri(URLS[0])) == qrcodes.svg(URLS[0])
