@@ -88,8 +88,8 @@ class Codes:
         self.pending: list[str] = []
         self.child: subprocess.Popen[bytes] | None = None
         self.drawn: IO[bytes] | None = None  # where the child writes its codes
-        self.places: dict[str, tuple[int, int]] = {}  # URL -> offset and length in drawn
         self.errors: IO[bytes] | None = None  # and its complaints
+        self.places: dict[str, tuple[int, int]] = {}  # URL -> offset and length in drawn
         self.unsent = bytearray()
 
     def add(self, url: str) -> None:
