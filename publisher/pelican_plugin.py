@@ -24,12 +24,12 @@ from pelican.contents import Article
 from pelican.generators import ArticlesGenerator, Generator, PelicanTemplateNotFound
 from PIL import Image as PILImage
 
-from channels.text import auto_summary
 from publisher import build_manifest, pelican_theme, qrcodes, ratings, writer
 from publisher.consent.build import withdrawn as withdrawn_consent
 from publisher.content import (
     MARKDOWN_SUFFIXES,
     Header,
+    Parsed,
     Problem,
     Rules,
     StoryFields,
@@ -138,6 +138,20 @@ def header_of(content: Any, root: Path) -> Header:
     return Header(path=display, values=values, lines=lines, names=names)
 
 
+# what the checks across files read of a header: content.duplicate_slugs (the slug, or the
+# title it is made from, and the slug's line) and consent.build.withdrawn (the consent's line)
+CROSS_FILE = ("slug", "title", "consent")
+
+
+def cross_file(header: Header) -> Header:
+    """``header`` with only the fields :data:`CROSS_FILE` names."""
+    return Header(
+        path=header.path,
+        values={k: header.values[k] for k in CROSS_FILE if k in header.values},
+        lines={k: header.lines[k] for k in CROSS_FILE if k in header.lines},
+    )
+
+
 def rst_field_lines(path: Path) -> tuple[dict[str, int], dict[str, str]]:
     lines: dict[str, int] = {}
     names: dict[str, str] = {}
@@ -224,10 +238,16 @@ def story_from(
         )
     url = f"{site_url}/{article.url}"
     summary = plain_text(fields.summary) if fields.summary else ""
+    if not summary:
+        # imported when a story has no summary only: channels.text brings regex and
+        # markdown-it, a tenth of a second of every build's start (a warm one's 5 %)
+        from channels.text import auto_summary
+
+        summary = auto_summary(article.content)
     return Story(
         slug=article.slug,
         title=str(article.title),
-        summary=summary or auto_summary(article.content),
+        summary=summary,
         lang=article.lang,
         region=fields.region,
         category=str(article.category),
@@ -458,17 +478,22 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     rules, root = STATE.rules, STATE.root
     assert rules is not None and STATE.qr is not None
     originals, translations = list(generator.articles), list(generator.translations)
-    headers = {a.source_path: header_of(a, root) for a in originals + translations}
-    # `storyloop check` lists what it read; a build keeps no header (each holds its file's body)
+    headers: dict[str, Header] = {}
+    parsed: dict[str, Parsed] = {}
+    STATE.routes = {}
+    for number, article in enumerate(originals + translations):
+        header = header_of(article, root)
+        parsed[article.source_path] = parse(header, rules)  # each header read once
+        if number < len(originals):
+            STATE.routes[header.path] = story_channels(header, STATE.engine, article.category)
+        # `storyloop check` lists what it read; a build keeps of each header only what the
+        # checks across files read (a whole header each, its body the file's text, was the
+        # largest part of what a build held per story)
+        headers[article.source_path] = header if STATE.check_only else cross_file(header)
     STATE.checked = list(headers.values()) if STATE.check_only else []
-    STATE.routes = {
-        h.path: story_channels(h, STATE.engine, a.category)
-        for a, h in ((a, headers[a.source_path]) for a in originals)
-    }
     skipped = skipped_by_pelican(generator, rules)
     said = {p.path for p in skipped}  # the same post as Pelican's own skip line: said once
     problems = [p for p in STATE.unread if p.path not in said] + skipped
-    parsed = {path: parse(h, rules) for path, h in headers.items()}  # each header read once
     problems += [p for result in parsed.values() for p in result.problems]
     in_order = sorted((headers[a.source_path] for a in originals), key=_path)
     problems += duplicate_slugs(in_order, rules)

@@ -266,6 +266,25 @@ def build(site: Site, *extra: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_the_build_finds_duplicate_slugs_as_check_does(site: Site) -> None:
+    """The build keeps of each header only what the checks across files read: a duplicate
+    slug, given or made from the title, still fails it on the line check names."""
+    site.write("a.md", GOOD_STORY)
+    site.write("b.md", GOOD_STORY | {"Title": "Another"})
+    untitled = {k: v for k, v in GOOD_STORY.items() if k != "Slug"}
+    site.write("c.md", untitled | {"Title": "Same words"})
+    site.write("d.md", untitled | {"Title": "Same words", "Lang": "en"})
+    checked = {f"{p['path']}:{p['line']}" for p in site.problems() if p["field"] == "Slug"}
+    assert checked == {"content/stories/b.md:3", "content/stories/d.md:1"}
+    done = build(site)
+    assert done.returncode == 1
+    for where, slug, first in [("b.md:3", "kitchen", "a.md"), ("d.md:1", "same-words", "c.md")]:
+        assert (
+            f"content/stories/{where}: Slug: duplicate slug {slug!r}, also used by "
+            f"content/stories/{first}"
+        ) in done.stdout + done.stderr
+
+
 def test_plain_pelican_fails_with_the_same_messages_and_builds_nothing_unconsented(
     site: Site,
 ) -> None:
