@@ -81,20 +81,21 @@ def line_of(text: tuple[str, ...], path: tuple[str, ...]) -> int:
 
 @dataclass(frozen=True)
 class Where:
-    """The settings file being read, for messages that name file, line and key path."""
+    """The settings file being read, for messages that name file, line and key path (the file
+    is read again only to find a line, when there is something to say)."""
 
     source: Path
-    text: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, source: Path) -> Where:
-        try:
-            return cls(source, tuple(source.read_text(encoding="utf-8").splitlines()))
-        except (OSError, UnicodeDecodeError):
-            return cls(source)
+        return cls(source)
 
     def line(self, *path: str) -> int:
-        return line_of(self.text, path)
+        try:
+            text = tuple(self.source.read_text(encoding="utf-8").splitlines())
+        except (OSError, UnicodeDecodeError):
+            return 1
+        return line_of(text, path)
 
     def error(
         self, path: tuple[str, ...], value: object, expected: str, *, secret: bool = False
