@@ -19,7 +19,7 @@ import sys
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
@@ -281,7 +281,7 @@ def _section_values(
     cls: type[Any], raw: Mapping[str, Any], path: tuple[str, ...], where: Where
 ) -> dict[str, Any]:
     """The fields of ``cls`` read from ``raw`` by their types; a field absent keeps its default."""
-    hints = get_type_hints(cls)
+    hints = _hints(cls)
     values: dict[str, Any] = {}
     for f in fields(cls):
         if f.name in HAND_READ and cls is EngineSettings:
@@ -296,6 +296,11 @@ def _section_values(
         elif given is not None:
             values[f.name] = _typed(hint, given, here, where)
     return values
+
+
+@cache
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    return get_type_hints(cls)
 
 
 def _secret(given: object, env: str | None, path: tuple[str, ...], where: Where) -> Secret | None:
