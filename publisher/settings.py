@@ -19,7 +19,7 @@ import sys
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
-from functools import cache, cached_property
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
@@ -298,9 +298,15 @@ def _section_values(
     return values
 
 
-@cache
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
 def _hints(cls: type[Any]) -> dict[str, Any]:
-    return get_type_hints(cls)
+    """The field types of ``cls``, worked out once per process."""
+    found = _HINTS.get(cls)
+    if found is None:
+        found = _HINTS[cls] = get_type_hints(cls)
+    return found
 
 
 def _secret(given: object, env: str | None, path: tuple[str, ...], where: Where) -> Secret | None:
