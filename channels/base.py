@@ -55,6 +55,9 @@ from channels.contract import (
 from publisher.model import Story
 
 __all__ = [
+    "COMMON_SETTINGS",
+    "DEFAULT_TIMEOUT",
+    "ENGINE_GIVEN",
     "ENTRY_POINT_GROUP",
     "JSON",
     "AuthProblem",
@@ -94,6 +97,7 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "storyloop.channels"
+DEFAULT_TIMEOUT = (5.0, 30.0)  # seconds to connect, to read: requests' timeout
 log = logging.getLogger(__name__)
 
 
@@ -121,7 +125,50 @@ COMMON_SETTINGS = (
         kind=Kind.BOOL,
         default=False,
     ),
+    SettingSpec(
+        "timeout",
+        "Seconds to wait for the network: one number, or (connect, read)",
+        required=False,
+        kind=Kind.SECONDS,
+        default=DEFAULT_TIMEOUT,
+    ),
+    SettingSpec(
+        "window",
+        'Hours posts may go out, in the story\'s time zone, e.g. "08:00-22:00"',
+        required=False,
+    ),
+    SettingSpec("daily_cap", "At most this many posts a day", required=False, kind=Kind.INT),
+    SettingSpec(
+        "rate",
+        "A token bucket for posts: per_minute, with bursts of burst",
+        required=False,
+        kind=Kind.RATE,
+    ),
+    SettingSpec(
+        "variants",
+        "A story's headline variants: each post one of them (split), or one post each (all)",
+        required=False,
+        kind=Kind.CHOICE,
+        default="split",
+        choices=("split", "all"),
+    ),
+    SettingSpec(
+        "variant_gap_hours",
+        'Hours between the posts of one story\'s variants (with "variants": "all")',
+        required=False,
+        kind=Kind.NUMBER,
+        default=24.0,
+    ),
+    SettingSpec(
+        "lang",
+        "Post the story's translation in this language when it has one, e.g. en",
+        required=False,
+    ),
 )
+
+# What the engine adds to every channel's settings (never written in the settings file but
+# ``type``): the name it is configured as, its class, and the site's addresses.
+ENGINE_GIVEN = ("name", "type", "tracking_base_url", "site_url", "site_root")
 
 
 class Channel(ABC):

@@ -83,7 +83,9 @@ class Bluesky(Channel):
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
         SettingSpec("handle", "Your handle, e.g. cedarandclay.bsky.social"),
         SettingSpec("app_password", "An app password (Settings → App passwords)", secret=True),
-        SettingSpec("service", f"Your PDS when not {DEFAULT_SERVICE}", required=False),
+        SettingSpec(
+            "service", "Your PDS, when not Bluesky's own", required=False, default=DEFAULT_SERVICE
+        ),
     )
 
     def __init__(self, settings: Mapping[str, Any], context: ChannelContext) -> None:
@@ -92,7 +94,7 @@ class Bluesky(Channel):
 
     @property
     def service(self) -> str:
-        return str(self.settings.get("service") or DEFAULT_SERVICE).rstrip("/")
+        return str(self.settings["service"]).rstrip("/")
 
     @property
     def handle(self) -> str:

@@ -165,6 +165,8 @@ class Kind(enum.Enum):
     NUMBER = "a number"
     BOOL = "True or False"
     CHOICE = "one of"
+    SECONDS = "seconds, or (connect, read) seconds"
+    RATE = 'a dict {"per_minute": a number, "burst": a whole number}'
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,39 @@ class SettingSpec:
             return value
         if kind is Kind.TEXT and (isinstance(value, str) or (isinstance(value, int) and number)):
             return value
+        if kind is Kind.SECONDS:
+            return _seconds(value)
+        if kind is Kind.RATE:
+            return _rate(value)
         raise ValueError(self.expected)
+
+
+def _seconds(value: object) -> float | tuple[float, float]:
+    """A timeout as requests takes it: one number, or (connect, read)."""
+    if isinstance(value, list | tuple) and len(value) == 2:
+        connect, read = (_seconds(v) for v in value)
+        if isinstance(connect, float) and isinstance(read, float):
+            return (connect, read)
+    elif (
+        isinstance(value, int | float | str)
+        and not isinstance(value, bool)
+        and (not isinstance(value, str) or _decimal(value))
+        and float(value) > 0
+    ):
+        return float(value)
+    raise ValueError(Kind.SECONDS.value)
+
+
+def _rate(value: object) -> dict[str, float | int]:
+    """A token bucket: ``per_minute`` posts (default 60) with bursts of ``burst`` (default 1)."""
+    if not isinstance(value, Mapping) or not set(value) <= {"per_minute", "burst"}:
+        raise ValueError(Kind.RATE.value)
+    per_minute, burst = value.get("per_minute", 60), value.get("burst", 1)
+    if isinstance(per_minute, bool) or not isinstance(per_minute, int | float) or per_minute <= 0:
+        raise ValueError(Kind.RATE.value)
+    if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+        raise ValueError(Kind.RATE.value)
+    return {"per_minute": float(per_minute), "burst": burst}
 
 
 def _digits(value: object) -> bool:

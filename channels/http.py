@@ -22,6 +22,7 @@ import requests
 import urllib3
 
 from channels.base import (
+    DEFAULT_TIMEOUT,
     AuthProblem,
     Channel,
     ContentRejected,
@@ -30,7 +31,6 @@ from channels.base import (
     RetryLater,
 )
 
-DEFAULT_TIMEOUT = (5.0, 30.0)
 SERVER_ERROR_DELAY = timedelta(minutes=5)
 CONNECT_ERROR_DELAY = timedelta(minutes=2)
 RATE_LIMIT_DELAY = timedelta(minutes=15)
@@ -82,7 +82,7 @@ def _wrapped(exc: BaseException) -> Iterator[BaseException]:
 
 def request(channel: Channel, method: str, url: str, **kw: Any) -> requests.Response:
     """One HTTP request through the channel's session, transport failures mapped."""
-    kw.setdefault("timeout", channel.settings.get("timeout", DEFAULT_TIMEOUT))
+    kw.setdefault("timeout", channel.settings.get("timeout") or DEFAULT_TIMEOUT)
     now = channel.context.now()
     try:
         return channel.context.session.request(method, url, **kw)

@@ -58,6 +58,12 @@ class Telegram(Channel):
             kind=Kind.BOOL,
             default=True,
         ),
+        SettingSpec(
+            "api_base",
+            "Where Telegram's API is reached (a test server, with allow_http)",
+            required=False,
+            default=DEFAULT_API,
+        ),
     )
 
     @property
@@ -80,9 +86,7 @@ class Telegram(Channel):
         return Post(self.instance_name, text, payload)
 
     def _method_url(self, method: str) -> str:
-        return (
-            f"{self.settings.get('api_base', DEFAULT_API)}/bot{self.secret('bot_token')}/{method}"
-        )
+        return f"{self.settings['api_base']}/bot{self.secret('bot_token')}/{method}"
 
     def publish(self, post: Post, key: DeliveryKey) -> Receipt:
         payload = dict(post.payload)

@@ -36,6 +36,7 @@ from channels.base import (
     Deletion,
     DeliveryKey,
     Idempotency,
+    Kind,
     LengthRule,
     Links,
     MediaLimits,
@@ -127,6 +128,26 @@ class WeChat(Channel):
         SettingSpec("secret", "AppSecret (开发者密码) from the same page", secret=True),
         SettingSpec("author", "Author shown on articles (≤ 16 characters)", required=False),
         SettingSpec("cover", "Cover image under content/ for stories without one", required=False),
+        SettingSpec(
+            "api_base",
+            "Where WeChat's API is reached (a test server, with allow_http)",
+            required=False,
+            default=DEFAULT_API,
+        ),
+        SettingSpec(
+            "poll_interval",
+            "Seconds between looks at an article being published",
+            required=False,
+            kind=Kind.NUMBER,
+            default=3.0,
+        ),
+        SettingSpec(
+            "poll_attempts",
+            "Looks at an article being published before its outcome counts as unknown",
+            required=False,
+            kind=Kind.INT,
+            default=20,
+        ),
     )
 
     def __init__(self, settings: Mapping[str, Any], context: ChannelContext) -> None:
@@ -149,7 +170,7 @@ class WeChat(Channel):
 
     @property
     def api(self) -> str:
-        return str(self.settings.get("api_base", DEFAULT_API)).rstrip("/")
+        return str(self.settings["api_base"]).rstrip("/")
 
     # ------------------------------------------------------------------ render
 
@@ -347,8 +368,8 @@ class WeChat(Channel):
         return self._call("cgi-bin/freepublish/get", "publish status", {"publish_id": publish_id})
 
     def _wait_published(self, key: DeliveryKey, publish_id: str) -> Receipt:
-        interval = float(self.settings.get("poll_interval", 3.0))
-        for _ in range(int(self.settings.get("poll_attempts", 20))):
+        interval = float(self.settings["poll_interval"])
+        for _ in range(int(self.settings["poll_attempts"])):
             data = self._status(publish_id)
             receipt = self._receipt(key, publish_id, data)
             if receipt is not None:

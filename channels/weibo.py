@@ -94,6 +94,12 @@ class Weibo(Channel):
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
         SettingSpec("access_token", "OAuth2 access token of the app (1 to 90 days)", secret=True),
         SettingSpec("safe_domain", "The app's registered safe domain (安全域名)"),
+        SettingSpec(
+            "api_base",
+            "Where Weibo's API is reached (a test server, with allow_http)",
+            required=False,
+            default=DEFAULT_API,
+        ),
     )
 
     @classmethod
@@ -139,7 +145,7 @@ class Weibo(Channel):
 
     def publish(self, post: Post, key: DeliveryKey) -> Receipt:
         form = {"access_token": self.secret("access_token"), "status": post.payload["status"]}
-        url = f"{self.settings.get('api_base', DEFAULT_API)}/2/statuses/share.json"
+        url = f"{self.settings['api_base']}/2/statuses/share.json"
         pic = post.payload.get("pic")
         files = None
         if pic:
@@ -171,7 +177,7 @@ class Weibo(Channel):
     def delete(self, receipt: Receipt) -> Removal:
         """``statuses/destroy.json`` (POST ``id``); error 20101: the post is gone already."""
         form = {"access_token": self.secret("access_token"), "id": receipt.remote_id}
-        url = f"{self.settings.get('api_base', DEFAULT_API)}/2/statuses/destroy.json"
+        url = f"{self.settings['api_base']}/2/statuses/destroy.json"
         resp = http.request(self, "POST", url, data=form)
         if _code(http.body_json(resp)) == GONE_CODE:
             return Removal(Removed.GONE, "20101 target weibo does not exist")
@@ -182,7 +188,7 @@ class Weibo(Channel):
         resp = http.request(
             self,
             "GET",
-            f"{self.settings.get('api_base', DEFAULT_API)}/2/statuses/show.json",
+            f"{self.settings['api_base']}/2/statuses/show.json",
             params={"access_token": self.secret("access_token"), "id": receipt.remote_id},
         )
         if _code(http.body_json(resp)) == GONE_CODE:
@@ -194,7 +200,7 @@ class Weibo(Channel):
         resp = http.request(
             self,
             "GET",
-            f"{self.settings.get('api_base', DEFAULT_API)}/2/statuses/count.json",
+            f"{self.settings['api_base']}/2/statuses/count.json",
             params={"access_token": self.secret("access_token"), "ids": receipt.remote_id},
         )
         self._raise_for_error(resp)

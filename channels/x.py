@@ -43,11 +43,17 @@ class X(Channel):
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
         SettingSpec("access_token", "OAuth 2.0 user token with tweet.write", secret=True),
         SettingSpec("username", "The account's @name, for post links", required=False),
+        SettingSpec(
+            "api_base",
+            "Where X's API is reached (a test server, with allow_http)",
+            required=False,
+            default=DEFAULT_API,
+        ),
     )
 
     @property
     def api(self) -> str:
-        return str(self.settings.get("api_base", DEFAULT_API)).rstrip("/")
+        return str(self.settings["api_base"]).rstrip("/")
 
     def render(self, story: Story, variant: str | None, links: Links) -> Post:
         text = self.short_text(story, variant, links)

@@ -30,7 +30,8 @@ from channels.base import (
     load_class,
 )
 from publisher.errors import SettingsError
-from publisher.settings import Settings, is_secret_ref
+from publisher.settings import ConfiguredChannel, Settings, is_secret_ref
+from publisher.settings import read_channel as read_configured
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +60,17 @@ def channel_context(
     )
 
 
+def configured_channel(name: str, settings: Settings) -> ConfiguredChannel:
+    """The channel ``name`` as the settings were read (a network not configured: read with
+    nothing but its name as type)."""
+    found = settings.configured.get(name)
+    return found if found is not None else read_configured(name, {"type": name}, settings)
+
+
 def engine_settings(name: str, settings: Settings) -> dict[str, Any]:
-    """One configured channel's settings (secrets resolved) plus what the engine gives adapters."""
-    conf: dict[str, Any] = (
-        settings.channel_settings(name) if name in settings.channels else {"type": name}
-    )
-    conf["name"] = name
-    conf.setdefault("tracking_base_url", settings.tracking_base_url)
-    conf.setdefault("site_url", settings.site_url)
-    conf.setdefault("site_root", str(settings.root))
-    return conf
+    """One configured channel's settings (typed, secrets resolved) plus what the engine gives
+    adapters."""
+    return dict(configured_channel(name, settings).values)
 
 
 def unsubscribe_links(settings: Settings, conf: Mapping[str, Any]) -> Callable[[str], str] | None:
@@ -94,24 +96,19 @@ def read_channel(
 ) -> tuple[type[Channel], ChannelSettings, list[SettingProblem]]:
     """The class of the configured channel ``name`` and its settings read by that class's
     declarations (typed, defaults filled in), with every value they refuse."""
-    conf = engine_settings(name, settings)
-    cls = load_class(str(conf.get("type") or name))
-    parsed, problems = cls.read_settings(conf)
-    return cls, parsed, problems
+    found = configured_channel(name, settings)
+    if found.cls is None:
+        raise found.missing_error or ChannelNotFound(name, [])
+    values = found.values
+    if not isinstance(values, ChannelSettings):
+        values, _ = found.cls.read_settings(values)
+    return found.cls, values, list(found.problems)
 
 
 def setting_line(settings: Settings, channel: str, key: str) -> int:
     """The line of ``key`` in the settings file, looked for from where ``channel`` is named
     (1 when the file does not say it: a default, or settings built in code)."""
-    try:
-        lines = settings.source.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return 1
-    start = next((i for i, t in enumerate(lines) if f'"{channel}"' in t or f"'{channel}'" in t), 0)
-    for i in range(start, len(lines)):
-        if f'"{key}"' in lines[i] or f"'{key}'" in lines[i]:
-            return i + 1
-    return start + 1
+    return settings.where().line("channels", channel, key)
 
 
 def setting_error(settings: Settings, problem: SettingProblem) -> SettingsError:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dateutil.parser
@@ -19,6 +19,9 @@ import dateutil.parser
 from publisher.errors import StoryloopError
 from publisher.model import OfferRules
 from publisher.sanitize import dangerous_urls
+
+if TYPE_CHECKING:
+    from publisher.settings import EngineSettings
 
 CATEGORIES = ("stories", "testimonials")
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown")
@@ -370,22 +373,18 @@ class Rules:
         return bool(header.get("customer")) or category in self.testimonial_categories
 
     @classmethod
-    def from_pelican(
-        cls, pelican: Mapping[str, Any], engine: Mapping[str, Any], root: Path
-    ) -> Rules:
+    def from_pelican(cls, pelican: Mapping[str, Any], engine: EngineSettings, root: Path) -> Rules:
         regions = pelican.get("STORYLOOP_REGIONS")
-        stores = engine.get("stores")
+        stores = engine.stores
         return cls(
-            channels=frozenset((engine.get("channels") or {}).keys()),
+            channels=frozenset(engine.channels),
             regions=frozenset(regions) if regions else None,
             stores=frozenset(stores) if stores else None,
-            timezone=str(pelican.get("TIMEZONE") or engine.get("timezone") or "UTC"),
+            timezone=str(pelican.get("TIMEZONE") or engine.timezone),
             content_dir=root / str(pelican.get("PATH", "content")),
             slug_subs=tuple(tuple(s) for s in pelican.get("SLUG_REGEX_SUBSTITUTIONS", ())),  # type: ignore[misc]
-            testimonial_categories=frozenset(
-                str(c).lower() for c in engine.get("testimonial_categories") or ()
-            ),
-            fields=frozenset(str(f).lower() for f in engine.get("fields") or ()),
+            testimonial_categories=frozenset(c.lower() for c in engine.testimonial_categories),
+            fields=frozenset(f.lower() for f in engine.fields),
         )
 
 

@@ -43,7 +43,7 @@ from publisher.content import (
 from publisher.model import Image, Story, Testimonial, Translation
 from publisher.reader import use_reader
 from publisher.sanitize import clean_html, strip_tags
-from publisher.settings import engine_settings
+from publisher.settings import EngineSettings, Store, engine_settings
 
 log = logging.getLogger(__name__)
 MANIFEST_NAME = "storyloop-manifest.json"
@@ -70,7 +70,7 @@ class BuildState:
     stories: list[Story] = field(default_factory=list)
     qr: qrcodes.Codes | None = None
     settings: dict[str, Any] = field(default_factory=dict)  # this build's Pelican settings
-    engine: dict[str, Any] = field(default_factory=dict)
+    engine: EngineSettings = field(default_factory=EngineSettings)
     problems: list[Problem] = field(default_factory=list)
     check_only: bool = False  # `storyloop check`: read and validate, draw and write nothing
     checked: list[Header] = field(default_factory=list)  # what check validated, in order
@@ -187,21 +187,21 @@ def pelican_fields(settings: dict[str, Any]) -> frozenset[str]:
     return frozenset(names)
 
 
-def story_channels(header: Header, engine: dict[str, Any], category: Any) -> tuple[str, ...]:
+def story_channels(header: Header, engine: EngineSettings, category: Any) -> tuple[str, ...]:
     """Where a story goes: the Channels it names (none when empty), else its category's rule,
     else ``default_channels``. An archive turned on without rules goes nowhere."""
     named = tuple(split_list(header.get("channels"))) if "channels" in header.values else None
     return routed(named, engine, category)
 
 
-def routed(named: tuple[str, ...] | None, engine: dict[str, Any], category: Any) -> tuple[str, ...]:
+def routed(named: tuple[str, ...] | None, engine: EngineSettings, category: Any) -> tuple[str, ...]:
     if named is not None:
         return named
-    rules = engine.get("category_channels") or {}
+    rules = engine.category_channels
     for key in (getattr(category, "name", None), getattr(category, "slug", None)):
         if key is not None and key in rules:
             return tuple(rules[key])
-    return tuple(engine.get("default_channels") or ())
+    return engine.default_channels
 
 
 def story_from(
@@ -319,14 +319,14 @@ def json_ld(story: Story, settings: dict[str, Any]) -> str:
     if story.images:
         data["image"] = story.images[0].url
     if story.testimonial:
-        stores = STATE.engine.get("stores") or {}
-        store = stores.get(story.store or "", {})
+        store = STATE.engine.stores.get(story.store or "")
+        shop = store.name if store and store.named else site["name"]
         data |= {
             "@type": "Review",
             "name": story.title,
             "reviewBody": story.summary,
             "author": {"@type": "Person", "name": story.testimonial.customer},
-            "itemReviewed": {"@type": "LocalBusiness", "name": store.get("name") or site["name"]},
+            "itemReviewed": {"@type": "LocalBusiness", "name": shop},
         }
         if story.testimonial.rating:
             data["reviewRating"] = {
@@ -349,7 +349,7 @@ def json_ld(story: Story, settings: dict[str, Any]) -> str:
 
 
 def _tracker_url() -> str:
-    return str(STATE.engine["tracking"]["base_url"]).rstrip("/")
+    return STATE.engine.tracking.base_url.rstrip("/")
 
 
 def qr_url(slug: str) -> str:
@@ -362,13 +362,17 @@ def verified_mark(verified: str | None) -> dict[str, str] | None:
     if not verified:
         return None
     store, _, day = verified.partition(" ")
-    stores = STATE.engine.get("stores") or {}
-    return {"store": (stores.get(store) or {}).get("name") or store, "date": day.strip()}
+    found = STATE.engine.stores.get(store)
+    return {"store": found.name if found and found.named else store, "date": day.strip()}
+
+
+def _named(store: Store | None) -> str | None:
+    return store.name if store and store.named else None
 
 
 def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
     regions = settings.get("STORYLOOP_REGIONS") or {}
-    stores = STATE.engine.get("stores") or {}
+    stores = STATE.engine.stores
     image = story.images[0] if story.images else None
     t = story.testimonial
     return {
@@ -378,7 +382,7 @@ def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
         "region_name": regions.get(story.region or "", story.region),
         "offer": story.offer,
         "store": story.store,
-        "store_name": (stores.get(story.store or "") or {}).get("name"),
+        "store_name": _named(stores.get(story.store or "")),
         # the offer box's QR code is a tracked link of the `site` channel; "get my code" opens
         # the tracker's offer page, where the reader's click (if any) is known
         "qr": QrCode(qr_url(story.slug)) if story.offer else None,
@@ -534,7 +538,7 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
         if story.offer:  # asked for already unless the article came from the cache
             STATE.qr.add(qr_url(story.slug))
     generator.context["storyloop_ratings"] = ratings.for_theme(
-        STATE.stories, STATE.engine.get("stores") or {}, STATE.site_url, date.today()
+        STATE.stories, STATE.engine.stores, STATE.site_url, date.today()
     )
 
 

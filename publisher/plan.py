@@ -410,7 +410,7 @@ def _write(
 
 
 def grace_period(settings: Settings) -> timedelta:
-    return timedelta(hours=float(settings.engine.get("grace_period_hours", 6)))
+    return timedelta(hours=settings.engine.grace_period_hours)
 
 
 def plan_and_apply(

@@ -13,9 +13,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from publisher.model import Story
+
+if TYPE_CHECKING:
+    from publisher.settings import Store
 
 
 @dataclass(frozen=True)
@@ -73,14 +76,14 @@ def _one_place(value: Decimal) -> Decimal:
 
 
 def for_theme(
-    stories: Iterable[Story], stores: Mapping[str, Any], site_url: str, today: date
+    stories: Iterable[Story], stores: Mapping[str, Store], site_url: str, today: date
 ) -> list[dict[str, Any]]:
     """What the theme loops over: each store's region and its JSON-LD text."""
     out = []
     for rating in store_ratings(stories, today):
-        conf = stores.get(rating.store) or {}
-        name = str(conf.get("name") or rating.store)
-        region = conf.get("region") or rating.region
+        conf = stores.get(rating.store)
+        name = conf.name if conf and conf.named else rating.store
+        region = (conf.region if conf else None) or rating.region
         out.append(
             {"store": rating.store, "region": region, "data": rating.json_ld(name, site_url)}
         )

@@ -128,7 +128,7 @@ class Runner:
         self.dispatcher = Dispatcher(
             engine, settings, self.watch.stories, clock=clock, stop=self.stop
         )
-        self.sweep_seconds = float(settings.engine.get("sweep_seconds", 30))
+        self.sweep_seconds = settings.engine.sweep_seconds
         self.remover = Remover(engine, settings, self.dispatcher.worker)
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._woken: set[datetime] = set()
@@ -162,7 +162,7 @@ class Runner:
     def _schedule_metrics(self) -> None:
         """Engagement figures are read back from the networks now and then, off the publish
         loop (a slow network must not delay a post); ``metrics_minutes: 0`` turns it off."""
-        minutes = float(self.settings.engine.get("metrics_minutes", 60))
+        minutes = self.settings.engine.metrics_minutes
         if minutes > 0:
             self.scheduler.add_job(
                 self.refresh_metrics, "interval", minutes=minutes, id="metrics", coalesce=True
@@ -171,8 +171,8 @@ class Runner:
     def _schedule_digest(self) -> None:
         """The owner's weekly digest (:mod:`publisher.dashboard.digest`), when
         ``STORYLOOP["digest"]`` names an address."""
-        wanted = self.settings.engine.get("digest") or {}
-        if not isinstance(wanted, dict) or not wanted.get("to"):
+        wanted = self.settings.engine.digest
+        if wanted is None or not wanted.to:
             return
         from publisher.dashboard import digest
 
@@ -272,8 +272,8 @@ def server_address(
     settings: Settings, host: str | None = None, port: int | None = None
 ) -> tuple[str, int]:
     """Where the site and tracked links are served: the options, else ``STORYLOOP tracking``."""
-    tracking = settings.engine.get("tracking") or {}
-    return host or str(tracking.get("host", "127.0.0.1")), port or int(tracking.get("port", 8000))
+    tracking = settings.engine.tracking
+    return host or tracking.host, port or tracking.port
 
 
 def start_server(settings: Settings, address: tuple[str, int]) -> subprocess.Popen[bytes]:

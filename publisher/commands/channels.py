@@ -66,7 +66,9 @@ def channel_rows(settings: Settings) -> list[dict[str, Any]]:
             status = f"outbox: var/outbox/{name}/" if missing else "ready"
         written = settings.channels[name]
         described = [_setting(s, written, parsed) for s in cls.declared_settings()]
-        rows.append(_row(name, type_name, status, ", ".join(missing), cls.setup_url, described))
+        row = _row(name, type_name, status, ", ".join(missing), cls.setup_url, described)
+        row["unknown"] = list(settings.configured[name].unknown)
+        rows.append(row)
     used = {str(c.get("type") or n) for n, c in settings.channels.items()}
     for type_name, cls in sorted(installed().items()):
         if type_name not in used:
@@ -146,6 +148,8 @@ def channels_cmd(obj: Any, as_json: bool) -> None:
         click.echo(f"\nSettings of {title}:")
         for entry in row["settings"]:
             click.echo("  " + _setting_line(entry))
+        for key in row.get("unknown", ()):
+            click.echo(f"  {key}: not a setting of {row['type']}, ignored")
 
 
 def _setting_line(entry: Mapping[str, Any]) -> str:

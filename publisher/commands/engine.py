@@ -32,7 +32,8 @@ def _database(ctx: Context) -> Engine:
 def _with_grace(settings: Settings, hours: float | None) -> Settings:
     if hours is None:
         return settings
-    return dataclasses.replace(settings, engine={**settings.engine, "grace_period_hours": hours})
+    engine = dataclasses.replace(settings.engine, grace_period_hours=hours)
+    return dataclasses.replace(settings, engine=engine)
 
 
 grace_option = click.option(

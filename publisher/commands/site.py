@@ -8,6 +8,7 @@ dates from file names. It then prints what the plugin's validation found.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -17,12 +18,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from publisher.content import Header, Problem
-from publisher.settings import Settings
+from publisher.settings import ConfiguredChannel, EngineSettings, Settings
+
+if TYPE_CHECKING:
+    from channels.base import Channel
 
 PLUGIN = "publisher.pelican_plugin"
 
@@ -37,7 +41,7 @@ def settings_problems(settings: Settings) -> list[Problem]:
     plain http, live email without a signing key, and what each adapter's own
     ``check_settings`` finds."""
     from channels.base import ALLOW_HTTP_HINT, ChannelNotFound, insecure_endpoints, load_class
-    from publisher.adapters import engine_settings, setting_line
+    from publisher.adapters import setting_line
     from publisher.tracking.optout import KEY_HINT, signing_key_problems
 
     source = str(settings.source.relative_to(settings.root))
@@ -68,7 +72,9 @@ def settings_problems(settings: Settings) -> list[Problem]:
             message = f"channel type {conf['type']!r} cannot be loaded: {exc}"
             problems.append(Problem(source, line, field_name, message, "a working installation"))
             continue
-        for bad in cls.read_settings(engine_settings(name, settings))[1]:
+        found = settings.configured[name]
+        problems += _declaration_problems(settings, source, name, cls, found)
+        for bad in found.problems:
             spec = bad.spec
             problems.append(
                 Problem(
@@ -88,7 +94,37 @@ def settings_problems(settings: Settings) -> list[Problem]:
         line = next((i for i, text in enumerate(lines, 1) if f'"{name}"' in text), 1)
         problems.append(Problem(source, line, f"STORYLOOP.channels.{name}", message, KEY_HINT))
     problems += routing_problems(settings, source, lines)
+    known = ", ".join(f.name for f in dataclasses.fields(EngineSettings) if f.name != "unknown")
+    for key in settings.engine.unknown:
+        where = settings.where().line(key)
+        message = "not a setting Storyloop reads: ignored"
+        problems.append(
+            Problem(source, where, f"STORYLOOP.{key}", message, f"one of {known}", "warning")
+        )
     return problems
+
+
+def _declaration_problems(
+    settings: Settings, source: str, name: str, cls: type[Channel], found: ConfiguredChannel
+) -> list[Problem]:
+    """Warnings for keys the channel does not read (a typo, or a setting of another network).
+    A required setting not given is no problem: the channel writes to its outbox, as
+    ``storyloop channels`` says."""
+    where = settings.where()
+    field_name = f"STORYLOOP.channels.{name}"
+    declared = [s.name for s in cls.declared_settings()]
+    out = [
+        Problem(
+            source,
+            where.line("channels", name, key),
+            f"{field_name}.{key}",
+            f"not a setting of {cls.name}: ignored",
+            "one of " + ", ".join(declared),
+            "warning",
+        )
+        for key in found.unknown
+    ]
+    return out
 
 
 def story_channel_problems(settings: Settings, read: SiteRead) -> list[Problem]:
@@ -119,8 +155,8 @@ def routing_problems(settings: Settings, source: str, lines: list[str]) -> list[
     """``category_channels`` and ``default_channels`` may name configured channels only."""
     engine, known = settings.engine, set(settings.channels)
     expected = "configured: " + (", ".join(sorted(known)) or "none")
-    named = [("default_channels", c) for c in engine.get("default_channels") or ()]
-    for category, channels in (engine.get("category_channels") or {}).items():
+    named = [("default_channels", c) for c in engine.default_channels]
+    for category, channels in engine.category_channels.items():
         named += [(f"category_channels.{category}", c) for c in channels]
     return [
         Problem(

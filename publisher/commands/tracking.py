@@ -61,10 +61,10 @@ def serve(
     from granian.constants import Interfaces
 
     settings = ctx.settings
-    tracking = settings.engine.get("tracking") or {}
+    tracking = settings.engine.tracking
     processes.die_with_parent()  # started by `storyloop run`: go when it goes
-    address = host or str(tracking.get("host", "127.0.0.1"))
-    port = port or int(tracking.get("port", 8000))
+    address = host or tracking.host
+    port = port or tracking.port
     processes.ensure_port_free(address, port)
     engine = _database(ctx)
     os.environ["STORYLOOP_SETTINGS"] = str(settings.source)

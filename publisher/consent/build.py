@@ -11,20 +11,17 @@ the file must still be deleted in git.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from publisher.content import Header, Problem
+from publisher.settings import EngineSettings
+from publisher.settings import database_url as settings_database_url
 
 
-def database_url(engine: Mapping[str, Any], root: Path) -> str:
+def database_url(engine: EngineSettings, root: Path) -> str:
     """The engine's database as :attr:`publisher.settings.Settings.database_url` finds it."""
-    url = os.environ.get("STORYLOOP_DATABASE_URL") or str(engine.get("database_url") or "")
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        url = "sqlite:///" + str(root / url[len("sqlite:///") :])
-    return url
+    return settings_database_url(engine, root)
 
 
 def _withdrawn(url: str, slugs: list[str]) -> dict[str, tuple[str, str]]:
@@ -53,7 +50,7 @@ def _withdrawn(url: str, slugs: list[str]) -> dict[str, tuple[str, str]]:
     return {row.story: (f"{row.ended_at:%Y-%m-%d}", row.how) for row in rows}
 
 
-def withdrawn(headers: Iterable[Header], engine: Mapping[str, Any], root: Path) -> list[Problem]:
+def withdrawn(headers: Iterable[Header], engine: EngineSettings, root: Path) -> list[Problem]:
     """A ``consent`` warning for each post whose consent the customer withdrew."""
     by_slug = {h.get("slug"): h for h in headers if h.get("slug")}
     found = _withdrawn(database_url(engine, root), [str(s) for s in by_slug])

@@ -498,7 +498,7 @@ class Remover:
         self.engine = engine
         self.settings = settings
         self.worker = worker
-        self.lease = timedelta(seconds=float(settings.engine.get("lease_seconds", 120)))
+        self.lease = timedelta(seconds=settings.engine.lease_seconds)
         self._adapters: dict[str, Channel | str] = {}
         self._passes = 0
 

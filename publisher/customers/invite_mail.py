@@ -19,7 +19,7 @@ from typing import Any
 
 from publisher import mail as mail_mod
 from publisher.errors import StoryloopError
-from publisher.settings import Settings, resolve_secrets
+from publisher.settings import MailSection, Settings, resolve_secrets
 
 ADDRESS_RE = re.compile(r"[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]{2,}")
 MAX_ADDRESS = 254  # RFC 5321's limit on a forward path
@@ -40,12 +40,12 @@ class MailSettings:
 
 def mail_settings(settings: Settings) -> MailSettings | None:
     """Where invitations are sent through; None when no SMTP server is configured."""
-    own = settings.engine.get("invitations") or {}
+    own = settings.engine.invitations or MailSection()
     email = dict(settings.channels.get("email") or {})
-    smtp = resolve_secrets(dict(own.get("smtp") or email))
+    smtp = dict(own.smtp) if own.smtp else resolve_secrets(email)
     if not smtp.get("host"):
         return None
-    sender = own.get("sender") or smtp.get("sender") or email.get("sender")
+    sender = own.sender or smtp.get("sender") or email.get("sender")
     if not sender:
         return None
     return MailSettings(str(sender), smtp)

@@ -27,7 +27,7 @@ from publisher import mail as mail_mod
 from publisher.dashboard import pages, queries, view
 from publisher.dashboard.export import site_language
 from publisher.errors import SettingsError, StoryloopError
-from publisher.settings import Settings, resolve_secrets
+from publisher.settings import MailSection, Settings, resolve_secrets
 from publisher.tracking.report import Filters
 from publisher.web import accounts
 from publisher.web import i18n as web_i18n
@@ -51,8 +51,8 @@ class DigestSettings:
 
 def owner_account(engine: Engine, settings: Settings) -> accounts.Account | None:
     """The account the digest is written for: ``digest.account``, else the only owner."""
-    raw = settings.engine.get("digest") or {}
-    named = raw.get("account") if isinstance(raw, Mapping) else None
+    raw = settings.engine.digest
+    named = raw.account if raw else None
     with engine.connect() as conn:
         if named:
             found = accounts.get(conn, str(named))
@@ -70,28 +70,26 @@ def owner_account(engine: Engine, settings: Settings) -> accounts.Account | None
 
 
 def digest_settings(settings: Settings, engine: Engine | None = None) -> DigestSettings:
-    raw = settings.engine.get("digest") or {}
-    if not isinstance(raw, Mapping) or not raw.get("to"):
+    raw = settings.engine.digest
+    if raw is None or not raw.to:
         raise SettingsError(
             f'{settings.source}: STORYLOOP["digest"]["to"]: the owner\'s address is needed '
             'for the digest, e.g. "digest": {"to": "owner@example.com"}'
         )
     email = dict(settings.channels.get("email") or {})
-    smtp = resolve_secrets(dict(raw.get("smtp") or email))
+    smtp = dict(raw.smtp) if raw.smtp else resolve_secrets(email)
     if not smtp.get("host"):
         raise SettingsError(
             f'{settings.source}: STORYLOOP["digest"]["smtp"]["host"]: no SMTP server '
             "(set one there or configure the email channel)"
         )
-    sender = str(raw.get("sender") or email.get("sender") or f"Storyloop <{raw['to']}>")
-    lang = web_i18n.language_of(str(raw.get("lang") or "")) or site_language(settings)
+    sender = str(raw.sender or email.get("sender") or f"Storyloop <{raw.to}>")
+    lang = web_i18n.language_of(raw.lang or "") or site_language(settings)
     owner = owner_account(engine, settings) if engine is not None else None
     locale = owner.locale if owner else None
     lang = web_i18n.language_of(locale) or lang
     zone = owner.timezone if owner else None
-    return DigestSettings(
-        str(raw["to"]), sender, lang, int(raw.get("days", 7)), smtp, locale=locale, timezone=zone
-    )
+    return DigestSettings(raw.to, sender, lang, raw.days, smtp, locale=locale, timezone=zone)
 
 
 def period_ending(last_day: date, days: int, timezone: str) -> Filters:
@@ -186,9 +184,10 @@ def send_digest(
 
 
 def _with_to(settings: Settings, to: str, engine: Engine) -> DigestSettings:
-    raw = dict(settings.engine.get("digest") or {})
-    raw["to"] = to
-    return digest_settings(replace(settings, engine={**settings.engine, "digest": raw}), engine)
+    digest = replace(settings.engine.digest or MailSection(), to=to)
+    return digest_settings(
+        replace(settings, engine=replace(settings.engine, digest=digest)), engine
+    )
 
 
 def weekly_job(

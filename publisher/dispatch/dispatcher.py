@@ -98,13 +98,13 @@ class Options:
     def from_settings(cls, settings: Settings) -> Options:
         e = settings.engine
         return cls(
-            lease=timedelta(seconds=float(e.get("lease_seconds", 120))),
-            max_attempts=int(e.get("max_attempts", 8)),
+            lease=timedelta(seconds=e.lease_seconds),
+            max_attempts=e.max_attempts,
             grace=plan.grace_period(settings),
-            batch=int(e.get("claim_batch", 20)),
-            retry_base=float(e.get("retry_base_seconds", 30)),
-            retry_cap=float(e.get("retry_max_seconds", 3600)),
-            threads=max(1, int(e.get("publish_threads", 4))),
+            batch=e.claim_batch,
+            retry_base=e.retry_base_seconds,
+            retry_cap=e.retry_max_seconds,
+            threads=max(1, e.publish_threads),
         )
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from publisher.errors import SettingsError
 from publisher.settings import Settings
 from publisher.shop.offers import OfferBook
-from publisher.shop.redeem import REFERRAL_REASONS, UNDO_MINUTES, Reason
+from publisher.shop.redeem import REFERRAL_REASONS, Reason
 from publisher.shop.stores import Store, stores_of
 from publisher.tracking import referrals
 from publisher.tracking.links import offer_prefix
@@ -30,9 +30,9 @@ class Shop:
     @classmethod
     def from_settings(cls, settings: Settings) -> Shop:
         stores = stores_of(settings)
-        conf = settings.engine.get("shop") or {}
+        conf = settings.engine.shop
         allowed: set[Reason] = set()
-        for name in conf.get("accept_with_warning") or ():
+        for name in conf.accept_with_warning:
             try:
                 reason = Reason(name)
             except ValueError:
@@ -54,7 +54,7 @@ class Shop:
                     "cannot be accepted (caps and self-referral are always refused)"
                 )
             allowed.add(reason)
-        minutes = float(conf.get("undo_minutes", UNDO_MINUTES))
+        minutes = conf.undo_minutes
         return cls(
             stores=stores,
             book=OfferBook(settings.manifest_path, stores),

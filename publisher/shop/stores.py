@@ -7,16 +7,13 @@ that locale (``45,50`` in de_DE, ``¥299`` or ``299.5`` in zh_CN) and shown the 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
-from babel import Locale, UnknownLocaleError
 from babel.numbers import NumberFormatError, format_currency, format_decimal, parse_decimal
 
-from publisher.errors import SettingsError
 from publisher.settings import Settings
+from publisher.settings import Store as StoreSettings
 
 MAX_AMOUNT = Decimal("1000000000")
 _NOT_NUMBER = re.compile(r"[^\d.,'\u00a0\u202f\u2019 ]")
@@ -39,35 +36,19 @@ class Store:
 
 
 def stores_of(settings: Settings) -> dict[str, Store]:
-    configured = settings.engine.get("stores") or {}
-    if not isinstance(configured, Mapping):
-        raise SettingsError(f"{settings.source}: STORYLOOP stores: must be a dict")
+    """The configured stores as the till needs them (read and checked with the settings)."""
     zone = settings.timezone
-    return {str(k): _store(str(k), v or {}, zone, settings) for k, v in configured.items()}
+    return {key: _store(conf, zone) for key, conf in settings.stores.items()}
 
 
-def _store(key: str, conf: Mapping[str, Any], zone: str, settings: Settings) -> Store:
-    currency = conf.get("currency")
-    if currency is not None and not re.fullmatch(r"[A-Z]{3}", str(currency)):
-        raise SettingsError(
-            f"{settings.source}: STORYLOOP stores: {key}: currency {currency!r} "
-            "(expected a three-letter code such as EUR or CNY)"
-        )
-    locale = str(conf.get("locale") or "en")
-    try:
-        Locale.parse(locale)
-    except (ValueError, UnknownLocaleError):
-        raise SettingsError(
-            f"{settings.source}: STORYLOOP stores: {key}: locale {locale!r} "
-            "(expected one like de_DE or zh_CN)"
-        ) from None
+def _store(conf: StoreSettings, zone: str) -> Store:
     return Store(
-        id=key,
-        name=str(conf.get("name") or key),
-        region=conf.get("region"),
-        currency=str(currency) if currency else None,
-        locale=locale,
-        timezone=str(conf.get("timezone") or zone),
+        id=conf.id,
+        name=conf.name,
+        region=conf.region,
+        currency=conf.currency,
+        locale=conf.locale or "en",
+        timezone=conf.timezone or zone,
     )
 
 

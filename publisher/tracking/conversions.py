@@ -19,7 +19,7 @@ from sqlalchemy import Connection, select
 
 from publisher.db import insert_on_conflict
 from publisher.errors import StoryloopError
-from publisher.settings import Settings
+from publisher.settings import Settings, Store
 from publisher.tracking import codes
 from publisher.tracking.journal import code_of
 from publisher.tracking.schema import conversions, links, offer_codes
@@ -83,9 +83,8 @@ NO_CURRENCY = "XXX"  # ISO 4217's "no currency": a lead has no value
 def default_currency(settings: Settings) -> str | None:
     """``tracking.currency`` when the owner set one; otherwise a sale must name its currency
     or come from a store that has one (never a silent guess)."""
-    tracking = settings.engine.get("tracking") or {}
-    configured = tracking.get("currency")
-    return str(configured).upper() if configured else None
+    configured = settings.engine.tracking.currency
+    return configured.upper() if configured else None
 
 
 def parse_value(raw: object) -> tuple[int | None, str | None]:
@@ -223,8 +222,7 @@ def parse_redemption(
         store = next(iter(stores))
     elif not store and stores and "store" not in errors:
         errors["store"] = f"required: one of {', '.join(sorted(stores))}"
-    store_conf = stores.get(store or "") or {}
-    store_currency = store_conf.get("currency") if isinstance(store_conf, Mapping) else None
+    store_currency = getattr(stores.get(store or ""), "currency", None)
     currency, problem = parse_currency(payload.get("currency"), store_currency or currency_default)
     if problem:
         errors["currency"] = problem
@@ -274,6 +272,5 @@ def record_redemption(conn: Connection, redemption: Redemption, source: str, key
     return _insert(conn, row)
 
 
-def stores(settings: Settings) -> Mapping[str, Any]:
-    configured = settings.engine.get("stores") or {}
-    return configured if isinstance(configured, Mapping) else {}
+def stores(settings: Settings) -> Mapping[str, Store]:
+    return settings.stores

@@ -33,8 +33,7 @@ _ATTEMPTS = 5
 
 
 def offer_prefix(settings: Settings) -> str:
-    tracking = settings.engine.get("tracking") or {}
-    return str(tracking.get("offer_prefix", codes.DEFAULT_OFFER_PREFIX)).upper()
+    return settings.engine.tracking.offer_prefix.upper()
 
 
 def story_links(story: Story) -> dict[str, str]:

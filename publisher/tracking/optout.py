@@ -89,7 +89,7 @@ def read_token(token: str, key: Secret | None) -> str | None:
 
 def signing_key(settings: Settings) -> Secret | None:
     """``STORYLOOP["tracking"]["signing_key"]``, else the ``STORYLOOP_SIGNING_KEY`` variable."""
-    configured = settings.secret("tracking", "signing_key")
+    configured = settings.engine.tracking.signing_key
     if configured is not None:
         return configured
     raw = os.environ.get("STORYLOOP_SIGNING_KEY")

@@ -14,11 +14,9 @@ one reward twice. Tables: migration ``0009_referral``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -34,8 +32,7 @@ from sqlalchemy import (
 )
 
 from publisher.db import UTCDateTime, insert_on_conflict, metadata
-from publisher.errors import SettingsError
-from publisher.settings import Settings
+from publisher.settings import ReferralSettings, Settings
 from publisher.tracking import codes
 from publisher.tracking.conversions import Attribution
 
@@ -77,7 +74,7 @@ referral_credits = Table(
     Index("ix_referral_credits_group", "story", "channel", "variant", "region"),
 )
 
-DEFAULT_CAP = 10
+DEFAULT_CAP = ReferralSettings.max_per_referrer  # one place: the settings
 _ATTEMPTS = 8
 
 
@@ -92,30 +89,12 @@ class Rules:
 
 
 def rules_of(settings: Settings) -> Rules | None:
-    """``STORYLOOP["referrals"]``; None when the owner has not set it (no codes handed out)."""
-    raw = settings.engine.get("referrals")
+    """``STORYLOOP["referrals"]`` (read and checked with the settings); None when the owner has
+    not set it (no codes handed out)."""
+    raw = settings.engine.referrals
     if raw is None:
         return None
-    where = f'{settings.source}: STORYLOOP["referrals"]'
-    if not isinstance(raw, Mapping):
-        raise SettingsError(f'{where}: expected a dict, e.g. {{"reward": "a free coffee"}}')
-    reward = raw.get("reward")
-    if not isinstance(reward, str) or not reward.strip():
-        raise SettingsError(
-            f'{where}["reward"]: expected what the referrer is given, e.g. "a free coffee"'
-        )
-    return Rules(
-        reward.strip(),
-        _count(raw, "friends_per_reward", 1, where),
-        _count(raw, "max_per_referrer", DEFAULT_CAP, where),
-    )
-
-
-def _count(raw: Mapping[str, Any], name: str, default: int, where: str) -> int:
-    value = raw.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10000:
-        raise SettingsError(f'{where}["{name}"]: expected a whole number from 1 to 10000')
-    return value
+    return Rules(raw.reward, raw.friends_per_reward, raw.max_per_referrer)
 
 
 # --------------------------------------------------------------------------- handing out

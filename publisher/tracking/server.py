@@ -122,24 +122,22 @@ class Salts:
 
 class Tracker:
     def __init__(self, settings: Settings, engine: Engine) -> None:
-        tracking = settings.engine.get("tracking") or {}
+        tracking = settings.engine.tracking
         self.settings = settings
         self.engine = engine
-        self.journal = Journal(
-            journal_dir(settings.var_dir), fsync=bool(tracking.get("journal_fsync"))
-        )
+        self.journal = Journal(journal_dir(settings.var_dir), fsync=tracking.journal_fsync)
         self.salts = Salts(engine)
         self.targets: dict[str, tuple[bytes, bytes]] = {}
         self.misses: dict[str, float] = {}
         self.site_root = settings.output_path.resolve()
-        self.api_token: Secret | None = settings.secret("tracking", "api_token")
+        self.api_token: Secret | None = tracking.api_token
         self.signing_key = optout.signing_key(settings)
         if self.signing_key is None:
             log.warning("no STORYLOOP_SIGNING_KEY: unsubscribe links are refused until it is set")
         self.currency = conversions.default_currency(settings)
         self.stores = conversions.stores(settings)
-        self.behind_proxy = bool(tracking.get("behind_proxy"))
-        self.min_free_bytes = int(float(tracking.get("journal_min_free_mb", 16)) * 1024 * 1024)
+        self.behind_proxy = tracking.behind_proxy
+        self.min_free_bytes = int(tracking.journal_min_free_mb * 1024 * 1024)
         self.shop = Shop.from_settings(settings)
         self.web = create_web_app(settings, engine, self.shop)
         self.guard: Guard = self.web.state.guard

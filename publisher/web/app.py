@@ -90,7 +90,7 @@ class SecurityHeaders:
 def session_key(settings: Settings) -> str:
     """``web.session_key``, else one derived from the signing key (so a site that set one
     secret gets working sessions on every worker)."""
-    configured = settings.secret("web", "session_key")
+    configured = settings.engine.web.session_key
     if configured:
         return configured.reveal()
     base = optout.signing_key(settings)
@@ -192,6 +192,5 @@ def create_web_app(settings: Settings, engine: Engine, shop: Shop | None = None)
     app.state.invite_secret = invites.secret_for(session_key(settings))
     app.state.guard = Guard(engine, hmac.digest(session_key(settings).encode(), b"guard", "sha256"))
     app.state.withdraw_secret = withdrawal_links.secret_for(session_key(settings))
-    configured = settings.engine.get("stores") or {}
-    app.state.stores = dict(configured) if isinstance(configured, dict) else {}
+    app.state.stores = dict(settings.stores)
     return app

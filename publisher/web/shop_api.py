@@ -24,7 +24,7 @@ async def script(request: Request) -> Response:
 
 async def shopify_webhook(request: Request) -> Response:
     settings = request.app.state.settings
-    secret = settings.secret("tracking", "shopify_secret")
+    secret = settings.engine.tracking.shopify_secret
     if not secret:
         return JSONResponse({"error": "no shopify_secret configured"}, status_code=401)
     size = request.headers.get("content-length", "")

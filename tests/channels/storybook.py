@@ -13,7 +13,7 @@ from PIL import Image as PILImage
 from channels.base import ChannelContext, DeliveryKey, Links
 from publisher import db
 from publisher.model import Image, Story
-from publisher.settings import DEFAULTS, Settings
+from publisher.settings import Settings, from_pelican
 from publisher.state import DatabaseState
 
 SITE = "https://cedarandclay.example"
@@ -62,13 +62,8 @@ def key(kid: str = "d-0001", planned: datetime = PLANNED) -> DeliveryKey:
 
 
 def make_settings(root: Path, channels: dict[str, Any], **engine: Any) -> Settings:
-    conf = {
-        **DEFAULTS,
-        "tracking": {**DEFAULTS["tracking"], "base_url": TRACK},
-        "channels": channels,
-        **engine,
-    }
-    return Settings(root=root, pelican={"SITEURL": SITE}, engine=conf)
+    conf = {"tracking": {"base_url": TRACK}, "channels": channels, **engine}
+    return from_pelican({"SITEURL": SITE, "STORYLOOP": conf}, root)
 
 
 def write_jpeg(path: Path, size: tuple[int, int] = (64, 48), noise: bool = False) -> None:

@@ -115,4 +115,5 @@ def test_an_optional_secret_named_but_unset_still_means_outbox(
     settings = make_settings(tmp_path, {"letters": conf})
     assert isinstance(open_channel("letters", settings, context), Outbox)
     monkeypatch.setenv("STORYLOOP_SMTP_PASSWORD", "hunter2")
+    settings = make_settings(tmp_path, {"letters": conf})  # secrets are read with the settings
     assert not isinstance(open_channel("letters", settings, context), Outbox)

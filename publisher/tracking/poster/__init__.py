@@ -172,11 +172,9 @@ def choose_stores(
 
 def business(settings: Settings) -> tuple[str, Path | None]:
     """The business's name and logo file: ``STORYLOOP["business"]``, else Pelican's SITENAME."""
-    raw = settings.engine.get("business") or {}
-    if not isinstance(raw, Mapping):
-        raise SettingsError("STORYLOOP business: expected a dict with name and logo")
-    name = str(raw.get("name") or settings.pelican.get("SITENAME") or "")
-    logo = raw.get("logo")
+    raw = settings.engine.business
+    name = str(raw.name or settings.pelican.get("SITENAME") or "")
+    logo = raw.logo
     if not logo:
         return name, None
     path = settings.root / str(logo)
