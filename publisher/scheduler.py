@@ -215,10 +215,8 @@ class Runner:
     def sweep(self) -> None:
         """One pass: re-plan if the manifest changed, recover, resolve, publish what is due
         (the same pass as ``storyloop publish``, :meth:`Dispatcher.one_pass`)."""
-        passed = self.dispatcher.one_pass(
-            replan=self._replan, budget=self.sweep_seconds, upkeep=self._upkeep
-        )
-        self._after_pass(passed)
+        outcomes = self.dispatcher.one_pass(replan=self._replan, budget=self.sweep_seconds)
+        self._after_pass(outcomes)
 
     def _replan(self) -> None:
         if self.watch.refresh():
@@ -228,15 +226,10 @@ class Runner:
         if not self.stop.is_set():
             self.remover.sweep_logging_errors(self.watch.stories, self.clock())
 
-    def _upkeep(self) -> Counter[Outcome]:
-        """The sweep's turn inside a long pass: a slow channel or a long backlog must not keep
-        re-planning, recovery and unknowns waiting, nor must they stop the pipeline. (The sweep
-        timer's request stays: the pass after this one is a whole sweep again.)"""
-        return self.dispatcher.upkeep(self._replan)
-
     def publish_due(self) -> None:
-        """Publish what is due; the sweep's work gets its turn every sweep period meanwhile."""
-        self._after_pass(self.dispatcher.run_due(budget=self.sweep_seconds, upkeep=self._upkeep))
+        """One pass, no longer than a sweep period: a slow channel or a long backlog must not
+        keep the sweep (re-plan, recovery, unknowns) from its turn."""
+        self._after_pass(self.dispatcher.run_due(budget=self.sweep_seconds))
 
     def _after_pass(self, outcomes: Counter[Outcome]) -> None:
         """Say what the pass did and wake at the next due times; when it ended with work still

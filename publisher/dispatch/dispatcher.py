@@ -144,37 +144,21 @@ class Dispatcher:
     # ------------------------------------------------------------------ passes
 
     def one_pass(
-        self,
-        *,
-        replan: Callable[[], object] | None = None,
-        budget: float | None = None,
-        upkeep: Callable[[], Counter[Outcome]] | None = None,
+        self, *, replan: Callable[[], object] | None = None, budget: float | None = None
     ) -> Counter[Outcome]:
-        """The whole pass ``storyloop publish`` makes and the scheduler's sweep makes: the
-        upkeep (:meth:`upkeep`), then publish what is due (:meth:`run_due`)."""
-        return self.upkeep(replan) + self.run_due(budget=budget, upkeep=upkeep)
-
-    def upkeep(self, replan: Callable[[], object] | None = None) -> Counter[Outcome]:
-        """The sweep's work besides publishing: re-plan (when given), recover expired leases and
-        mark what is past the grace period, resolve unknown outcomes (unless stopping)."""
+        """The whole pass ``storyloop publish`` makes and the scheduler's sweep makes: re-plan
+        (when given), recover expired leases and mark what is past the grace period, resolve
+        unknown outcomes (unless stopping), then publish what is due (:meth:`run_due`)."""
         if replan is not None:
             replan()
         self.housekeeping()
-        return self.resolve_unknown() if not self.stop.is_set() else Counter()
+        resolved = self.resolve_unknown() if not self.stop.is_set() else Counter()
+        return self.run_due(budget=budget) + resolved
 
-    def run_due(
-        self,
-        *,
-        limit: int | None = None,
-        budget: float | None = None,
-        upkeep: Callable[[], Counter[Outcome]] | None = None,
-    ) -> Counter[Outcome]:
-        """Publish everything due now, until none is left or we must stop. Every ``budget``
-        seconds the sweep gets its turn however busy or slow the channels are: with ``upkeep``
-        (the scheduler's way), the pass forgets what it held back and gave back, as a new pass
-        would, and ``upkeep`` runs between two batches while the sends in flight go on (ending
-        the pass there would drain the pipeline and start it again, which costs a backlog its
-        throughput); without it, what is in flight is finished and the pass ends.
+    def run_due(self, *, limit: int | None = None, budget: float | None = None) -> Counter[Outcome]:
+        """Publish everything due now, until none is left, we must stop, or ``budget`` seconds
+        have passed (then what is in flight is finished and the pass ends, so the caller's
+        sweep gets its turn however busy or slow the channels are).
 
         A pipeline: a few threads send (network calls and outbox files wait on I/O) while this
         thread claims and prepares the next batch and stores the receipts that came back, all
@@ -202,10 +186,6 @@ class Dispatcher:
                 self._heartbeat(token),
             ):
                 while True:
-                    if upkeep is not None and ends is not None and time.monotonic() >= ends:
-                        self.holds.clear()  # the pass begins anew, as after a whole sweep
-                        outcomes.update(upkeep())
-                        ends = time.monotonic() + (budget or 0)
                     more = more and self._go_on(ends) and (limit is None or claimed < limit)
                     if more and in_flight < self.options.batch:
                         batch = (
