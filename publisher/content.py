@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import dateutil.parser
 
 from publisher.errors import StoryloopError
-from publisher.model import OfferRules
+from publisher.model import OfferRules, Testimonial
 from publisher.sanitize import dangerous_urls
 
 if TYPE_CHECKING:
@@ -389,15 +389,6 @@ class Rules:
 
 
 @dataclass(frozen=True)
-class TestimonialFields:
-    customer: str
-    consent: bool
-    consent_until: date | None
-    rating: int | None
-    store: str | None
-
-
-@dataclass(frozen=True)
 class StoryFields:
     """A story's header read and checked once: the typed values the build makes a story of.
     ``publish_at`` None means the post's own date; ``channels`` None means the header names
@@ -415,7 +406,7 @@ class StoryFields:
     offer_rules: OfferRules | None
     image: str | None
     image_alt: str
-    testimonial: TestimonialFields | None
+    testimonial: Testimonial | None
     verified: str | None
 
 
@@ -669,7 +660,7 @@ class _Checker:
         testimonial = None
         if rules.is_testimonial(h):
             rating = h.get("rating")
-            testimonial = TestimonialFields(
+            testimonial = Testimonial(
                 customer=h.get("customer") or "",
                 consent=parse_bool(h.get("consent") or "") is True,
                 consent_until=self.consent_until,

@@ -40,7 +40,7 @@ from publisher.content import (
     split_list,
     validate,
 )
-from publisher.model import Image, Story, Testimonial, Translation
+from publisher.model import Image, Story, Translation
 from publisher.reader import use_reader
 from publisher.sanitize import clean_html, strip_tags
 from publisher.settings import EngineSettings, Store, engine_settings
@@ -226,16 +226,6 @@ def story_from(
                 bytes=size,
             ),
         )
-    told = fields.testimonial
-    testimonial = None
-    if told is not None:
-        testimonial = Testimonial(
-            customer=told.customer,
-            consent=told.consent,
-            consent_until=told.consent_until,
-            rating=told.rating,
-            store=told.store,
-        )
     url = f"{site_url}/{article.url}"
     summary = plain_text(fields.summary) if fields.summary else ""
     if not summary:
@@ -261,7 +251,7 @@ def story_from(
         variants=dict(fields.variants),
         offer=fields.offer,
         store=fields.store,
-        testimonial=testimonial,
+        testimonial=fields.testimonial,
         overrides=dict(fields.overrides),
         source=display_path(article.source_path, root),
         content_hash="",  # filled in by the caller, with the translations
