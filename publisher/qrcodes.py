@@ -41,7 +41,7 @@ STYLE = (
 )
 
 
-class DataOverflowError(StoryloopError, qrdraw.DataOverflowError):
+class DataOverflowError(StoryloopError, ValueError):
     """More data than a QR code at level M holds."""
 
 
@@ -49,16 +49,16 @@ def matrix(url: str) -> tuple[bytes, int]:
     """The code's modules, one byte each row after row (0 dark, 255 light), and its width."""
     try:
         return qrdraw.matrix(url)
-    except qrdraw.DataOverflowError as exc:
-        raise DataOverflowError(str(exc)) from exc.__cause__
+    except ValueError as exc:  # the encoder's only error: more than a code holds
+        raise DataOverflowError(f"{url[:60]}...: {exc}") from exc
 
 
 def svg(url: str) -> str:
     """The code for ``url`` as SVG (:func:`publisher.qrdraw.svg`)."""
     try:
         return qrdraw.svg(url)
-    except qrdraw.DataOverflowError as exc:
-        raise DataOverflowError(str(exc)) from exc.__cause__
+    except ValueError as exc:  # the encoder's only error: more than a code holds
+        raise DataOverflowError(f"{url[:60]}...: {exc}") from exc
 
 
 def data_uri(code: str) -> str:

@@ -28,19 +28,15 @@ DARK_RUN = re.compile(rb"\x00+")  # in zxing-cpp's image of the code: 0 dark, 25
 TOKEN = re.compile(rb"(\xff*)(\x01?)(\xff*)(\x00+)")
 
 
-class DataOverflowError(ValueError):
-    """More data than a QR code at level M holds."""
-
-
 def matrix(url: str) -> tuple[bytes, int]:
     """The code's modules, one byte each row after row (0 dark, 255 light), and its width.
 
     Level M (15 % of the code may be lost) and no more: the code is shown on a screen or a
-    clean page, not on a dirty sign, and a higher level makes a larger code."""
-    try:
-        code = zxingcpp.create_barcode(url, QR_CODE, ec_level="M", dataMask=MASK)
-    except ValueError as exc:
-        raise DataOverflowError(f"{url[:60]}...: {exc}") from exc
+    clean page, not on a dirty sign, and a higher level makes a larger code. zxing-cpp's
+    ValueError ("Input too long for ECC level M ...") goes to the caller: this module defines no
+    error of its own, so that the project's errors keep one root (:mod:`publisher.qrcodes`
+    turns it into :class:`~publisher.qrcodes.DataOverflowError`)."""
+    code = zxingcpp.create_barcode(url, QR_CODE, ec_level="M", dataMask=MASK)
     image = code.to_image(add_quiet_zones=False)
     # the image has the buffer protocol, which its type stubs do not declare
     return memoryview(image).tobytes(), image.shape[1]  # type: ignore[arg-type]
