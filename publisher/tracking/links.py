@@ -90,10 +90,6 @@ def tagged_target(url: str, utm: Mapping[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    conn.execute(insert_on_conflict(conn, table), rows)
-
-
 def _store_codes(
     conn: Connection,
     table: Table,
@@ -103,23 +99,32 @@ def _store_codes(
 ) -> dict[tuple[Any, ...], str]:
     """``key`` -> code for ``rows``, each stored once whoever asks first.
 
-    Insert every row with a fresh code, ignoring rows already there, then read back: a
-    concurrent call for the same delivery (or, vanishingly rarely, a code already taken) just
-    loses its insert, and the read returns what was stored."""
+    Insert every row with a fresh code, ignoring rows already there, and take the codes the
+    insert returns. Only rows it skipped are read back: those stored before (a delivery tried
+    again, or a concurrent call for it) and, vanishingly rarely, a code already taken, which
+    is tried again with a new one. The first attempt of a batch reads nothing."""
     if not rows:
         return {}
-    deliveries = sorted({r["delivery_id"] for r in rows})
-    query = select(table.c.code, *(table.c[k] for k in key)).where(
-        table.c.delivery_id.in_(deliveries)
-    )
+    columns = (table.c.code, *(table.c[k] for k in key))
+    insert = insert_on_conflict(conn, table).returning(*columns)
+    stored: dict[tuple[Any, ...], str] = {}
     missing = rows
     for _ in range(_ATTEMPTS):
-        _insert(conn, table, [{**r, "code": new_code()} for r in missing])
-        stored = {tuple(found): str(code) for code, *found in conn.execute(query)}
-        missing = [r for r in rows if tuple(r[k] for k in key) not in stored]
+        found = conn.execute(insert, [{**r, "code": new_code()} for r in missing])
+        stored.update((tuple(rest), str(code)) for code, *rest in found)
+        missing = [r for r in missing if tuple(r[k] for k in key) not in stored]
         if not missing:
             return stored
-    raise RuntimeError(f"could not store codes in {table.name} for {deliveries[0]} and others")
+        before = select(*columns).where(
+            table.c.delivery_id.in_(sorted({r["delivery_id"] for r in missing}))
+        )
+        stored.update((tuple(rest), str(code)) for code, *rest in conn.execute(before))
+        missing = [r for r in missing if tuple(r[k] for k in key) not in stored]
+        if not missing:
+            return stored
+    raise RuntimeError(
+        f"could not store codes in {table.name} for {rows[0]['delivery_id']} and others"
+    )
 
 
 @dataclass(frozen=True)

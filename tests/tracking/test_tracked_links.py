@@ -3,10 +3,11 @@ from __future__ import annotations
 import dataclasses
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from sqlalchemy import func, select
 
 from channels.base import Links
-from publisher.tracking import prepare_links
+from publisher.tracking import codes, prepare_links
 from publisher.tracking.codes import LINK_CODE_RE
 from publisher.tracking.links import story_links
 from publisher.tracking.schema import links, offer_codes
@@ -58,6 +59,27 @@ def test_calling_again_for_the_same_delivery_returns_the_same_codes(any_site: Si
     with any_site.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(links)).scalar_one() == 3
         assert conn.execute(select(func.count()).select_from(offer_codes)).scalar_one() == 1
+
+
+def test_a_fresh_code_already_taken_is_drawn_again(
+    any_site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _prepare(any_site, "d1")
+    taken = [u.rsplit("/", 1)[1] for u in dict.fromkeys(first.urls.values())]
+    real_link, real_offer = codes.new_link_code, codes.new_offer_code
+    links_drawn = iter(taken)  # the first draws for d2 are d1's codes
+    offers_drawn = iter([str(first.offer_code)])
+    monkeypatch.setattr(codes, "new_link_code", lambda: next(links_drawn, None) or real_link())
+    monkeypatch.setattr(
+        codes, "new_offer_code", lambda prefix: next(offers_drawn, None) or real_offer(prefix)
+    )
+    second = _prepare(any_site, "d2", channel="telegram")
+    assert set(second.urls.values()).isdisjoint(first.urls.values())
+    assert second.offer_code not in (None, first.offer_code)
+    assert _prepare(any_site, "d1") == first
+    with any_site.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(links)).scalar_one() == 6
+        assert conn.execute(select(func.count()).select_from(offer_codes)).scalar_one() == 2
 
 
 def test_codes_differ_per_delivery(any_site: Site) -> None:
