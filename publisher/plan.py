@@ -384,6 +384,7 @@ def apply_in_steps(
                 on_progress(done, total)
             if pause:
                 time_mod.sleep(min(time_mod.perf_counter() - began, 0.1))
+    ledger.refresh_statistics(engine, total)
     return steps
 
 

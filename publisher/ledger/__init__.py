@@ -61,6 +61,7 @@ from publisher.ledger.schema import (
     sqlite_text,
 )
 from publisher.ledger.transitions import (
+    ANALYZE_AFTER,
     LET_GO,
     block_channel,
     cancel,
@@ -76,6 +77,7 @@ from publisher.ledger.transitions import (
     mark_unknown,
     pause_channel,
     recover_expired,
+    refresh_statistics,
     release,
     resolve_resend,
     resolve_sent,
@@ -87,6 +89,7 @@ from publisher.ledger.transitions import (
 )
 
 __all__ = [
+    "ANALYZE_AFTER",
     "BY_PLAN",
     "BY_USER",
     "CANCELLED",
@@ -134,6 +137,7 @@ __all__ = [
     "pause_channel",
     "paused_channels",
     "recover_expired",
+    "refresh_statistics",
     "release",
     "resolve_resend",
     "resolve_sent",

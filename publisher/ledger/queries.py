@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Row
 
 from publisher.ledger.schema import (
     FAILED,
+    IS_PENDING,
     MISSED,
     PENDING,
     SENT,
@@ -74,7 +75,7 @@ def every(conn: Connection) -> list[Delivery]:
 
 def due_now(conn: Connection, *, now: datetime) -> list[Delivery]:
     """Pending and due, in the order a pass would take them (for a dry run)."""
-    stmt = _ALL.where(and_(d.state.in_(PENDING), d.next_attempt_at <= now))
+    stmt = _ALL.where(and_(IS_PENDING, d.next_attempt_at <= now))
     return _deliveries(conn, stmt.order_by(d.next_attempt_at, d.id))
 
 
@@ -102,7 +103,7 @@ def due(now: datetime, skip_ids: Collection[str] = (), skip_channels: Collection
     held = select(channel_state.c.channel).where(
         or_(channel_state.c.paused_reason.is_not(None), channel_state.c.blocked_until > now)
     )
-    condition = [d.state.in_(PENDING), d.next_attempt_at <= now, d.channel.not_in(held)]
+    condition = [IS_PENDING, d.next_attempt_at <= now, d.channel.not_in(held)]
     if skip_ids:
         condition.append(d.id.not_in(list(skip_ids)))
     if skip_channels:
@@ -118,7 +119,7 @@ def any_due(conn: Connection, *, now: datetime) -> bool:
 def next_wakeups(conn: Connection, *, after: datetime, limit: int = 100) -> list[datetime]:
     stmt = (
         select(d.next_attempt_at)
-        .where(d.state.in_(PENDING), d.next_attempt_at > after)
+        .where(IS_PENDING, d.next_attempt_at > after)
         .group_by(d.next_attempt_at)
         .order_by(d.next_attempt_at)
         .limit(limit)

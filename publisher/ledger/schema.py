@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Column, Float, Index, Integer, String, Table, Text
+from sqlalchemy import Column, Float, Index, Integer, String, Table, Text, bindparam, text
 
 from publisher.db import UTCDateTime as UTCDateTime  # the one time type, named here as before
 from publisher.db import metadata
@@ -77,6 +77,23 @@ deliveries = Table(
     Index("ix_deliveries_story", "story"),
     # the dashboard counts sent deliveries per post from this index alone (0015_dash)
     Index("ix_deliveries_report", "state", "story", "channel", "variant", "region", "sent_at"),
+)
+
+# "Pending" written into a statement as literals, the way the partial index below is declared:
+# SQLite uses a partial index only for a query that has the same term, and PostgreSQL cannot
+# prove it from parameters in a cached generic plan. Queries for due rows use this term.
+PENDING_SQL = "state IN (" + ", ".join(f"'{state}'" for state in PENDING) + ")"
+IS_PENDING = deliveries.c.state.in_(
+    bindparam("pending_states", list(PENDING), expanding=True, literal_execute=True)
+)
+# What is due, in the order a claim takes it: the claim reads its batch from the front of this
+# index and stops (0020_ledger). Rows leave it when claimed, so it stays as small as the backlog.
+Index(
+    "ix_deliveries_due",
+    deliveries.c.next_attempt_at,
+    deliveries.c.id,
+    postgresql_where=text(PENDING_SQL),
+    sqlite_where=text(PENDING_SQL),
 )
 
 delivery_events = Table(

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Select,
     Text,
     and_,
     bindparam,
@@ -66,6 +67,22 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     with _writer_lock(engine), engine.begin() as conn:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
         yield conn
+
+
+# A plan that wrote this many deliveries has its tables' statistics refreshed at once.
+ANALYZE_AFTER = 500
+
+
+def refresh_statistics(engine: Engine, written: int) -> None:
+    """After a plan wrote ``written`` deliveries, let PostgreSQL's planner see them now. Its
+    autovacuum would within a minute or so; until then the planner believes the ledger as
+    small as it last measured it, and the first batches run on plans made for a few rows (a
+    sequential scan per statement, sorts of every due row for each claim) that a prepared
+    statement then keeps. SQLite keeps no statistics unless asked, and is left as it is."""
+    if written < ANALYZE_AFTER or engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE deliveries, delivery_events")
 
 
 _WRITERS: dict[str, threading.Lock] = {}
@@ -140,6 +157,15 @@ def _move(
 LET_GO = {"claimed_by": None, "lease_until": None}
 
 
+def _picked(pick: Select[Any]) -> Select[Any]:
+    """The ids a claim takes, picked once. As a plain ``IN (SELECT … LIMIT … FOR UPDATE SKIP
+    LOCKED)``, PostgreSQL may scan the pick again for each row it updates (a nested loop, chosen
+    when the statistics say the table is small), each time past the rows it has just locked, and
+    so claim far more than the limit; a materialized CTE is computed once."""
+    picked = pick.cte("picked").prefix_with("MATERIALIZED")
+    return select(picked.c.id)
+
+
 def claim_due(
     conn: Connection,
     *,
@@ -164,7 +190,7 @@ def claim_due(
     )
     stmt = (
         update(deliveries)
-        .where(d.id.in_(pick.scalar_subquery()), due)
+        .where(d.id.in_(_picked(pick)), due)
         .values(state=CLAIMED, claimed_by=token, lease_until=now + lease, updated_at=now)
         .returning(d.id, d.story, d.channel, d.variant, d.timezone, d.due_at, d.attempts)
     )
@@ -182,7 +208,7 @@ def claim_unknown(
     pick = select(d.id).where(due).limit(limit).with_for_update(skip_locked=True)
     stmt = (
         update(deliveries)
-        .where(d.id.in_(pick.scalar_subquery()), due)
+        .where(d.id.in_(_picked(pick)), due)
         .values(state=RESOLVING, claimed_by=token, lease_until=now + lease, updated_at=now)
         .returning(d.id, d.story, d.channel, d.variant, d.timezone, d.due_at, d.attempts)
     )

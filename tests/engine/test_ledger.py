@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from publisher import ledger
@@ -246,3 +246,73 @@ def test_token_bucket_allows_a_burst_then_one_per_interval(ledger_db: Engine) ->
     assert taken[:2] == [None, None]
     assert taken[2] == T0 + timedelta(seconds=10)
     assert later is None
+
+
+# Plans a planner may choose when the table's statistics are stale: a nested loop that scans
+# the pick (LIMIT ... FOR UPDATE SKIP LOCKED) again for every row, each time past the rows it
+# has just claimed. The claim must still take at most ``limit``.
+RESCAN_PLAN = (
+    "SET LOCAL enable_hashjoin = off",
+    "SET LOCAL enable_mergejoin = off",
+    "SET LOCAL enable_material = off",
+    "SET LOCAL enable_indexscan = off",
+    "SET LOCAL enable_bitmapscan = off",
+)
+
+
+@pytest.mark.parametrize("kind", ["due", "unknown"])
+def test_a_claim_takes_at_most_its_limit_whatever_the_plan(ledger_db: Engine, kind: str) -> None:
+    state = ledger.PLANNED if kind == "due" else ledger.UNKNOWN
+    rows = [
+        row(ledger.delivery_id(f"s{i}", "net", None), state, None)
+        | {"story": f"s{i}", "next_attempt_at": T0 - timedelta(seconds=i)}
+        for i in range(40)
+    ]
+    with ledger.transaction(ledger_db) as conn:
+        conn.execute(insert(ledger.deliveries), rows)
+    claim = ledger.claim_due if kind == "due" else ledger.claim_unknown
+    with ledger.transaction(ledger_db) as conn:
+        if conn.dialect.name == "postgresql":
+            for setting in RESCAN_PLAN:
+                conn.exec_driver_sql(setting)
+        taken = claim(conn, token="a/1", now=T0, lease=LEASE, limit=5)
+    assert len(taken) == 5
+    with ledger_db.connect() as conn:
+        held = conn.execute(
+            select(ledger.deliveries.c.id).where(ledger.deliveries.c.claimed_by == "a/1")
+        ).all()
+    assert sorted(r.id for r in held) == sorted(c.id for c in taken)
+    if kind == "due":  # the earliest due first
+        assert {c.story for c in taken} == {f"s{i}" for i in range(35, 40)}
+
+
+def test_a_claim_reads_its_batch_from_the_index_of_what_is_due(ledger_db: Engine) -> None:
+    rows = [
+        row(
+            ledger.delivery_id(f"s{i}", "net", None), ledger.SENT if i % 8 else ledger.PLANNED, None
+        )
+        | {"story": f"s{i}", "next_attempt_at": T0 - timedelta(seconds=i)}
+        for i in range(2400)
+    ]
+    with ledger.transaction(ledger_db) as conn:
+        conn.execute(insert(ledger.deliveries), rows)
+        conn.exec_driver_sql("ANALYZE")
+    statements: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if statement.lstrip().startswith("WITH picked"):
+            statements.append((statement, parameters))
+
+    event.listen(ledger_db, "before_cursor_execute", seen)
+    try:
+        with ledger.transaction(ledger_db) as conn:
+            taken = ledger.claim_due(conn, token="a/1", now=T0, lease=LEASE, limit=20)
+            [(statement, parameters)] = statements
+            explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
+            plan = " ".join(
+                str(r[-1]) for r in conn.exec_driver_sql(explain + statement, parameters)
+            )
+    finally:
+        event.remove(ledger_db, "before_cursor_execute", seen)
+    assert len(taken) == 20
+    assert "ix_deliveries_due" in plan, plan

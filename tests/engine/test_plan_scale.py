@@ -132,3 +132,29 @@ def test_another_writer_is_not_locked_out_while_a_big_plan_is_applied(
     )
     assert longest < 0.25 * took, (longest, took)
     assert steps > 50
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_big_plan_leaves_the_planner_statistics_of_what_it_wrote(
+    make_site: Callable[..., Settings],
+) -> None:
+    settings = make_site(channels=CHANNELS)
+    engine = db.connect(settings.database_url)
+    db.upgrade(engine)
+    write_manifest(settings.root, corpus(200, datetime.now(UTC) + timedelta(days=1)))
+    with engine.begin() as conn:  # measured while empty, as after the migrations
+        conn.exec_driver_sql("ANALYZE deliveries")
+    scheduler.apply_plan(
+        engine,
+        scheduler.ManifestWatch(settings.manifest_path).manifest,
+        settings,
+        datetime.now(UTC),
+    )
+    with engine.connect() as conn:
+        written = sum(ledger.counts_by_state(conn).values())
+        measured = conn.exec_driver_sql(
+            "SELECT reltuples FROM pg_class WHERE relname = 'deliveries'"
+        ).scalar_one()
+    engine.dispose()
+    assert written >= ledger.ANALYZE_AFTER
+    assert measured == written

@@ -1,0 +1,32 @@
+"""What is due, as its own small index: the pending deliveries by the time they fall due, so a
+claim reads its batch from the front of the index and stops, instead of finding every due row
+through ``(state, next_attempt_at)`` and sorting them all for each batch of 200. Partial, so a
+row leaves it when it is claimed and the index is as large as the backlog, not the ledger.
+
+Revision ID: 0020_ledger
+Revises: 0017_dash
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0020_ledger"
+down_revision = "0017_dash"
+branch_labels = None
+depends_on = None
+
+PENDING = "state IN ('planned', 'retry_wait')"  # as the ledger declares it (PENDING_SQL)
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_deliveries_due",
+        "deliveries",
+        ["next_attempt_at", "id"],
+        postgresql_where=sa.text(PENDING),
+        sqlite_where=sa.text(PENDING),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_deliveries_due", table_name="deliveries")
