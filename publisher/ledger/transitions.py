@@ -161,7 +161,11 @@ def _picked(pick: Select[Any]) -> Select[Any]:
     """The ids a claim takes, picked once. As a plain ``IN (SELECT … LIMIT … FOR UPDATE SKIP
     LOCKED)``, PostgreSQL may scan the pick again for each row it updates (a nested loop, chosen
     when the statistics say the table is small), each time past the rows it has just locked, and
-    so claim far more than the limit; a materialized CTE is computed once."""
+    so claim far more than the limit; a materialized CTE is computed once. The update names no
+    other condition: the pick locked each row it returns after checking it against the latest
+    version (PostgreSQL), or ran in the same statement under the write lock (SQLite), and
+    repeating the pick's conditions made PostgreSQL scan the table to match them against it
+    instead of looking the picked ids up by key."""
     picked = pick.cte("picked").prefix_with("MATERIALIZED")
     return select(picked.c.id)
 
@@ -190,7 +194,7 @@ def claim_due(
     )
     stmt = (
         update(deliveries)
-        .where(d.id.in_(_picked(pick)), due)
+        .where(d.id.in_(_picked(pick)))
         .values(state=CLAIMED, claimed_by=token, lease_until=now + lease, updated_at=now)
         .returning(d.id, d.story, d.channel, d.variant, d.timezone, d.due_at, d.attempts)
     )
@@ -208,7 +212,7 @@ def claim_unknown(
     pick = select(d.id).where(due).limit(limit).with_for_update(skip_locked=True)
     stmt = (
         update(deliveries)
-        .where(d.id.in_(_picked(pick)), due)
+        .where(d.id.in_(_picked(pick)))
         .values(state=RESOLVING, claimed_by=token, lease_until=now + lease, updated_at=now)
         .returning(d.id, d.story, d.channel, d.variant, d.timezone, d.due_at, d.attempts)
     )
