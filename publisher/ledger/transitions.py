@@ -111,22 +111,28 @@ def _claim(row: Row[Any], token: str) -> Claim:
 
 
 def _event(conn: Connection, ids: Sequence[str], state: str, now: datetime, **kw: Any) -> None:
-    if not ids:
-        return
     detail, worker = kw.get("detail"), kw.get("worker")
-    if conn.dialect.name == "sqlite" and len(ids) > 1:
+    _events(conn, [(i, worker, detail) for i in ids], state, now)
+
+
+def _events(
+    conn: Connection, rows: Sequence[tuple[str, str | None, str | None]], state: str, now: datetime
+) -> None:
+    """One event per (delivery, worker, detail), all in one statement: the rows as parameters
+    of one ``executemany`` on SQLite, three arrays unnested on PostgreSQL."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
         at = sqlite_text(now)
         conn.exec_driver_sql(
             "INSERT INTO delivery_events (delivery_id, at, state, worker, detail) "
             "VALUES (?, ?, ?, ?, ?)",
-            [(i, at, state, worker, detail) for i in ids],
+            [(i, at, state, worker, detail) for i, worker, detail in rows],
         )
         return
-    rows = [
-        {"delivery_id": i, "at": now, "state": state, "worker": worker, "detail": detail}
-        for i in ids
-    ]
-    conn.execute(_EVENT, rows)
+    ids, workers, details = (list(column) for column in zip(*rows, strict=True))
+    params = {"b_ids": ids, "b_workers": workers, "b_details": details}
+    conn.execute(_EVENTS, params | {"b_at": now, "b_state": state})
 
 
 def _held(id_: str, token: str) -> Any:
@@ -279,7 +285,24 @@ _RECEIPTS = select(
 _SENT_ALL_SQLITE = _sent_update(
     *(_RECEIPTS.c[name] for name in _RECEIPT), state=d.state.concat(literal_column("''"))
 ).returning(d.id)
-_EVENT = insert(delivery_events)
+_EVENT_COLUMNS = ("b_ids", "b_workers", "b_details")
+# A batch's events on PostgreSQL: one INSERT … SELECT over the columns' arrays, whose text
+# never changes (prepared once), instead of one row per statement in a pipeline.
+_EVENT_ROWS = (
+    func.unnest(*(bindparam(n, type_=postgresql.ARRAY(Text)) for n in _EVENT_COLUMNS))
+    .table_valued(*_EVENT_COLUMNS)
+    .render_derived(name="events")
+)
+_EVENTS = insert(delivery_events).from_select(
+    ["delivery_id", "at", "state", "worker", "detail"],
+    select(
+        _EVENT_ROWS.c.b_ids,
+        bindparam("b_at", type_=UTCDateTime),
+        bindparam("b_state", type_=Text),
+        _EVENT_ROWS.c.b_workers,
+        _EVENT_ROWS.c.b_details,
+    ),
+)
 
 
 def mark_sending(conn: Connection, claim: Claim, *, now: datetime, lease: timedelta) -> bool:
@@ -369,18 +392,11 @@ def mark_sent_many(
         batch = json.dumps([[r[name] for name in _RECEIPT] for r in rows], ensure_ascii=False)
         stored = set(conn.execute(_SENT_ALL_SQLITE, {"b_rows": batch, "b_now": now}).scalars())
     events = [
-        {
-            "delivery_id": claim.id,
-            "at": now,
-            "state": SENT,
-            "worker": claim.token,
-            "detail": receipt["url"] or receipt["remote_id"],
-        }
+        (claim.id, claim.token, receipt["url"] or receipt["remote_id"])
         for claim, receipt in sent
         if claim.id in stored
     ]
-    if events:
-        conn.execute(_EVENT, events)
+    _events(conn, events, SENT, now)
     return stored
 
 
