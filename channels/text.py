@@ -458,7 +458,7 @@ def _last_fitting(cuts: list[_Cut], fits: Callable[[_Cut], bool]) -> _Cut | None
 
 _md: MarkdownIt | None = None
 # a byte-order mark and the non-characters twitter-text refuses: never wanted in a post
-_NOT_TEXT = regex.compile("[\ufeff\ufffe\uffff]")
+_NOT_TEXT = re.compile("[\ufeff\ufffe\uffff]")
 _LEFTOVER_EMPHASIS = regex.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 
 
