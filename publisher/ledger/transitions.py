@@ -19,6 +19,7 @@ from sqlalchemy import (
     Select,
     Text,
     and_,
+    any_,
     bindparam,
     func,
     insert,
@@ -233,6 +234,16 @@ _SENDING = (
     .where(d.id == bindparam("b_id"), d.claimed_by == bindparam("b_token"), d.state == CLAIMED)
     .values(state=SENDING, lease_until=bindparam("b_lease", type_=UTCDateTime), updated_at=_NOW)
 )
+_SENDING_ALL = (
+    update(deliveries)
+    .where(
+        d.id == any_(bindparam("b_ids", type_=postgresql.ARRAY(Text))),
+        d.claimed_by == any_(bindparam("b_tokens", type_=postgresql.ARRAY(Text))),
+        d.state == CLAIMED,
+    )
+    .values(state=SENDING, lease_until=bindparam("b_lease", type_=UTCDateTime), updated_at=_NOW)
+    .returning(d.id)
+)
 
 
 def _sent_update(
@@ -321,13 +332,13 @@ def mark_sending_many(
     if len(claims) == 1:
         (claim,) = claims
         return {claim.id} if mark_sending(conn, claim, now=now, lease=lease) else set()
+    ids, tokens = [c.id for c in claims], sorted({c.token for c in claims})
+    if conn.dialect.name == "postgresql":  # the ids as one array: the same text every batch
+        params = {"b_ids": ids, "b_tokens": tokens, "b_lease": now + lease, "b_now": now}
+        return set(conn.execute(_SENDING_ALL, params).scalars())
     stmt = (
         update(deliveries)
-        .where(
-            d.id.in_([c.id for c in claims]),
-            d.claimed_by.in_({c.token for c in claims}),
-            d.state == CLAIMED,
-        )
+        .where(d.id.in_(ids), d.claimed_by.in_(tokens), d.state == CLAIMED)
         .values(state=SENDING, lease_until=now + lease, updated_at=now)
         .returning(d.id)
     )

@@ -7,7 +7,7 @@ so a second call for the same delivery returns the codes the first one stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -15,13 +15,14 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Column, Connection, Row, Table, Text, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 
 from channels.base import Links
 from channels.text import find_urls, plain
 from publisher.adapters import OFFLINE_CHANNEL as OFFLINE_CHANNEL
 from publisher.adapters import utm_medium
-from publisher.db import insert_on_conflict
+from publisher.db import UTCDateTime, insert_on_conflict
 from publisher.model import Story
 from publisher.settings import Settings
 from publisher.tracking import codes
@@ -90,6 +91,41 @@ def tagged_target(url: str, utm: Mapping[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def _insert_new(
+    conn: Connection, table: Table, rows: list[dict[str, Any]], returning: tuple[Column[Any], ...]
+) -> Iterable[Row[Any]]:
+    """Insert the rows, skipping any whose code or key is stored already; ``returning`` of
+    those inserted. PostgreSQL gets the columns as arrays in a statement whose text never
+    changes (prepared once), not a VALUES list of a few thousand parameters that the driver
+    parses again for every batch (10 ms a batch of 200 deliveries). Every row of a batch has
+    the same ``created_at``."""
+    if conn.dialect.name != "postgresql":
+        return conn.execute(insert_on_conflict(conn, table).returning(*returning), rows)
+    statement = _pg_insert(table, tuple(rows[0]), tuple(c.name for c in returning))
+    arrays = {f"a_{name}": [r[name] for r in rows] for name in rows[0] if name != "created_at"}
+    return conn.execute(statement, arrays | {"created_at": rows[0]["created_at"]})
+
+
+@lru_cache(maxsize=8)
+def _pg_insert(table: Table, names: tuple[str, ...], returning: tuple[str, ...]) -> Any:
+    texts = [name for name in names if name != "created_at"]
+    given = (
+        func.unnest(*(bindparam(f"a_{name}", type_=postgresql.ARRAY(Text)) for name in texts))
+        .table_valued(*texts)
+        .render_derived(name="given")
+    )
+    values = [
+        bindparam("created_at", type_=UTCDateTime) if n == "created_at" else given.c[n]
+        for n in names
+    ]
+    return (
+        postgresql.insert(table)
+        .from_select(list(names), select(*values))
+        .on_conflict_do_nothing()
+        .returning(*(table.c[name] for name in returning))
+    )
+
+
 def _store_codes(
     conn: Connection,
     table: Table,
@@ -106,11 +142,10 @@ def _store_codes(
     if not rows:
         return {}
     columns = (table.c.code, *(table.c[k] for k in key))
-    insert = insert_on_conflict(conn, table).returning(*columns)
     stored: dict[tuple[Any, ...], str] = {}
     missing = rows
     for _ in range(_ATTEMPTS):
-        found = conn.execute(insert, [{**r, "code": new_code()} for r in missing])
+        found = _insert_new(conn, table, [{**r, "code": new_code()} for r in missing], columns)
         stored.update((tuple(rest), str(code)) for code, *rest in found)
         missing = [r for r in missing if tuple(r[k] for k in key) not in stored]
         if not missing:
