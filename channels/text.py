@@ -459,6 +459,7 @@ def _last_fitting(cuts: list[_Cut], fits: Callable[[_Cut], bool]) -> _Cut | None
 _md: MarkdownIt | None = None
 # a byte-order mark and the non-characters twitter-text refuses: never wanted in a post
 _NOT_TEXT = re.compile("[\ufeff\ufffe\uffff]")
+_MARKUP = re.compile(r"[*_`\[\]<>&\\!]")  # a text without these is plain already
 _LEFTOVER_EMPHASIS = regex.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 
 
@@ -468,7 +469,7 @@ def plain(text: str) -> str:
     tracked like any other), ``&amp;`` -> ``&``, tags dropped, lines kept."""
     global _md
     text = _NOT_TEXT.sub("", text)
-    if not any(ch in text for ch in "*_`[]<>&\\!"):
+    if not _MARKUP.search(text):
         return text
     if _md is None:
         _md = MarkdownIt("commonmark")
