@@ -13,8 +13,8 @@ from sqlalchemy.engine import Connection, Row
 from publisher.ledger.schema import (
     FAILED,
     IS_PENDING,
+    IS_UNKNOWN,
     MISSED,
-    PENDING,
     SENT,
     UNKNOWN,
     channel_state,
@@ -90,12 +90,20 @@ def counts_by_state(conn: Connection) -> dict[str, int]:
 
 
 def upcoming(conn: Connection, *, limit: int = 10) -> list[Delivery]:
-    stmt = (
-        _ALL.where(d.state.in_((*PENDING, UNKNOWN)), d.next_attempt_at.is_not(None))
-        .order_by(d.next_attempt_at)
-        .limit(limit)
-    )
-    return _deliveries(conn, stmt)
+    """The next ``limit`` pending or unknown deliveries with a time, soonest first: the first
+    ``limit`` of each from its own index, merged."""
+    found = [
+        row
+        for state in (IS_PENDING, IS_UNKNOWN)
+        for row in _deliveries(
+            conn,
+            _ALL.where(state, d.next_attempt_at.is_not(None))
+            .order_by(d.next_attempt_at, d.id)
+            .limit(limit),
+        )
+    ]
+    found.sort(key=lambda row: (row.next_attempt_at, row.id))
+    return found[:limit]
 
 
 def due(now: datetime, skip_ids: Collection[str] = (), skip_channels: Collection[str] = ()) -> Any:

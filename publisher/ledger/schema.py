@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Column, Float, Index, Integer, String, Table, Text, bindparam, text
+from sqlalchemy import Column, Float, Index, Integer, String, Table, Text, bindparam, literal, text
 
 from publisher.db import UTCDateTime as UTCDateTime  # the one time type, named here as before
 from publisher.db import metadata
@@ -72,7 +72,6 @@ deliveries = Table(
     Column("sent_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),  # what is due
     Index("ix_deliveries_state_lease_until", "state", "lease_until"),  # expired leases
     Index("ix_deliveries_story", "story"),
     # the dashboard counts sent deliveries per post from this index alone (0015_dash)
@@ -94,6 +93,16 @@ Index(
     deliveries.c.id,
     postgresql_where=text(PENDING_SQL),
     sqlite_where=text(PENDING_SQL),
+)
+# Unknown outcomes by when to look again (0020_ledger, with the one above in place of an index
+# on (state, next_attempt_at) that every state change of every delivery had to update).
+UNKNOWN_SQL = f"state = '{UNKNOWN}'"
+IS_UNKNOWN = deliveries.c.state == literal(UNKNOWN, literal_execute=True)
+Index(
+    "ix_deliveries_unknown",
+    deliveries.c.next_attempt_at,
+    postgresql_where=text(UNKNOWN_SQL),
+    sqlite_where=text(UNKNOWN_SQL),
 )
 
 delivery_events = Table(

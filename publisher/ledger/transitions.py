@@ -40,6 +40,8 @@ from publisher.ledger.schema import (
     CLAIMED,
     FAILED,
     IN_HAND,
+    IS_PENDING,
+    IS_UNKNOWN,
     MISSED,
     PENDING,
     PLANNED,
@@ -215,7 +217,7 @@ def claim_unknown(
     conn: Connection, *, token: str, now: datetime, lease: timedelta, limit: int = 20
 ) -> list[Claim]:
     """Take unknown outcomes to resolve; those held for a person have no next_attempt_at."""
-    due = and_(d.state == UNKNOWN, d.next_attempt_at <= now)
+    due = and_(IS_UNKNOWN, d.next_attempt_at <= now)
     pick = select(d.id).where(due).limit(limit).with_for_update(skip_locked=True)
     stmt = (
         update(deliveries)
@@ -513,7 +515,7 @@ def mark_missed(conn: Connection, *, now: datetime, grace: timedelta) -> list[st
     """Planned deliveries more than the grace period late are reported, not sent."""
     stmt = (
         update(deliveries)
-        .where(d.state == PLANNED, d.next_attempt_at < now - grace)
+        .where(IS_PENDING, d.state == PLANNED, d.next_attempt_at < now - grace)
         .values(
             state=MISSED,
             next_attempt_at=None,

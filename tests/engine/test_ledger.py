@@ -286,11 +286,13 @@ def test_a_claim_takes_at_most_its_limit_whatever_the_plan(ledger_db: Engine, ki
         assert {c.story for c in taken} == {f"s{i}" for i in range(35, 40)}
 
 
-def test_a_claim_reads_its_batch_from_the_index_of_what_is_due(ledger_db: Engine) -> None:
+@pytest.mark.parametrize("kind", ["due", "unknown"])
+def test_a_claim_reads_its_batch_from_the_index_of_what_is_due(
+    ledger_db: Engine, kind: str
+) -> None:
+    waiting = ledger.PLANNED if kind == "due" else ledger.UNKNOWN
     rows = [
-        row(
-            ledger.delivery_id(f"s{i}", "net", None), ledger.SENT if i % 8 else ledger.PLANNED, None
-        )
+        row(ledger.delivery_id(f"s{i}", "net", None), ledger.SENT if i % 8 else waiting, None)
         | {"story": f"s{i}", "next_attempt_at": T0 - timedelta(seconds=i)}
         for i in range(2400)
     ]
@@ -303,10 +305,11 @@ def test_a_claim_reads_its_batch_from_the_index_of_what_is_due(ledger_db: Engine
         if statement.lstrip().startswith("WITH picked"):
             statements.append((statement, parameters))
 
+    claim = ledger.claim_due if kind == "due" else ledger.claim_unknown
     event.listen(ledger_db, "before_cursor_execute", seen)
     try:
         with ledger.transaction(ledger_db) as conn:
-            taken = ledger.claim_due(conn, token="a/1", now=T0, lease=LEASE, limit=20)
+            taken = claim(conn, token="a/1", now=T0, lease=LEASE, limit=20)
             [(statement, parameters)] = statements
             explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
             plan = " ".join(
@@ -315,4 +318,8 @@ def test_a_claim_reads_its_batch_from_the_index_of_what_is_due(ledger_db: Engine
     finally:
         event.remove(ledger_db, "before_cursor_execute", seen)
     assert len(taken) == 20
-    assert "ix_deliveries_due" in plan, plan
+    assert f"ix_deliveries_{kind}" in plan, plan
+    with ledger_db.connect() as conn:  # what `storyloop status` lists next, from both indexes
+        soonest = ledger.upcoming(conn, limit=5)
+    expected = sorted((r["next_attempt_at"], r["id"]) for r in rows if r["state"] == waiting)[20:25]
+    assert [(u.next_attempt_at, u.id) for u in soonest] == expected
