@@ -189,3 +189,43 @@ def test_unchanged_stories_are_not_checked_again_and_a_changed_fact_is_still_cau
     cold = tmp_path / "cold"
     assert build(content, cold).returncode == 0
     assert tree(output) == tree(cold)
+
+
+def test_a_listing_is_rendered_again_only_when_what_it_shows_of_a_story_changed(
+    content: Path, tmp_path: Path
+) -> None:
+    output, cache = tmp_path / "warm", tmp_path / "cache"
+    caching = {"CACHE_CONTENT": True, "CACHE_PATH": str(cache), "LOAD_CONTENT_CACHE": True}
+    assert build(content, output, **{**caching, "LOAD_CONTENT_CACHE": False}).returncode == 0
+    before = stats(output)
+    listings = [n for n in before if re.match(r"(stories/)?index\d*\.html$|regions/", n)]
+    assert len(listings) >= 6, listings
+
+    # the body of a story that gives its summary: no listing shows it, none is rendered
+    edited = content / "stories" / "kitchen-3.md"
+    edited.write_text(edited.read_text("utf-8") + "\nThe sink moved.\n", "utf-8")
+    again = build_wide(content, output, **caching)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "pages: 7 listings unchanged, not rendered" in again.stdout
+    assert {n: stats(output)[n] for n in listings} == {n: before[n] for n in listings}
+
+    # its title, which every listing of it shows: they are rendered again, as a cold build's
+    edited.write_text(edited.read_text("utf-8").replace("Kitchen 3", "Scullery 3", 1), "utf-8")
+    third = build_wide(content, output, **caching)
+    assert third.returncode == 0, third.stdout + third.stderr
+    titled = {n for n in listings if "Scullery 3" in (output / n).read_text("utf-8")}
+    assert {p.split("/")[0] for p in titled} == {"index3.html", "stories", "regions"}, titled
+    # the site's subtitle changed in the settings: on every page, no story's field
+    subtitle = {"SITESUBTITLE": "Kitchens, made again"}
+    fourth = build_wide(content, output, **caching, **subtitle)
+    assert fourth.returncode == 0, fourth.stdout + fourth.stderr
+    assert "Kitchens, made again" in (output / "index2.html").read_text("utf-8")
+    # and a region's name: on its page, and in what the plugin computed for its stories
+    named = {"xiamen": "厦门 Xiamen", "shanghai": "上海 Shanghai", "berlin": "Berlin-Mitte"}
+    regions = {"STORYLOOP_REGIONS": named, **subtitle}
+    fifth = build_wide(content, output, **caching, **regions)
+    assert fifth.returncode == 0, fifth.stdout + fifth.stderr
+    assert "Berlin-Mitte" in (output / "regions" / "berlin.html").read_text("utf-8")
+    cold = tmp_path / "cold"
+    assert build(content, cold, **regions).returncode == 0
+    assert tree(output) == tree(cold)
