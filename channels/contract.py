@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import requests
+if TYPE_CHECKING:  # imported when a context is made: it costs every process that
+    import requests  # imports the errors (the site build among them) about 0.15 s
 
 # --------------------------------------------------------------------------- secrets
 
@@ -423,6 +424,12 @@ def _copy(value: JSON) -> JSON:
     return value
 
 
+def _new_session() -> requests.Session:
+    import requests
+
+    return requests.Session()
+
+
 @dataclass
 class ChannelContext:
     """What an adapter may touch besides the network, all handed over by the engine.
@@ -434,7 +441,7 @@ class ChannelContext:
 
     var_dir: Path
     content_dir: Path
-    session: requests.Session = field(default_factory=requests.Session)
+    session: requests.Session = field(default_factory=lambda: _new_session())
     now: Callable[[], datetime] = field(default_factory=lambda: partial(datetime.now, UTC))
     optouts: Callable[[], set[str]] = field(default_factory=lambda: set)
     state: StateStore = field(default_factory=MemoryState)

@@ -126,7 +126,20 @@ def read_header(path: Path, display: str | None = None) -> Header:
     recorded in ``problems`` (a file that cannot be decoded has no fields).
     """
     header = Header(path=display or str(path))
-    text = _decode(path, header)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        header.problems.append(
+            Problem(header.path, 1, "File", f"cannot be read: {exc.strerror}", "a readable file")
+        )
+        return header
+    return header_from(data, header)
+
+
+def header_from(data: bytes, header: Header) -> Header:
+    """:func:`read_header` of a file's bytes already read (the build reads each file once for
+    its header and its hash), into ``header`` (its path set)."""
+    text = _decode(data, header)
     if text is None:
         return header
     lines = NEWLINE.split(text)
@@ -163,16 +176,9 @@ def read_header(path: Path, display: str | None = None) -> Header:
     return header
 
 
-def _decode(path: Path, header: Header) -> str | None:
+def _decode(data: bytes, header: Header) -> str | None:
     """The file as text, or None after recording why it cannot be read as UTF-8."""
     expected = "a Markdown file saved as UTF-8"
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        header.problems.append(
-            Problem(header.path, 1, "File", f"cannot be read: {exc.strerror}", "a readable file")
-        )
-        return None
     line = 1
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         message = "saved as UTF-16"

@@ -24,7 +24,7 @@ from pelican.contents import Article
 from pelican.generators import ArticlesGenerator, Generator, PelicanTemplateNotFound
 from PIL import Image as PILImage
 
-from publisher import build_manifest, pelican_theme, qrcodes, ratings, writer
+from publisher import build_checks, build_manifest, pelican_theme, qrcodes, ratings, writer
 from publisher.consent.build import withdrawn as withdrawn_consent
 from publisher.content import (
     MARKDOWN_SUFFIXES,
@@ -35,6 +35,7 @@ from publisher.content import (
     StoryFields,
     duplicate_slugs,
     excluded,
+    header_from,
     parse,
     read_header,
     split_list,
@@ -187,14 +188,14 @@ def pelican_fields(settings: dict[str, Any]) -> frozenset[str]:
     return frozenset(names)
 
 
-def story_channels(header: Header, engine: EngineSettings, category: Any) -> tuple[str, ...]:
-    """Where a story goes: the Channels it names (none when empty), else its category's rule,
-    else ``default_channels``. An archive turned on without rules goes nowhere."""
-    named = tuple(split_list(header.get("channels"))) if "channels" in header.values else None
-    return routed(named, engine, category)
+def named_channels(header: Header) -> tuple[str, ...] | None:
+    """The Channels a header names (none when empty), None when it names none."""
+    return tuple(split_list(header.get("channels"))) if "channels" in header.values else None
 
 
 def routed(named: tuple[str, ...] | None, engine: EngineSettings, category: Any) -> tuple[str, ...]:
+    """Where a story goes: the Channels it names, else its category's rule, else
+    ``default_channels``. An archive turned on without rules goes nowhere."""
     if named is not None:
         return named
     rules = engine.category_channels
@@ -275,9 +276,11 @@ def translation_of(story: Story) -> Translation:
     )
 
 
-def content_hash(story: Story, root: Path) -> str:
+def content_hash(story: Story, root: Path, digests: dict[str, str] | None = None) -> str:
     """The hash of a story's source and its translations' (editing any language is an edit of
-    the story)."""
+    the story). ``digests``: the hash of each file the build read already, by its shown path."""
+    if not story.translations and digests and story.source in digests:
+        return digests[story.source]
     digest = hashlib.sha256((root / story.source).read_bytes())
     for t in story.translations:
         digest.update((root / t.source).read_bytes())
@@ -474,16 +477,23 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     originals, translations = list(generator.articles), list(generator.translations)
     headers: dict[str, Header] = {}
     parsed: dict[str, Parsed] = {}
+    digests: dict[str, str] = {}  # each file's SHA-256 by its shown path, for the manifest
     STATE.routes = {}
+    cache = checks_cache(generator.settings, rules)
     for number, article in enumerate(originals + translations):
-        header = header_of(article, root)
-        parsed[article.source_path] = parse(header, rules)  # each header read once
+        if cache is None:  # `storyloop check` lists the whole headers it read
+            header = header_of(article, root)
+            found = build_checks.Checked("", parse(header, rules), header, named_channels(header))
+        else:
+            # a build keeps of each header only what the checks across files read (a whole
+            # header each, its body the file's text, was the largest part it held per story)
+            found = checked(article, root, rules, cache, digests)
+        parsed[article.source_path] = found.parsed  # each header read and parsed once
         if number < len(originals):
-            STATE.routes[header.path] = story_channels(header, STATE.engine, article.category)
-        # `storyloop check` lists what it read; a build keeps of each header only what the
-        # checks across files read (a whole header each, its body the file's text, was the
-        # largest part of what a build held per story)
-        headers[article.source_path] = header if STATE.check_only else cross_file(header)
+            STATE.routes[found.slim.path] = routed(found.named, STATE.engine, article.category)
+        headers[article.source_path] = found.slim
+    if cache is not None:
+        cache.save()
     STATE.checked = list(headers.values()) if STATE.check_only else []
     skipped = skipped_by_pelican(generator, rules)
     said = {p.path for p in skipped}  # the same post as Pelican's own skip line: said once
@@ -519,7 +529,7 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
             story_from(t, fields_of(t), rules, STATE.site_url, root) for t in article.translations
         ]
         story = replace(story, translations=tuple(translation_of(v) for v in versions))
-        story = replace(story, content_hash=content_hash(story, root))
+        story = replace(story, content_hash=content_hash(story, root, digests))
         article.storyloop = theme_data(story, generator.settings)
         article.storyloop["verified"] = verified_mark(fields_of(article).verified)
         for translated, version in zip(article.translations, versions, strict=True):
@@ -530,6 +540,51 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     generator.context["storyloop_ratings"] = ratings.for_theme(
         STATE.stories, STATE.engine.stores, STATE.site_url, date.today()
     )
+
+
+def checks_cache(settings: dict[str, Any], rules: Rules) -> build_checks.Cache | None:
+    """Where the checks of unchanged files are kept between builds (none for ``storyloop
+    check``, which reads whole headers; nothing kept unless Pelican caches content)."""
+    if STATE.check_only:
+        return None
+    if not (settings.get("CACHE_CONTENT") and settings.get("CACHE_PATH")):
+        return build_checks.Cache(None, load=False, inputs=None)
+    return build_checks.Cache(
+        Path(settings["CACHE_PATH"]) / build_checks.CACHE_NAME,
+        load=bool(settings.get("LOAD_CONTENT_CACHE")),
+        inputs=[build_checks.rules_key(rules), writer.project_code()],
+    )
+
+
+def checked(
+    article: Article, root: Path, rules: Rules, cache: build_checks.Cache, digests: dict[str, str]
+) -> build_checks.Checked:
+    """One article's checks: the file is read once (its hash is the manifest's too) and, when
+    everything the checks read is as in the last build, its parse comes from the cache."""
+    source = Path(article.source_path)
+    display = display_path(source, root)
+    data = None
+    if source.suffix in MARKDOWN_SUFFIXES:
+        try:
+            data = source.read_bytes()
+        except OSError:
+            data = None  # header_of records it as the file's problem
+    if data is None:
+        header = header_of(article, root)
+        slim, named = cross_file(header), named_channels(header)
+        return build_checks.Checked("", parse(header, rules), slim, named)
+    digest = hashlib.sha256(data).hexdigest()
+    digests[display] = digest
+    values = {key: metadata_text(value) for key, value in article.metadata.items()}
+    image = cache.image_state(rules, values.get("image") or None)
+    key = cache.key(display, digest, values, image)
+    found = cache.get(article.source_path, key)
+    if found is None:
+        header = replace(header_from(data, Header(path=display)), values=values)
+        slim, named = cross_file(header), named_channels(header)
+        found = build_checks.Checked(key, parse(header, rules), slim, named)
+    cache.put(article.source_path, found)
+    return found
 
 
 def skipped_by_pelican(generator: ArticlesGenerator, rules: Rules) -> list[Problem]:

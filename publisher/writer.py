@@ -12,11 +12,17 @@ Two things, both invisible in the output (a warm rebuild gives the bytes a cold 
   categories, pages and regions in the menu, the newest stories the "more stories" list
   shows). The keys of the last build are kept in Pelican's cache folder
   (``storyloop-pages.json``) with each file's size and mtime: a page whose file is gone or was
-  touched since is rendered again. Index, category and region pages list many stories and are
-  few: they are rendered and compared.
+  touched since is rendered again.
+- **A listing (index, category, region pages, all the pages of a paginated one) whose inputs
+  are unchanged is not rendered either**: its key holds what it is given besides the stories,
+  what every page shares, the newest ratings, and for every story it or the context lists what
+  a listing shows of it (:func:`card_inputs`: the summary, not the body, when the metadata
+  gives one), in the order listed. A body edit of a story with a Summary renders its own page
+  and feeds only.
 
 A theme that shows something else on a story page (another story's fields, a value gathered
-across all stories) must add it to :func:`shared_inputs`, or its pages would keep the old value.
+across all stories) must add it to :func:`shared_inputs`, and one whose listings show a story's
+body to :func:`card_inputs`, or its pages would keep the old value.
 """
 
 from __future__ import annotations
@@ -176,6 +182,32 @@ def page_inputs(article: Any, shared: str, name: str) -> str:
     )
 
 
+LISTS = ("articles", "dates", "all_articles", "paginated")  # what a listing page is given
+
+
+def _stamp(path: str) -> list[int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def card_inputs(article: Any) -> str:
+    """The key of what a listing page shows of one story: its summary, not its body (Pelican
+    makes the summary from the body only when the metadata gives none), its metadata, what the
+    plugin computed for it and its translations' addresses. The settings are in the listing's
+    key."""
+    summary = article.metadata.get("summary")
+    return digest(
+        summary if isinstance(summary, str) and summary else article.content,
+        article.metadata,
+        getattr(article, "storyloop", None),
+        getattr(article, "template", ""),
+        [[t.slug, t.lang, t.metadata] for t in getattr(article, "translations", [])],
+    )
+
+
 class PageWriter(Writer):  # type: ignore[misc]
     """Pelican's writer, returned by the ``get_writer`` signal (see the module's docstring)."""
 
@@ -195,6 +227,8 @@ class PageWriter(Writer):  # type: ignore[misc]
         self.new: dict[str, list[Any]] = {}
         self.shared: str | None = None
         self.skipped = 0
+        self.listings_skipped = 0
+        self.article_keys: dict[int, str] = {}  # id of an article -> its card's key
         global ACTIVE
         ACTIVE = self
 
@@ -218,11 +252,17 @@ class PageWriter(Writer):  # type: ignore[misc]
         self, name: Any, template: Any, context: dict[str, Any], *args: Any, **kwargs: Any
     ) -> None:
         article = kwargs.get("article")
-        if article is None or self.keys_path is None or args or kwargs.get("paginated"):
+        if self.keys_path is None or args or not name:
             super().write_file(name, template, context, *args, **kwargs)
             return
         if self.shared is None:
             self.shared = shared_inputs(context, self.settings)
+        if article is None or kwargs.get("paginated"):
+            if any(k in kwargs for k in LISTS):
+                self.write_listing(name, template, context, **kwargs)
+            else:
+                super().write_file(name, template, context, *args, **kwargs)
+            return
         key = page_inputs(article, self.shared, name)
         path = os.path.join(self.output_path, name)
         old = self.old.get(name)
@@ -240,11 +280,64 @@ class PageWriter(Writer):  # type: ignore[misc]
         stat = os.stat(path)
         self.new[name] = [key, stat.st_size, stat.st_mtime_ns]
 
+    def article_key(self, article: Any) -> str:
+        """The key of what a listing shows of ``article`` (:func:`card_inputs`)."""
+        key = self.article_keys.get(id(article))
+        if key is None:
+            key = card_inputs(article)
+            self.article_keys[id(article)] = key
+        return key
+
+    def listing_inputs(self, name: str, template: Any, context: dict[str, Any], kw: Any) -> str:
+        """The key of a page that lists stories (index, category, region; each of its pages
+        when paginated): the keys of the stories' own pages in the order listed, for every
+        list it is given and the context's, and everything else it is given."""
+        lists: dict[str, list[str]] = {}
+        given: dict[str, Any] = {}
+        for k, v in kw.items():
+            if k == "paginated" and isinstance(v, dict):
+                lists |= {f"paginated.{n}": [self.article_key(a) for a in v[n]] for n in v}
+            elif k in LISTS and isinstance(v, list | tuple):
+                lists[k] = [self.article_key(a) for a in v]
+            else:
+                given[k] = v
+        return digest(
+            self.shared,
+            "listing",
+            name,
+            getattr(template, "name", ""),
+            given,
+            lists,
+            [self.article_key(a) for a in context.get("articles", [])],
+            [
+                [c.name, c.slug, [self.article_key(a) for a in items]]
+                for c, items in context.get("categories", [])
+            ],
+            context.get("storyloop_ratings"),
+        )
+
+    def write_listing(self, name: str, template: Any, context: dict[str, Any], **kw: Any) -> None:
+        """A listing page, or all the pages of a paginated one, rendered only when its key or
+        any of its files changed since the last build."""
+        key = self.listing_inputs(name, template, context, kw)
+        entry = f"listing:{name}"
+        old = self.old.get(entry)
+        if old is not None and old[0] == key and all(_stamp(f[0]) == f[1:] for f in old[1]):
+            self._written_files.update(f[0] for f in old[1])  # as Pelican's checks expect
+            self.new[entry] = old
+            self.listings_skipped += 1
+            return
+        before = set(self._written_files)
+        super().write_file(name, template, context, **kw)
+        files = sorted(self._written_files - before)
+        self.new[entry] = [key, [[f, *(_stamp(f) or [])] for f in files]]
+
     def finish(self) -> None:
         """Keep this build's page keys for the next one."""
         if self.keys_path is None:
             return
         log.debug("pages: %d story pages unchanged, not rendered", self.skipped)
+        log.debug("pages: %d listings unchanged, not rendered", self.listings_skipped)
         if self.new != self.old:
             self.keys_path.parent.mkdir(parents=True, exist_ok=True)
             data = json.dumps(self.new, separators=(",", ":"), sort_keys=True)

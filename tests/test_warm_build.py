@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from publisher import writer
 from tests.test_large_build import build, story
@@ -112,3 +114,118 @@ def test_the_manifest_is_left_alone_when_unchanged_and_encoded_again_when_touche
     assert third.returncode == 0, third.stdout + third.stderr
     assert f"manifest: {STORIES} encoded, 0 copied" in " ".join(third.stdout.split())
     assert manifest.read_bytes() == good
+
+
+def build_wide(content: Path, output: Path, **settings: object) -> subprocess.CompletedProcess[str]:
+    """:func:`build` with log lines wide enough that no message is wrapped."""
+    os.environ["COLUMNS"], before = "400", os.environ.get("COLUMNS")
+    try:
+        return build(content, output, **settings)
+    finally:
+        if before is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = before
+
+
+def checks_from_cache(done: subprocess.CompletedProcess[str]) -> tuple[int, int]:
+    found = re.search(r"checks: (\d+) of (\d+) from the cache", done.stdout)
+    assert found, done.stdout + done.stderr
+    return int(found[1]), int(found[2])
+
+
+def test_unchanged_stories_are_not_checked_again_and_a_changed_fact_is_still_caught(
+    content: Path, tmp_path: Path
+) -> None:
+    output, cache = tmp_path / "warm", tmp_path / "cache"
+    caching = {"CACHE_CONTENT": True, "CACHE_PATH": str(cache), "LOAD_CONTENT_CACHE": True}
+    (content / "images").mkdir()
+    photo = content / "images" / "sink.png"
+    Image.new("RGB", (40, 30), (90, 120, 40)).save(photo)
+    pictured = content / "stories" / "kitchen-7.md"
+    text = pictured.read_text("utf-8").replace("Summary:", "Image: images/sink.png\nSummary:")
+    pictured.write_text(text.replace("Summary:", "Image-Alt: The sink\nSummary:", 1), "utf-8")
+    first = build_wide(content, output, **{**caching, "LOAD_CONTENT_CACHE": False})
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert checks_from_cache(first) == (0, STORIES)
+    again = build_wide(content, output, **caching)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert checks_from_cache(again) == (STORIES, STORIES)
+
+    # the edited story is checked again: its new error is found
+    edited = content / "stories" / "kitchen-3.md"
+    good = edited.read_text("utf-8")
+    edited.write_text(good.replace("Store: berlin-1", "Store: nowhere-9"), "utf-8")
+    failed = build_wide(content, output, **caching)
+    assert failed.returncode != 0
+    assert "kitchen-3.md:9: Store: unknown store 'nowhere-9'" in failed.stdout + failed.stderr
+    edited.write_text(good, "utf-8")
+
+    # another file that takes an unchanged story's slug: the check across files still runs
+    twin = content / "stories" / "twin.md"
+    twin.write_text(story(5), "utf-8")
+    failed = build_wide(content, output, **caching)
+    assert failed.returncode != 0
+    assert "duplicate slug 'kitchen-5'" in failed.stdout + failed.stderr
+    twin.unlink()
+
+    # the picture the unchanged story names is gone: its check reads the folder again
+    photo.unlink()
+    failed = build_wide(content, output, **caching)
+    assert failed.returncode != 0
+    assert "kitchen-7.md:10: Image: file not found: images/sink.png" in failed.stdout
+    Image.new("RGB", (40, 30), (90, 120, 40)).save(photo)
+
+    # a rule from the settings changed, no story touched: every story is checked against it
+    xiamen = {"STORYLOOP_REGIONS": {"xiamen": "Xiamen"}}
+    failed = build_wide(content, output, **caching, **xiamen)
+    assert failed.returncode != 0
+    unknown = re.findall(r"kitchen-\d+\.md:\d+: Region: unknown region 'berlin'", failed.stdout)
+    assert len(unknown) == STORIES, failed.stdout + failed.stderr
+
+    # and after all that, the warm output is still what a cold build gives
+    done = build_wide(content, output, **caching)
+    assert done.returncode == 0, done.stdout + done.stderr
+    cold = tmp_path / "cold"
+    assert build(content, cold).returncode == 0
+    assert tree(output) == tree(cold)
+
+
+def test_a_listing_is_rendered_again_only_when_what_it_shows_of_a_story_changed(
+    content: Path, tmp_path: Path
+) -> None:
+    output, cache = tmp_path / "warm", tmp_path / "cache"
+    caching = {"CACHE_CONTENT": True, "CACHE_PATH": str(cache), "LOAD_CONTENT_CACHE": True}
+    assert build(content, output, **{**caching, "LOAD_CONTENT_CACHE": False}).returncode == 0
+    before = stats(output)
+    listings = [n for n in before if re.match(r"(stories/)?index\d*\.html$|regions/", n)]
+    assert len(listings) >= 6, listings
+
+    # the body of a story that gives its summary: no listing shows it, none is rendered
+    edited = content / "stories" / "kitchen-3.md"
+    edited.write_text(edited.read_text("utf-8") + "\nThe sink moved.\n", "utf-8")
+    again = build_wide(content, output, **caching)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "pages: 7 listings unchanged, not rendered" in again.stdout
+    assert {n: stats(output)[n] for n in listings} == {n: before[n] for n in listings}
+
+    # its title, which every listing of it shows: they are rendered again, as a cold build's
+    edited.write_text(edited.read_text("utf-8").replace("Kitchen 3", "Scullery 3", 1), "utf-8")
+    third = build_wide(content, output, **caching)
+    assert third.returncode == 0, third.stdout + third.stderr
+    titled = {n for n in listings if "Scullery 3" in (output / n).read_text("utf-8")}
+    assert {p.split("/")[0] for p in titled} == {"index3.html", "stories", "regions"}, titled
+    # the site's subtitle changed in the settings: on every page, no story's field
+    subtitle = {"SITESUBTITLE": "Kitchens, made again"}
+    fourth = build_wide(content, output, **caching, **subtitle)
+    assert fourth.returncode == 0, fourth.stdout + fourth.stderr
+    assert "Kitchens, made again" in (output / "index2.html").read_text("utf-8")
+    # and a region's name: on its page, and in what the plugin computed for its stories
+    named = {"xiamen": "厦门 Xiamen", "shanghai": "上海 Shanghai", "berlin": "Berlin-Mitte"}
+    regions = {"STORYLOOP_REGIONS": named, **subtitle}
+    fifth = build_wide(content, output, **caching, **regions)
+    assert fifth.returncode == 0, fifth.stdout + fifth.stderr
+    assert "Berlin-Mitte" in (output / "regions" / "berlin.html").read_text("utf-8")
+    cold = tmp_path / "cold"
+    assert build(content, cold, **regions).returncode == 0
+    assert tree(output) == tree(cold)
