@@ -13,20 +13,18 @@ import fcntl
 import gc
 import json
 import logging
+import multiprocessing
 import operator
-import os
-import pickle
 import re
-import subprocess
-import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import chain, compress, islice, repeat
+from multiprocessing.connection import Connection as Connection_
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.exc import DBAPIError
@@ -87,16 +85,9 @@ def ingest(
             if on_progress is not None:
                 on_progress(min(done, total), total)
 
-        ahead = None
-        if engine.dialect.name == "sqlite" and total >= READ_AHEAD_BYTES:
-            ahead = _ReadAhead(engine, paths, chunk_bytes)
-        try:
-            for path in paths:
-                result.files += 1
-                _ingest_file(engine, path, chunk_bytes, attribution, result, advance, ahead)
-        finally:
-            if ahead is not None:
-                ahead.stop()
+        for path in paths:
+            result.files += 1
+            _ingest_file(engine, path, chunk_bytes, attribution, result, advance)
     forget_old_salts(engine)
     return result
 
@@ -119,20 +110,22 @@ def _ingest_sqlite(
     engine: Engine,
     path: Path,
     offset: int,
-    batches: Iterator[Batch],
+    chunk_bytes: int,
+    live: bool,
     result: IngestResult,
     advance: Callable[[int], None],
 ) -> int:
     """SQLite's batches of one file, each in its own transaction; returns the offset reached."""
-    for lines, end, plain in batches:
-        with engine.begin() as conn:
-            sqlite_setup(conn)  # its pragmas cannot be set inside a transaction
-            # the offset first: the write lock is taken before the batch reads anything,
-            # so no other writer's commit can come between its reads and its writes
-            _save_offset(conn, path.name, end)
-            result.inserted += sqlite_batch(conn, path, lines, result, plain)
-        advance(end - offset)
-        offset = end
+    with closing(_sqlite_batches(engine, path, offset, chunk_bytes, live)) as batches:
+        for lines, end, plain in batches:
+            with engine.begin() as conn:
+                sqlite_setup(conn)  # its pragmas cannot be set inside a transaction
+                # the offset first: the write lock is taken before the batch reads anything,
+                # so no other writer's commit can come between its reads and its writes
+                _save_offset(conn, path.name, end)
+                result.inserted += sqlite_batch(conn, path, lines, result, plain)
+            advance(end - offset)
+            offset = end
     return offset
 
 
@@ -143,22 +136,14 @@ def _ingest_file(
     attribution: dict[str, Where],
     result: IngestResult,
     advance: Callable[[int], None] = lambda size: None,
-    ahead: _ReadAhead | None = None,
 ) -> None:
-    if ahead is not None:  # it looked at the file when it started
-        writer_gone, offset = ahead.plan[path]
-    else:
-        writer_gone = journal.writer_gone(path)  # checked first: later writes are then impossible
-        offset = _offset(engine, path.name)
+    writer_gone = journal.writer_gone(path)  # checked first: later writes are then impossible
+    offset = _offset(engine, path.name)
     sqlite_db = engine.dialect.name == "sqlite"
     stamp = _Stamper(sqlite_db)
     live = not writer_gone
     if sqlite_db:
-        if ahead is not None:
-            batches = ahead.batches(path, offset, chunk_bytes, live)
-        else:
-            batches = _here(path, offset, chunk_bytes, live)
-        offset = _ingest_sqlite(engine, path, offset, batches, result, advance)
+        offset = _ingest_sqlite(engine, path, offset, chunk_bytes, live, result, advance)
     for lines, end in [] if sqlite_db else journal.read_lines(path, offset, chunk_bytes, live=live):
         records = _parse(path, lines, result)
         missing = {r["code"] for r in records if isinstance(r, dict) and "code" in r}
@@ -876,72 +861,58 @@ def _plain_readers(
 _KEY_SHIFT = 1 << 60
 
 
-# Journals this far beyond their offsets are parsed by a reader process, a batch ahead of the
+# A journal this far beyond its offset is parsed by a reader process, a batch ahead of the
 # writes: the parse, the counting and the pickling run on the second core while this process
-# stores the batch before. Less is not worth the process's start (about 0.3 s of CPU).
-READ_AHEAD_BYTES = 2 * CHUNK_BYTES
+# stores the batch before. Smaller journals are not worth the process's start (about 0.3 s).
+READ_AHEAD_BYTES = 3 * CHUNK_BYTES
 Batch = tuple[list[bytes], int, PlainBatch | None]  # lines (none when parsed), end, the parse
 
 
-def _here(path: Path, offset: int, chunk_bytes: int, live: bool) -> Iterator[Batch]:
-    for lines, end in journal.read_lines(path, offset, chunk_bytes, live=live):
-        yield lines, end, None
-
-
-class _ReadAhead:
-    """One reader process for an ingest's files (:func:`read_ahead`), started with each file's
-    state (whether its writer is gone, its offset) as ingest found it; the files are taken in
-    that order. It is a plain child interpreter (``python -m publisher.tracking.ingest``)
-    that reads its orders from stdin and writes pickled batches to stdout, so nothing of the
-    caller's own script is run again in it. If it stops, the batches from the last one it
-    delivered are read in this process."""
-
-    def __init__(self, engine: Engine, paths: list[Path], chunk_bytes: int) -> None:
-        # its writer checked first: later writes are then impossible
-        self.plan = {p: (journal.writer_gone(p), _offset(engine, p.name)) for p in paths}
+def _sqlite_batches(
+    engine: Engine, path: Path, offset: int, chunk_bytes: int, live: bool
+) -> Generator[Batch, None, None]:
+    """The file's batches from ``offset``: read and parsed ahead by a reader process when the
+    file holds enough (:func:`read_ahead`), else read here. If the reader process fails, the
+    batches from the last one it delivered are read here."""
+    if journal.data_end(path) - offset >= READ_AHEAD_BYTES:
         with engine.connect() as conn:
             known = {row[0]: tuple(row[1:]) for row in conn.execute(select(*_LINK_COLUMNS))}
-        files = [(str(p), offset, not gone) for p, (gone, offset) in self.plan.items()]
-        package_root = str(Path(__file__).resolve().parents[2])  # this very code, in the child
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, *sys.path[1:]])}
-        self.process: subprocess.Popen[bytes] | None = None
+        context = multiprocessing.get_context("spawn")
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(
+            target=read_ahead,
+            args=(send, str(path), offset, chunk_bytes, live, known),
+            name="storyloop-ingest-reader",
+            daemon=True,
+        )
+        reader: multiprocessing.process.BaseProcess | None = process
         try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "publisher.tracking.ingest"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=env,
-            )
-            assert self.process.stdin is not None
-            pickle.dump((files, chunk_bytes, known), self.process.stdin)
-            self.process.stdin.close()
-        except OSError as exc:  # no process to be had: the journals are read here
-            log.info("ingest: no reader process (%s); the journals are read here", exc)
-            self.stop()
-
-    def batches(self, path: Path, offset: int, chunk_bytes: int, live: bool) -> Iterator[Batch]:
-        while self.process is not None:
-            assert self.process.stdout is not None
-            try:
-                batch: Batch | None = pickle.load(self.process.stdout)
-            except (EOFError, pickle.UnpicklingError):
-                log.warning("%s: the ingest's reader process stopped; reading on here", path.name)
-                self.stop()
-                break
-            if batch is None:  # the file's end
-                return
-            yield batch
-            offset = batch[1]
-        yield from _here(path, offset, chunk_bytes, live)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            if self.process.stdout is not None:
-                self.process.stdout.close()
-            if self.process.poll() is None:
-                self.process.terminate()
-            self.process.wait()
-            self.process = None
+            process.start()
+        except (OSError, AssertionError) as exc:  # no process to be had (or we are a daemon)
+            log.info("%s: read here, no reader process (%s)", path.name, exc)
+            reader = None
+        send.close()
+        try:
+            while reader is not None:
+                try:
+                    batch: Batch | None = receive.recv()
+                except EOFError:  # it failed: the rest is read here
+                    log.warning(
+                        "%s: the ingest's reader process stopped; reading on here", path.name
+                    )
+                    break
+                if batch is None:
+                    return
+                yield batch
+                offset = batch[1]
+        finally:
+            receive.close()
+            if reader is not None:
+                if reader.is_alive():
+                    reader.terminate()
+                reader.join()
+    for lines, end in journal.read_lines(path, offset, chunk_bytes, live=live):
+        yield lines, end, None
 
 
 _LINK_COLUMNS = (
@@ -954,28 +925,26 @@ _LINK_COLUMNS = (
 )
 
 
-def read_ahead(send: BinaryIO, orders: BinaryIO) -> None:
-    """The reader process: for each (path, offset, writer alive) of its orders in turn, each
-    batch written to ``send`` parsed (:func:`plain_batch`, with the links known when it
-    started: a link never changes once made) or, when it is not plain or has a code made since,
-    as its lines; then None. A batch is written once the one before was taken, so at most two
-    are held."""
+def read_ahead(
+    send: Connection_,
+    path: str,
+    offset: int,
+    chunk_bytes: int,
+    live: bool,
+    known: dict[str, tuple[Any, ...]],
+) -> None:
+    """The reader process: each batch from ``offset`` sent parsed (:func:`plain_batch`, with
+    the links known when it started: a link never changes once made) or, when it is not plain
+    or has a code made since, as its lines; then None. A batch is sent once the one before
+    was taken, so at most two are held."""
     gc.disable()  # (see _collector_off)
-    files, chunk_bytes, known = pickle.load(orders)
     try:
-        for path, offset, live in files:
-            for lines, end in journal.read_lines(Path(path), offset, chunk_bytes, live=live):
-                plain = plain_batch(lines, lambda codes: known)
-                pickle.dump(([] if plain is not None else lines, end, plain), send, protocol=5)
-                send.flush()
-                del plain
-            pickle.dump(None, send)
-            send.flush()
+        for lines, end in journal.read_lines(Path(path), offset, chunk_bytes, live=live):
+            plain = plain_batch(lines, lambda codes: known)
+            send.send(([] if plain is not None else lines, end, plain))
+            del plain
+        send.send(None)
     except BrokenPipeError:  # the ingest stopped
         pass
-
-
-if __name__ == "__main__":  # the reader process; its batches name this module, not __main__
-    from publisher.tracking import ingest as _ingest
-
-    _ingest.read_ahead(sys.stdout.buffer, sys.stdin.buffer)
+    finally:
+        send.close()
