@@ -5,12 +5,11 @@
 
 Journals N clicks (85% readers, 15% bots) over 1,000 deliveries in four journal files, times
 ``ingest`` moving them into the database (clicks, the report's totals and the dashboard's
-rollup; its CPU is this process's and its reader process's), then adds M conversions and
-times the report grouped by story × channel and by all four dimensions. Goals (issue 17):
-10,000,000 clicks ingested in under 60 s on SQLite; the bytes written under 3x the data
-stored; the report over 1,000,000 clicks and 50,000 conversions under 1 s. ``--work`` puts
-the journal and the SQLite file elsewhere (a 10 M run needs about 4 GB); the folder is
-deleted at the end.
+rollup), then adds M conversions and times the report grouped by story × channel and by all
+four dimensions. Goals (issue 17): 10,000,000 clicks ingested in under 60 s on SQLite; the
+bytes written under 3x the data stored; the report over 1,000,000 clicks and 50,000
+conversions under 1 s. ``--work`` puts the journal and the SQLite file elsewhere (a 10 M run
+needs about 4 GB); the folder is deleted at the end.
 """
 
 from __future__ import annotations
@@ -136,18 +135,9 @@ def add_conversions(engine: Any, link_rows: list[dict[str, Any]], n: int) -> Non
 
 
 def cpu() -> float:
-    """CPU seconds of this process and of its children that have ended (ingest's reader
-    process), user + system: the host's load does not add to it."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        r = resource.getrusage(who)
-        total += r.ru_utime + r.ru_stime
-    return total
-
-
-def children_peak_mb() -> float:
-    """The largest peak resident memory of a child that has ended (ru_maxrss, KiB), in MB."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e6
+    """CPU seconds of this process, user + system: the host's load does not add to it."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def io() -> dict[str, int]:
@@ -218,7 +208,6 @@ def run(url: str, n: int, conversions_n: int) -> dict[str, float]:
     rss_before, cpu_before = peak_mb(), cpu()
     ingest_s, result = timed(f"ingest {n:,} clicks", lambda: ingest(engine, folder))
     ingest_cpu, ingest_peak = cpu() - cpu_before, peak_mb()
-    reader_peak = children_peak_mb()  # its reader process, if one was started (the last child)
     grown = database_bytes(engine) - size_before  # checkpoints SQLite's WAL first
     wrote = written(engine) - written_before
     with engine.connect() as conn:
@@ -237,14 +226,12 @@ def run(url: str, n: int, conversions_n: int) -> dict[str, float]:
     print(
         f"  journal {journal_bytes / 1e6:,.1f} MB; database grew {grown / 1e6:,.1f} MB; "
         f"written {wrote / 1e6:,.1f} MB: {wrote / grown:.2f}x the data stored; "
-        f"peak memory during ingest {ingest_peak:,.0f} MB (before it {rss_before:,.0f} MB), "
-        f"of a child process {reader_peak:,.0f} MB"
+        f"peak memory during ingest {ingest_peak:,.0f} MB (before it {rss_before:,.0f} MB)"
     )
     return {
         "ingest_wall": ingest_s,
         "ingest_cpu": ingest_cpu,
         "ingest_peak": ingest_peak,
-        "reader_peak": reader_peak,
         "amplification": wrote / grown,
         "grown_mb": grown / 1e6,
         "report_wall": max(report_s, all_s),
@@ -279,14 +266,13 @@ def main() -> None:
             if server is not None:
                 server.stop()
             shutil.rmtree(WORK, ignore_errors=True)  # a 10 M run leaves gigabytes
-    head = "| database | clicks | ingest wall | ingest CPU | µs CPU / click | peak memory (child) |"
+    head = "| database | clicks | ingest wall | ingest CPU | µs CPU / click | peak memory |"
     print(head + " written / stored | report |")
     print("|---|---|---|---|---|---|---|---|")
     for kind, r in rows.items():
         print(
             f"| {kind} | {args.clicks:,} | {r['ingest_wall']:.1f} s | {r['ingest_cpu']:.1f} s "
             f"| {r['ingest_cpu'] / args.clicks * 1e6:.1f} | {r['ingest_peak']:,.0f} MB "
-            f"({r['reader_peak']:,.0f} MB) "
             f"| {r['amplification']:.2f}x "
             f"| {r['report_wall']:.2f} s |"
         )

@@ -13,16 +13,14 @@ import fcntl
 import gc
 import json
 import logging
-import multiprocessing
 import operator
 import re
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import chain, compress, islice, repeat
-from multiprocessing.connection import Connection as Connection_
 from pathlib import Path
 from typing import Any
 
@@ -106,29 +104,6 @@ def _offset(engine: Engine, name: str) -> int:
         return int(conn.execute(query).scalar() or 0)
 
 
-def _ingest_sqlite(
-    engine: Engine,
-    path: Path,
-    offset: int,
-    chunk_bytes: int,
-    live: bool,
-    result: IngestResult,
-    advance: Callable[[int], None],
-) -> int:
-    """SQLite's batches of one file, each in its own transaction; returns the offset reached."""
-    with closing(_sqlite_batches(engine, path, offset, chunk_bytes, live)) as batches:
-        for lines, end, plain in batches:
-            with engine.begin() as conn:
-                sqlite_setup(conn)  # its pragmas cannot be set inside a transaction
-                # the offset first: the write lock is taken before the batch reads anything,
-                # so no other writer's commit can come between its reads and its writes
-                _save_offset(conn, path.name, end)
-                result.inserted += sqlite_batch(conn, path, lines, result, plain)
-            advance(end - offset)
-            offset = end
-    return offset
-
-
 def _ingest_file(
     engine: Engine,
     path: Path,
@@ -141,10 +116,17 @@ def _ingest_file(
     offset = _offset(engine, path.name)
     sqlite_db = engine.dialect.name == "sqlite"
     stamp = _Stamper(sqlite_db)
-    live = not writer_gone
-    if sqlite_db:
-        offset = _ingest_sqlite(engine, path, offset, chunk_bytes, live, result, advance)
-    for lines, end in [] if sqlite_db else journal.read_lines(path, offset, chunk_bytes, live=live):
+    for lines, end in journal.read_lines(path, offset, chunk_bytes, live=not writer_gone):
+        if sqlite_db:
+            with engine.begin() as conn:
+                sqlite_setup(conn)  # its pragmas cannot be set inside a transaction
+                # the offset first: the write lock is taken before the batch reads anything,
+                # so no other writer's commit can come between its reads and its writes
+                _save_offset(conn, path.name, end)
+                result.inserted += sqlite_batch(conn, path, lines, result)
+            advance(end - offset)
+            offset = end
+            continue
         records = _parse(path, lines, result)
         missing = {r["code"] for r in records if isinstance(r, dict) and "code" in r}
         missing = {c for c in missing if isinstance(c, str)} - attribution.keys()
@@ -466,21 +448,9 @@ class _BadJSON(StoryloopError):
     """The batch is not one JSON array: some line is not JSON (caught inside this module)."""
 
 
-def sqlite_batch(
-    conn: Connection,
-    path: Path,
-    lines: list[bytes],
-    result: IngestResult,
-    plain: PlainBatch | None = None,
-) -> int:
+def sqlite_batch(conn: Connection, path: Path, lines: list[bytes], result: IngestResult) -> int:
     """Store a batch of journal lines on SQLite and update the totals; returns how many clicks
-    were new. The caller runs ``sqlite_setup`` first, and its transaction saves the offset.
-    ``plain`` is the batch already parsed by the reader process (its ``lines`` are then not
-    needed)."""
-    if plain is not None:
-        result.read += plain.count
-        with _collector_off():
-            return _plain_store(conn, plain)
+    were new. The caller runs ``sqlite_setup`` first, and its transaction saves the offset."""
     fresh = _sqlite_plain(conn, lines)
     if fresh is not None:
         result.read += len(lines)
@@ -645,16 +615,16 @@ def _sqlite_plain(conn: Connection, lines: list[bytes]) -> int | None:
     clicks were new, or None (nothing written) when the batch needs the general path.
 
     The figures are the general path's: the same rows, the same per-link sums and reader
-    stage, the same statements for what is left."""
+    stage, the same statements for what is left. The batch's millions of short-lived tuples
+    hold no cycles, so the cycle collector is kept from walking them again and again."""
+    if not lines:
+        return None
     with _collector_off():
-        plain = plain_batch(lines, lambda codes: _links_of(conn, codes))
-        return None if plain is None else _plain_store(conn, plain)
+        return _plain_batch(conn, lines)
 
 
 @contextmanager
 def _collector_off() -> Iterator[None]:
-    """A batch's millions of short-lived tuples hold no cycles: the cycle collector is kept
-    from walking them again and again while they are made."""
     was_on = gc.isenabled()
     gc.disable()
     try:
@@ -664,31 +634,7 @@ def _collector_off() -> Iterator[None]:
             gc.enable()
 
 
-def _links_of(conn: Connection, codes: set[str]) -> dict[str, tuple[Any, ...]]:
-    found = conn.exec_driver_sql(_LINKS_OF, (json.dumps(sorted(codes)),))
-    return {code: tuple(rest) for code, *rest in found}
-
-
-@dataclass
-class PlainBatch:
-    """A batch of the tracker's own lines, parsed and counted, ready to be stored: made in
-    the ingest's process or in its reader process (:func:`read_ahead`)."""
-
-    count: int
-    rows: list[tuple[Any, ...]]  # clicks, in line order
-    sums: list[tuple[Any, ...]]  # click_sums, per link and day
-    stage: list[tuple[Any, ...]]  # reader_stage, in click_readers' key order
-    daily: list[tuple[int, str]]  # daily_readers, in key order
-
-
-def plain_batch(
-    lines: list[bytes], links_of: Callable[[set[str]], dict[str, tuple[Any, ...]]]
-) -> PlainBatch | None:
-    """Parse and count a batch made only of the tracker's own lines, with no id twice and every
-    code known to ``links_of`` (code -> delivery, story, channel, variant, region); None for
-    any other batch. No database is touched here."""
-    if not lines:
-        return None
+def _plain_batch(conn: Connection, lines: list[bytes]) -> int | None:
     try:
         text = b"\n".join(lines).decode()
     except UnicodeDecodeError:
@@ -701,8 +647,11 @@ def plain_batch(
     if len(set(ids)) != len(ids):  # an id twice in the batch: the first copy wins there
         return None
     wanted = set(codes)
-    where = links_of(wanted)
-    if not wanted <= where.keys():  # an unknown code, to be logged there
+    where = {
+        code: tuple(rest)
+        for code, *rest in conn.exec_driver_sql(_LINKS_OF, (json.dumps(sorted(wanted)),))
+    }
+    if len(where) != len(wanted):  # an unknown code, to be logged there
         return None
     stamps, days = _stamps(ats)
     null = {"": None}.get  # an empty group is a null field
@@ -718,56 +667,22 @@ def plain_batch(
         map(null, refs, refs),
         strict=True,
     )
-    of_readers = map(operator.eq, kinds, repeat("reader"))
-    seen = set(compress(zip(codes, readers, days, strict=True), of_readers))
-    seen.difference_update((c, "", d) for c, d in set(zip(codes, days, strict=True)))
-    stage, daily = _plain_readers(where, seen) if seen else ([], [])
-    return PlainBatch(
-        len(ids),
-        list(rows),
-        _plain_sums(where, Counter(zip(codes, days, kinds, strict=True))),
-        stage,
-        daily,
-    )
-
-
-def _plain_store(conn: Connection, plain: PlainBatch) -> int:
-    """Store a parsed batch; returns how many clicks were new. When some were stored before (a
-    journal read again), what was added is counted from the stored rows, as the general path
-    counts it."""
     before = int(conn.exec_driver_sql("SELECT COALESCE(MAX(rowid), 0) FROM clicks").scalar_one())
-    stored = _insert_rows(conn, _CLICK_INSERT, 12, plain.rows, plain.count)
-    if stored != plain.count:
+    stored = _insert_rows(conn, _CLICK_INSERT, 12, rows, len(ids))
+    if stored != len(ids):  # some were stored before: count what was added, as there
         if stored:
             for statement in _SQLITE_APPLY:
                 conn.exec_driver_sql(statement, (before,) if "?" in statement else ())
             conn.exec_driver_sql("DELETE FROM reader_stage")
         return max(0, stored)
-    conn.exec_driver_sql(_SQLITE_APPLY[0])
-    _insert_rows(conn, _SUMS_INSERT, 8, plain.sums, len(plain.sums))
-    for statement in _SQLITE_APPLY[2:4]:  # click_totals and post_days from click_sums
-        conn.exec_driver_sql(statement)
-    if plain.stage:
-        conn.exec_driver_sql(_SQLITE_APPLY[4])
-        _insert_rows(conn, _STAGE_INSERT, 6, plain.stage, len(plain.stage))
-        _insert_rows(conn, _DAILY_INSERT, 2, plain.daily, len(plain.daily), _DAILY_TAIL)
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        gained = Counter(raw.execute(_PLAIN_CLICK_READERS).fetchall())
-        if gained:  # (an empty list would be taken for no parameters at all)
-            conn.exec_driver_sql(_PLAIN_POST_READERS, [(*g, n) for g, n in gained.items()])
-        conn.exec_driver_sql(_SQLITE_APPLY[4])
+    _plain_sums(conn, where, Counter(zip(codes, days, kinds, strict=True)))
+    of_readers = map(operator.eq, kinds, repeat("reader"))
+    seen = set(compress(zip(codes, readers, days, strict=True), of_readers))
+    seen.difference_update((c, "", d) for c, d in set(zip(codes, days, strict=True)))
+    if seen:
+        _plain_readers(conn, where, seen)
     conn.exec_driver_sql(_SQLITE_APPLY[-1], (before,))  # conversions recorded before their click
     return stored
-
-
-_SUMS_INSERT = (
-    "INSERT INTO click_sums (delivery_id, day, story, channel, variant, region, reader_clicks, "
-    "bot_fetches) VALUES"
-)
-_STAGE_INSERT = f"INSERT INTO reader_stage ({READER_KEY}, day) VALUES"
-_DAILY_INSERT = "INSERT INTO daily_readers (reader_key, day) VALUES"
-_DAILY_TAIL = " ON CONFLICT DO NOTHING"
 
 
 def _stamps(ats: tuple[str, ...]) -> tuple[list[str], list[str]]:
@@ -791,17 +706,25 @@ def _stamps(ats: tuple[str, ...]) -> tuple[list[str], list[str]]:
 
 
 def _plain_sums(
-    where: dict[str, tuple[Any, ...]], counted: Counter[tuple[str, str, str]]
-) -> list[tuple[Any, ...]]:
-    """``click_sums`` per link and day, as the second of ``_SQLITE_APPLY`` counts them."""
+    conn: Connection, where: dict[str, tuple[Any, ...]], counted: Counter[tuple[str, str, str]]
+) -> None:
+    """``click_sums`` per link and day, as the first of ``_SQLITE_APPLY`` counts them, and the
+    totals and ``post_days`` from it with the statements that follow it."""
     sums: dict[tuple[str, str], list[int]] = {}
     for (code, day, kind), n in counted.items():
         both = sums.setdefault((code, day), [0, 0])
         both[kind != "reader"] += n
-    return [
-        (where[code][0], day, *where[code][1:], reader_clicks, bot_fetches)
-        for (code, day), (reader_clicks, bot_fetches) in sums.items()
-    ]
+    conn.exec_driver_sql(_SQLITE_APPLY[0])
+    conn.exec_driver_sql(
+        "INSERT INTO click_sums (delivery_id, day, story, channel, variant, region, "
+        "reader_clicks, bot_fetches) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (where[code][0], day, *where[code][1:], reader_clicks, bot_fetches)
+            for (code, day), (reader_clicks, bot_fetches) in sums.items()
+        ],
+    )
+    for statement in _SQLITE_APPLY[2:4]:
+        conn.exec_driver_sql(statement)
 
 
 # click_readers gains the staged readers it did not have; the rows it gained are returned, for
@@ -818,19 +741,19 @@ _PLAIN_POST_READERS = (
 
 
 def _plain_readers(
-    where: dict[str, tuple[Any, ...]], seen: set[tuple[str, str, str]]
-) -> tuple[list[tuple[Any, ...]], list[tuple[int, str]]]:
-    """The reader stage (each post's readers with their first day) and daily_readers' rows,
-    as ``_SQLITE_APPLY`` stages them from the stored rows; ``seen`` holds the (code, reader
-    hash, day) of the batch's reader clicks with a hash. The stage in click_readers' key
-    order, daily_readers' rows in theirs, so their pages are filled in turn; each step is one
-    C-level pass over the batch."""
+    conn: Connection, where: dict[str, tuple[Any, ...]], seen: set[tuple[str, str, str]]
+) -> None:
+    """The reader stage (each post's readers with their first day), then ``daily_readers``,
+    ``click_readers`` and ``post_days.readers`` from it, as ``_SQLITE_APPLY`` counts them from
+    the stored rows; ``seen`` holds the (code, reader hash, day) of the batch's reader clicks
+    with a hash. The stage goes in in click_readers' key order, daily_readers' rows in theirs,
+    so their pages are filled in turn; each step is one C-level pass over the batch."""
     distinct = list({reader for _, reader, _ in seen})
     keys = {r: k for r, k in zip(distinct, map(reader_key, distinct), strict=True) if k is not None}
     if len(keys) < len(distinct):  # hashes that give no key count no reader
         seen = {click for click in seen if click[1] in keys}
         if not seen:
-            return [], []
+            return
     codes, readers, days = zip(*seen, strict=True)
     # the posts numbered in click_readers' key order: a (post, reader key) pair sorts as one int
     posts = sorted({(w[1], w[2], w[3] or "", w[4] or "") for w in where.values()})
@@ -849,102 +772,33 @@ def _plain_readers(
     ranks = list(map(operator.rshift, ordered, repeat(64)))
     columns = [map([post[i] for post in posts].__getitem__, ranks) for i in range(4)]
     low = map(operator.and_, ordered, repeat((1 << 64) - 1))
-    staged = zip(
-        *columns,
-        map(operator.sub, low, repeat(_KEY_SHIFT)),
-        map(stage.__getitem__, ordered),
-        strict=True,
+    conn.exec_driver_sql(_SQLITE_APPLY[4])
+    _insert_rows(
+        conn,
+        f"INSERT INTO reader_stage ({READER_KEY}, day) VALUES",
+        6,
+        zip(
+            *columns,
+            map(operator.sub, low, repeat(_KEY_SHIFT)),
+            map(stage.__getitem__, ordered),
+            strict=True,
+        ),
+        len(ordered),
     )
-    return list(staged), sorted(daily.items())
+    _insert_rows(
+        conn,
+        "INSERT INTO daily_readers (reader_key, day) VALUES",
+        2,
+        sorted(daily.items()),
+        len(daily),
+        " ON CONFLICT DO NOTHING",
+    )
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    gained = Counter(raw.execute(_PLAIN_CLICK_READERS).fetchall())
+    if gained:  # (an empty list would be taken for no parameters at all)
+        conn.exec_driver_sql(_PLAIN_POST_READERS, [(*g, n) for g, n in gained.items()])
+    conn.exec_driver_sql(_SQLITE_APPLY[4])
 
 
 _KEY_SHIFT = 1 << 60
-
-
-# A journal this far beyond its offset is parsed by a reader process, a batch ahead of the
-# writes: the parse, the counting and the pickling run on the second core while this process
-# stores the batch before. Smaller journals are not worth the process's start (about 0.3 s).
-READ_AHEAD_BYTES = 3 * CHUNK_BYTES
-Batch = tuple[list[bytes], int, PlainBatch | None]  # lines (none when parsed), end, the parse
-
-
-def _sqlite_batches(
-    engine: Engine, path: Path, offset: int, chunk_bytes: int, live: bool
-) -> Generator[Batch, None, None]:
-    """The file's batches from ``offset``: read and parsed ahead by a reader process when the
-    file holds enough (:func:`read_ahead`), else read here. If the reader process fails, the
-    batches from the last one it delivered are read here."""
-    if journal.data_end(path) - offset >= READ_AHEAD_BYTES:
-        with engine.connect() as conn:
-            known = {row[0]: tuple(row[1:]) for row in conn.execute(select(*_LINK_COLUMNS))}
-        context = multiprocessing.get_context("spawn")
-        receive, send = context.Pipe(duplex=False)
-        process = context.Process(
-            target=read_ahead,
-            args=(send, str(path), offset, chunk_bytes, live, known),
-            name="storyloop-ingest-reader",
-            daemon=True,
-        )
-        reader: multiprocessing.process.BaseProcess | None = process
-        try:
-            process.start()
-        except (OSError, AssertionError) as exc:  # no process to be had (or we are a daemon)
-            log.info("%s: read here, no reader process (%s)", path.name, exc)
-            reader = None
-        send.close()
-        try:
-            while reader is not None:
-                try:
-                    batch: Batch | None = receive.recv()
-                except EOFError:  # it failed: the rest is read here
-                    log.warning(
-                        "%s: the ingest's reader process stopped; reading on here", path.name
-                    )
-                    break
-                if batch is None:
-                    return
-                yield batch
-                offset = batch[1]
-        finally:
-            receive.close()
-            if reader is not None:
-                if reader.is_alive():
-                    reader.terminate()
-                reader.join()
-    for lines, end in journal.read_lines(path, offset, chunk_bytes, live=live):
-        yield lines, end, None
-
-
-_LINK_COLUMNS = (
-    links.c.code,
-    links.c.delivery_id,
-    links.c.story,
-    links.c.channel,
-    links.c.variant,
-    links.c.region,
-)
-
-
-def read_ahead(
-    send: Connection_,
-    path: str,
-    offset: int,
-    chunk_bytes: int,
-    live: bool,
-    known: dict[str, tuple[Any, ...]],
-) -> None:
-    """The reader process: each batch from ``offset`` sent parsed (:func:`plain_batch`, with
-    the links known when it started: a link never changes once made) or, when it is not plain
-    or has a code made since, as its lines; then None. A batch is sent once the one before
-    was taken, so at most two are held."""
-    gc.disable()  # (see _collector_off)
-    try:
-        for lines, end in journal.read_lines(Path(path), offset, chunk_bytes, live=live):
-            plain = plain_batch(lines, lambda codes: known)
-            send.send(([] if plain is not None else lines, end, plain))
-            del plain
-        send.send(None)
-    except BrokenPipeError:  # the ingest stopped
-        pass
-    finally:
-        send.close()

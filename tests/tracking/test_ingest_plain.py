@@ -3,7 +3,6 @@ json_each. The same journal must give the same tables either way, to the row."""
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 from datetime import UTC, datetime
@@ -11,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import delete, insert, text
 
 from publisher.tracking import ingest as ingest_mod
 from publisher.tracking.journal import Journal, journal_dir
-from publisher.tracking.schema import conversions, links
+from publisher.tracking.schema import conversions, journal_offsets, links
 from tests.tracking.trackkit import Site, open_site
 
 TABLES = (
@@ -122,110 +121,46 @@ def _tables(site: Site) -> list[list[tuple[Any, ...]]]:
 
 
 def _ingest_twice(site: Site) -> None:
-    """Ingest, then the same files once more (as after a lost offset): the second pass finds
-    every id stored."""
+    """Ingest, forget the offsets, ingest again: the second pass finds every id stored."""
     folder = journal_dir(site.settings.var_dir)
     first = ingest_mod.ingest(site.engine, folder, chunk_bytes=9000)
     assert (first.inserted, first.skipped) == (1500, 0)
-    assert not list(folder.glob("*.jsonl"))  # read to the end, their writers gone
-    shutil.copytree(site.root.parent / "journal", folder, dirs_exist_ok=True)
-    again = ingest_mod.ingest(site.engine, folder, chunk_bytes=9000)
-    assert (again.read, again.inserted) == (1500, 0)
-
-
-def _sites(tmp_path: Path, *names: str) -> list[Site]:
-    """Sites with the same links, the same journal and the same early conversions."""
-    ids = _journal(tmp_path / "journal")
-    sites = []
-    for name in names:
-        site = open_site(tmp_path / name, f"sqlite:///{tmp_path / name / 'var' / 'storyloop.db'}")
-        _links(site)
-        shutil.copytree(tmp_path / "journal", journal_dir(site.settings.var_dir))
-        _convert_before_the_click(site, ids[::37])
-        sites.append(site)
-    return sites
-
-
-def _json_only(site: Site, monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[Any, ...]]]:
-    with monkeypatch.context() as patch:
-        patch.setattr(ingest_mod, "_sqlite_plain", lambda conn, lines: None)
-        patch.setattr(ingest_mod, "READ_AHEAD_BYTES", 1 << 60)
-        _ingest_twice(site)
-    return _tables(site)
+    with site.engine.begin() as conn:
+        conn.execute(delete(journal_offsets))
+    assert ingest_mod.ingest(site.engine, folder, chunk_bytes=9000).inserted == 0
 
 
 def test_the_plain_path_stores_what_the_json_path_stores(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plain, json_only = _sites(tmp_path, "plain", "json")
+    ids = _journal(tmp_path / "journal")
+    sites = []
+    for name in ("plain", "json"):
+        site = open_site(tmp_path / name, f"sqlite:///{tmp_path / name / 'var' / 'storyloop.db'}")
+        _links(site)
+        shutil.copytree(tmp_path / "journal", journal_dir(site.settings.var_dir))
+        _convert_before_the_click(site, ids[::37])
+        sites.append(site)
+    plain, json_only = sites
     taken = []
-    parse = ingest_mod.plain_batch
+    batch = ingest_mod._plain_batch
 
-    def counted(lines: list[bytes], links_of: Any) -> ingest_mod.PlainBatch | None:
-        parsed = parse(lines, links_of)
-        taken.append(parsed)
-        return parsed
+    def counted(conn: Any, lines: list[bytes]) -> int | None:
+        fresh = batch(conn, lines)
+        taken.append(fresh)
+        return fresh
 
-    with monkeypatch.context() as patch:
-        patch.setattr(ingest_mod, "plain_batch", counted)
-        patch.setattr(ingest_mod, "READ_AHEAD_BYTES", 1 << 60)
-        _ingest_twice(plain)
-    assert None not in taken and sum(p.count for p in taken if p) == 3000  # each batch, twice
-    got, expected = _tables(plain), _json_only(json_only, monkeypatch)
+    monkeypatch.setattr(ingest_mod, "_plain_batch", counted)
+    _ingest_twice(plain)
+    assert taken.count(None) == 0 and sum(n or 0 for n in taken) == 1500  # every batch plain
+    monkeypatch.setattr(ingest_mod, "_sqlite_plain", lambda conn, lines: None)
+    _ingest_twice(json_only)
+    got, expected = _tables(plain), _tables(json_only)
     assert [len(rows) for rows in got] == [len(rows) for rows in expected]
     assert all(got[n] == expected[n] for n in range(len(TABLES)))
     assert len(expected[0]) == 1500 and expected[6]  # conversion_readers filled by ingest
-    for site in (plain, json_only):
+    for site in sites:
         site.engine.dispose()
-
-
-def test_batches_parsed_by_the_reader_process_store_the_same(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ahead, json_only = _sites(tmp_path, "ahead", "json")
-    with monkeypatch.context() as patch:
-        patch.setattr(ingest_mod, "READ_AHEAD_BYTES", 0)
-        patch.setattr(ingest_mod, "_sqlite_plain", _never)  # every batch parsed over there
-        _ingest_twice(ahead)
-    assert _tables(ahead) == _json_only(json_only, monkeypatch)
-    for site in (ahead, json_only):
-        site.engine.dispose()
-
-
-def test_a_reader_process_that_dies_leaves_the_rest_to_the_ingest(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    ahead, json_only = _sites(tmp_path, "ahead", "json")
-    with monkeypatch.context() as patch:
-        patch.setattr(ingest_mod, "READ_AHEAD_BYTES", 0)
-        patch.setattr(ingest_mod, "read_ahead", _reader_that_dies)
-        _ingest_twice(ahead)
-    assert "reader process stopped" in caplog.text
-    assert _tables(ahead) == _json_only(json_only, monkeypatch)
-    for site in (ahead, json_only):
-        site.engine.dispose()
-
-
-def _never(conn: Any, lines: list[bytes]) -> int | None:
-    raise AssertionError("a batch was parsed in the ingest's own process")
-
-
-def _reader_that_dies(send: Any, *args: Any) -> None:
-    """The reader process, killed once it has sent its first batch."""
-
-    class Dying:
-        sent = 0
-
-        def send(self, item: Any) -> None:
-            if self.sent:
-                os._exit(3)
-            self.sent += 1
-            send.send(item)
-
-        def close(self) -> None:
-            send.close()
-
-    ingest_mod.read_ahead(Dying(), *args)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
