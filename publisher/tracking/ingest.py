@@ -16,11 +16,11 @@ import logging
 import operator
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import chain, compress, islice, repeat
+from itertools import chain, compress, repeat
 from pathlib import Path
 from typing import Any
 
@@ -577,29 +577,22 @@ ROWS_PER_STATEMENT = 100  # binding a row costs less in a statement of many rows
 
 
 def _insert_rows(
-    conn: Connection,
-    head: str,
-    width: int,
-    rows: Iterable[tuple[Any, ...]],
-    count: int,
-    tail: str = "",
+    conn: Connection, head: str, width: int, rows: list[tuple[Any, ...]], tail: str = ""
 ) -> int:
-    """``head`` (an ``INSERT ... VALUES``) for each of the ``count`` rows, then ``tail``,
-    ``ROWS_PER_STATEMENT`` rows a statement, in their order; returns how many rows the
-    statements changed."""
+    """``head`` (an ``INSERT ... VALUES``) for every row, then ``tail``, ``ROWS_PER_STATEMENT``
+    rows a statement, in their order; returns how many rows the statements changed."""
     raw = conn.connection.driver_connection
     assert raw is not None
     one = "(" + ", ".join("?" * width) + ")"
-    rows = iter(rows)
-    whole = count // ROWS_PER_STATEMENT
+    whole = len(rows) - len(rows) % ROWS_PER_STATEMENT
     changed = 0
     if whole:
-        flat = chain.from_iterable(islice(rows, whole * ROWS_PER_STATEMENT))
+        flat = iter(chain.from_iterable(rows[:whole]))
         groups = zip(*[flat] * (ROWS_PER_STATEMENT * width), strict=True)
         sql = f"{head} {', '.join([one] * ROWS_PER_STATEMENT)}{tail}"
         changed += raw.executemany(sql, groups).rowcount
-    if count % ROWS_PER_STATEMENT:
-        changed += raw.executemany(f"{head} {one}{tail}", rows).rowcount
+    if whole < len(rows):
+        changed += raw.executemany(f"{head} {one}{tail}", rows[whole:]).rowcount
     return changed
 
 
@@ -668,7 +661,7 @@ def _plain_batch(conn: Connection, lines: list[bytes]) -> int | None:
         strict=True,
     )
     before = int(conn.exec_driver_sql("SELECT COALESCE(MAX(rowid), 0) FROM clicks").scalar_one())
-    stored = _insert_rows(conn, _CLICK_INSERT, 12, rows, len(ids))
+    stored = _insert_rows(conn, _CLICK_INSERT, 12, list(rows))
     if stored != len(ids):  # some were stored before: count what was added, as there
         if stored:
             for statement in _SQLITE_APPLY:
@@ -679,8 +672,7 @@ def _plain_batch(conn: Connection, lines: list[bytes]) -> int | None:
     of_readers = map(operator.eq, kinds, repeat("reader"))
     seen = set(compress(zip(codes, readers, days, strict=True), of_readers))
     seen.difference_update((c, "", d) for c, d in set(zip(codes, days, strict=True)))
-    if seen:
-        _plain_readers(conn, where, seen)
+    _plain_readers(conn, where, seen)
     conn.exec_driver_sql(_SQLITE_APPLY[-1], (before,))  # conversions recorded before their click
     return stored
 
@@ -741,56 +733,53 @@ _PLAIN_POST_READERS = (
 
 
 def _plain_readers(
-    conn: Connection, where: dict[str, tuple[Any, ...]], seen: set[tuple[str, str, str]]
+    conn: Connection,
+    where: dict[str, tuple[Any, ...]],
+    seen: set[tuple[str, str, str]],
 ) -> None:
     """The reader stage (each post's readers with their first day), then ``daily_readers``,
     ``click_readers`` and ``post_days.readers`` from it, as ``_SQLITE_APPLY`` counts them from
-    the stored rows; ``seen`` holds the (code, reader hash, day) of the batch's reader clicks
-    with a hash. The stage goes in in click_readers' key order, daily_readers' rows in theirs,
-    so their pages are filled in turn; each step is one C-level pass over the batch."""
-    distinct = list({reader for _, reader, _ in seen})
-    keys = {r: k for r, k in zip(distinct, map(reader_key, distinct), strict=True) if k is not None}
-    if len(keys) < len(distinct):  # hashes that give no key count no reader
-        seen = {click for click in seen if click[1] in keys}
-        if not seen:
-            return
-    codes, readers, days = zip(*seen, strict=True)
+    the stored rows; ``seen`` holds the (code, reader, day) of the batch's reader clicks. The
+    stage goes in in click_readers' key order, daily_readers' rows in theirs, so their pages
+    are filled in turn."""
+    keys: dict[str, int | None] = {}
     # the posts numbered in click_readers' key order: a (post, reader key) pair sorts as one int
     posts = sorted({(w[1], w[2], w[3] or "", w[4] or "") for w in where.values()})
-    rank = {post: (n << 64) + _KEY_SHIFT for n, post in enumerate(posts)}  # keys: +-2**60
+    rank = {post: n << 64 for n, post in enumerate(posts)}
     post_of = {code: rank[(w[1], w[2], w[3] or "", w[4] or "")] for code, w in where.items()}
-    groups = list(
-        map(operator.add, map(post_of.__getitem__, codes), map(keys.__getitem__, readers))
-    )
     stage: dict[int, str] = {}
-    daily: dict[int, str] = {}  # each reader's first day, as _SQLITE_APPLY[6] takes it
-    for day in sorted(set(days), reverse=True):  # an earlier day overwrites a later one
-        on_day = list(map(operator.eq, days, repeat(day)))
-        stage.update(dict.fromkeys(compress(groups, on_day), day))
-        daily.update(dict.fromkeys(map(keys.__getitem__, compress(readers, on_day)), day))
+    for code, reader, day in seen:
+        key = keys.get(reader, -1)
+        if key == -1:
+            key = keys[reader] = reader_key(reader)
+        if key is None:
+            continue
+        group = post_of[code] + _KEY_SHIFT + key  # a key is above -2**60 and below 2**60
+        first = stage.get(group)
+        if first is None or day < first:
+            stage[group] = day
+    if not stage:
+        return
+    mask = (1 << 64) - 1
     ordered = sorted(stage)
-    ranks = list(map(operator.rshift, ordered, repeat(64)))
-    columns = [map([post[i] for post in posts].__getitem__, ranks) for i in range(4)]
-    low = map(operator.and_, ordered, repeat((1 << 64) - 1))
     conn.exec_driver_sql(_SQLITE_APPLY[4])
     _insert_rows(
         conn,
         f"INSERT INTO reader_stage ({READER_KEY}, day) VALUES",
         6,
-        zip(
-            *columns,
-            map(operator.sub, low, repeat(_KEY_SHIFT)),
-            map(stage.__getitem__, ordered),
-            strict=True,
-        ),
-        len(ordered),
+        [(*posts[g >> 64], (g & mask) - _KEY_SHIFT, stage[g]) for g in ordered],
     )
+    daily: dict[int, str] = {}  # each reader's first day in the stage, as _SQLITE_APPLY[6]
+    for g in ordered:
+        key, day = (g & mask) - _KEY_SHIFT, stage[g]
+        first = daily.get(key)
+        if first is None or day < first:
+            daily[key] = day
     _insert_rows(
         conn,
         "INSERT INTO daily_readers (reader_key, day) VALUES",
         2,
         sorted(daily.items()),
-        len(daily),
         " ON CONFLICT DO NOTHING",
     )
     raw = conn.connection.driver_connection
