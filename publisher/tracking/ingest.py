@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import chain, compress, repeat
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -576,11 +576,9 @@ _CLICK_INSERT = f"INSERT OR IGNORE INTO clicks ({CLICK_COLUMNS}) VALUES"
 ROWS_PER_STATEMENT = 100  # binding a row costs less in a statement of many rows
 
 
-def _insert_rows(
-    conn: Connection, head: str, width: int, rows: list[tuple[Any, ...]], tail: str = ""
-) -> int:
-    """``head`` (an ``INSERT ... VALUES``) for every row, then ``tail``, ``ROWS_PER_STATEMENT``
-    rows a statement, in their order; returns how many rows the statements changed."""
+def _insert_rows(conn: Connection, head: str, width: int, rows: list[tuple[Any, ...]]) -> int:
+    """``head`` (an ``INSERT ... VALUES``) for every row, ``ROWS_PER_STATEMENT`` rows a
+    statement, in their order; returns how many rows the statements changed."""
     raw = conn.connection.driver_connection
     assert raw is not None
     one = "(" + ", ".join("?" * width) + ")"
@@ -589,10 +587,10 @@ def _insert_rows(
     if whole:
         flat = iter(chain.from_iterable(rows[:whole]))
         groups = zip(*[flat] * (ROWS_PER_STATEMENT * width), strict=True)
-        sql = f"{head} {', '.join([one] * ROWS_PER_STATEMENT)}{tail}"
+        sql = f"{head} {', '.join([one] * ROWS_PER_STATEMENT)}"
         changed += raw.executemany(sql, groups).rowcount
     if whole < len(rows):
-        changed += raw.executemany(f"{head} {one}{tail}", rows[whole:]).rowcount
+        changed += raw.executemany(f"{head} {one}", rows[whole:]).rowcount
     return changed
 
 
@@ -669,10 +667,7 @@ def _plain_batch(conn: Connection, lines: list[bytes]) -> int | None:
             conn.exec_driver_sql("DELETE FROM reader_stage")
         return max(0, stored)
     _plain_sums(conn, where, Counter(zip(codes, days, kinds, strict=True)))
-    of_readers = map(operator.eq, kinds, repeat("reader"))
-    seen = set(compress(zip(codes, readers, days, strict=True), of_readers))
-    seen.difference_update((c, "", d) for c, d in set(zip(codes, days, strict=True)))
-    _plain_readers(conn, where, seen)
+    _plain_readers(conn, where, set(zip(codes, readers, days, kinds, strict=True)))
     conn.exec_driver_sql(_SQLITE_APPLY[-1], (before,))  # conversions recorded before their click
     return stored
 
@@ -735,59 +730,42 @@ _PLAIN_POST_READERS = (
 def _plain_readers(
     conn: Connection,
     where: dict[str, tuple[Any, ...]],
-    seen: set[tuple[str, str, str]],
+    seen: set[tuple[str, str, str, str]],
 ) -> None:
     """The reader stage (each post's readers with their first day), then ``daily_readers``,
     ``click_readers`` and ``post_days.readers`` from it, as ``_SQLITE_APPLY`` counts them from
-    the stored rows; ``seen`` holds the (code, reader, day) of the batch's reader clicks. The
-    stage goes in in click_readers' key order, daily_readers' rows in theirs, so their pages
-    are filled in turn."""
+    the stored rows; the stage in click_readers' key order, so its pages are filled in turn."""
     keys: dict[str, int | None] = {}
     # the posts numbered in click_readers' key order: a (post, reader key) pair sorts as one int
     posts = sorted({(w[1], w[2], w[3] or "", w[4] or "") for w in where.values()})
     rank = {post: n << 64 for n, post in enumerate(posts)}
     post_of = {code: rank[(w[1], w[2], w[3] or "", w[4] or "")] for code, w in where.items()}
     stage: dict[int, str] = {}
-    for code, reader, day in seen:
+    for code, reader, day, kind in seen:
+        if kind != "reader" or not reader:
+            continue
         key = keys.get(reader, -1)
         if key == -1:
             key = keys[reader] = reader_key(reader)
         if key is None:
             continue
-        group = post_of[code] + _KEY_SHIFT + key  # a key is above -2**60 and below 2**60
+        group = post_of[code] | key  # keys are below 2**60
         first = stage.get(group)
         if first is None or day < first:
             stage[group] = day
     if not stage:
         return
     mask = (1 << 64) - 1
-    ordered = sorted(stage)
     conn.exec_driver_sql(_SQLITE_APPLY[4])
     _insert_rows(
         conn,
         f"INSERT INTO reader_stage ({READER_KEY}, day) VALUES",
         6,
-        [(*posts[g >> 64], (g & mask) - _KEY_SHIFT, stage[g]) for g in ordered],
+        [(*posts[group >> 64], group & mask, stage[group]) for group in sorted(stage)],
     )
-    daily: dict[int, str] = {}  # each reader's first day in the stage, as _SQLITE_APPLY[6]
-    for g in ordered:
-        key, day = (g & mask) - _KEY_SHIFT, stage[g]
-        first = daily.get(key)
-        if first is None or day < first:
-            daily[key] = day
-    _insert_rows(
-        conn,
-        "INSERT INTO daily_readers (reader_key, day) VALUES",
-        2,
-        sorted(daily.items()),
-        " ON CONFLICT DO NOTHING",
-    )
+    conn.exec_driver_sql(_SQLITE_APPLY[6])  # daily_readers
     raw = conn.connection.driver_connection
     assert raw is not None
     gained = Counter(raw.execute(_PLAIN_CLICK_READERS).fetchall())
-    if gained:  # (an empty list would be taken for no parameters at all)
-        conn.exec_driver_sql(_PLAIN_POST_READERS, [(*g, n) for g, n in gained.items()])
+    conn.exec_driver_sql(_PLAIN_POST_READERS, [(*g, n) for g, n in gained.items()])
     conn.exec_driver_sql(_SQLITE_APPLY[4])
-
-
-_KEY_SHIFT = 1 << 60
