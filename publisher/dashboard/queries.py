@@ -196,7 +196,7 @@ class RollupModel(ReadModel):
         that have a store, a few hundred, where the whole grouping adds up and sorts one row
         per channel and story as well (5,000 at scale 1) that no store section shows."""
         grouped: dict[Key, Row] = {}
-        for key, fine in self.cube().items():
+        for key, fine in self._parts()[0].items():  # a key with a store has conversions
             story, channel, _, _, store = key
             if store is None:
                 continue
