@@ -4,9 +4,10 @@ All counting happens in the database. Clicks are read from the totals ingest kee
 and day (``click_totals``) and from one row per group and reader (``click_readers``), never by
 scanning the raw clicks table; Python only merges small grouped results.
 
-Figures that add up (deliveries, clicks, conversions, revenue) are fetched once at the finest
-grain and rolled up to any grouping in Python, so several groupings of one period (the
-dashboard's sections) cost one pass over them. Figures that do not add up (unique readers, and
+Figures that add up (clicks, conversions, revenue) are fetched once at the finest grain and
+rolled up to any grouping in Python, so several groupings of one period (the dashboard's
+sections) cost one pass over them; deliveries, one row per post at the finest grain, are
+counted in the database for each grouping that is not rolled up from another. Figures that do not add up (unique readers, and
 readers who converted) are counted per grouping with ``COUNT(DISTINCT ...)`` in the database.
 
 Definitions (docs/TRACKING.md, "Definitions"): the conversion rate is the readers who converted
@@ -221,7 +222,6 @@ class ReadModel:
     def __init__(self, conn: Connection, filters: Filters) -> None:
         self.conn = conn
         self.filters = filters
-        self._cube: dict[Key, Row] | None = None
         # the cube without deliveries: a sent post with nothing else is no row of it (at
         # scale 1 some 8,000 of 10,000 keys); each grouping counts its own deliveries
         self._rows: dict[Key, Row] | None = None
@@ -232,14 +232,6 @@ class ReadModel:
         self._grouped: dict[tuple[str, ...], dict[Key, Row]] = {}
 
     # the additive cube: one row per story, channel, variant, region and store
-    def cube(self) -> dict[Key, Row]:
-        if self._cube is None:
-            cube = {key: _fresh(r) for key, r in self._dense().items()}
-            for key, count in self._sent(DIMENSIONS).items():
-                cube.setdefault(key, Row(key)).deliveries = count
-            self._cube = cube
-        return self._cube
-
     def _dense(self) -> dict[Key, Row]:
         """The cube's figures but deliveries: the keys with clicks, engagement, claimed codes
         or conversions."""
@@ -428,9 +420,20 @@ def _fresh(row: Row) -> Row:
 def _roll_up(per_post: Mapping[Key, int], by: Sequence[str]) -> dict[Key, int]:
     """Per-post counts (keyed by FINE) added up to ``by``; a store key is always None."""
     indexes = [FINE.index(d) if d in FINE else None for d in by]
+    known = [i for i in indexes if i is not None]
+    pick: Callable[[Key], Key]
+    if len(known) < len(indexes):
+        pick = lambda key: tuple(None if i is None else key[i] for i in indexes)  # noqa: E731
+    elif len(known) > 1:
+        pick = itemgetter(*known)
+    elif known:
+        only = known[0]
+        pick = lambda key: (key[only],)  # noqa: E731
+    else:
+        pick = lambda key: ()  # noqa: E731
     out: dict[Key, int] = {}
     for key, n in per_post.items():
-        target = tuple(None if i is None else key[i] for i in indexes)
+        target = pick(key)
         out[target] = out.get(target, 0) + n
     return out
 
