@@ -7,8 +7,9 @@ scanning the raw clicks table; Python only merges small grouped results.
 Figures that add up (clicks, conversions, revenue) are fetched once at the finest grain and
 rolled up to any grouping in Python, so several groupings of one period (the dashboard's
 sections) cost one pass over them; deliveries, one row per post at the finest grain, are
-counted in the database for each grouping that is not rolled up from another. Figures that do not add up (unique readers, and
-readers who converted) are counted per grouping with ``COUNT(DISTINCT ...)`` in the database.
+counted in the database for each grouping that is not rolled up from another. Figures that
+do not add up (unique readers, and readers who converted) are counted per grouping with
+``COUNT(DISTINCT ...)`` in the database.
 
 Definitions (docs/TRACKING.md, "Definitions"): the conversion rate is the readers who converted
 *through a click* divided by the unique readers of the same group and period, so it never
