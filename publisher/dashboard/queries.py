@@ -163,7 +163,7 @@ class RollupModel(ReadModel):
             (*fine_values, store or None, kind, bool(linked), currency, count, value)
             for *fine_values, store, kind, linked, currency, count, value in self.conn.execute(
                 query
-            )
+            ).all()
         ]
 
     def readers(self, by: Sequence[str]) -> dict[Key, int]:
@@ -184,9 +184,7 @@ class RollupModel(ReadModel):
             query = query.where(*report._where(post_days, self.filters))
             query = query.where(*report._days(t.day, self.filters)).group_by(*fine)
             self._post_readers = {
-                tuple(report._none(v) for v in key): int(n)
-                for *key, n in self.conn.execute(query)
-                if n
+                _post_key(key): int(n) for *key, n in self.conn.execute(query).all() if n
             }
         return report._roll_up(self._post_readers, by)
 
@@ -196,7 +194,7 @@ class RollupModel(ReadModel):
         that have a store, a few hundred, where the whole grouping adds up and sorts one row
         per channel and story as well (5,000 at scale 1) that no store section shows."""
         grouped: dict[Key, Row] = {}
-        for key, fine in self.cube().items():
+        for key, fine in self._dense().items():  # a key with a store has conversions
             story, channel, _, _, store = key
             if store is None:
                 continue
@@ -219,8 +217,8 @@ class RollupModel(ReadModel):
             fine = [t[d] for d in FINE]
             per_post = select(*fine, func.count(func.distinct(t.reader))).where(*where)
             counts = {
-                tuple(report._none(v) for v in key): int(n)
-                for *key, n in self.conn.execute(per_post.group_by(*fine))
+                _post_key(key): int(n)
+                for *key, n in self.conn.execute(per_post.group_by(*fine)).all()
             }
             # readers grouped, then counted: PostgreSQL hashes them (or SQLite walks the
             # reader index) where COUNT(DISTINCT ...) sorts all of them, twice the time
@@ -228,6 +226,18 @@ class RollupModel(ReadModel):
             everyone = select(func.count()).select_from(readers)
             self._converted_cache = (counts, int(self.conn.execute(everyone).scalar_one()))
         return self._converted_cache
+
+
+def _post_key(values: Sequence[Any]) -> Key:
+    """A post's key from the rollup's text columns ("" is a missing value), as
+    ``report._none`` makes it, written out for the some 2,500 keys a page reads."""
+    story, channel, variant, region = values
+    return (
+        None if story is None or story == "" else str(story),
+        None if channel is None or channel == "" else str(channel),
+        None if variant is None or variant == "" else str(variant),
+        None if region is None or region == "" else str(region),
+    )
 
 
 def _hours(column: ColumnElement[Any], f: Filters) -> list[ColumnElement[bool]]:
@@ -279,7 +289,8 @@ def load(engine: Engine, filters: Filters, grain: str = "day") -> Dashboard:
 
 def story_categories(conn: Connection) -> dict[str, str]:
     d = ledger.deliveries.c
-    return {s: c for s, c in conn.execute(select(d.story, func.max(d.category)).group_by(d.story))}
+    query = select(d.story, func.max(d.category)).group_by(d.story)
+    return {s: c for s, c in conn.execute(query).all()}
 
 
 def channel_lines(result: report.Report) -> list[ChannelLine]:
@@ -574,7 +585,7 @@ def calendar(conn: Connection, f: Filters, *, now: datetime | None = None) -> li
     paused = {row.channel for row in ledger.paused_channels(conn, now=moment)}
     zone = ZoneInfo(f.timezone)
     out = []
-    for row in conn.execute(query):
+    for row in conn.execute(query).all():
         at = row.sent_at or row.next_attempt_at or row.due_at
         shown = _calendar_state(row.state, row.next_attempt_at, paused, row.channel)
         out.append(

@@ -48,6 +48,10 @@ class Format:
     _numbers: dict[tuple[type, int | float], str] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # times and days, each written once per page (the calendar's 300 rows share a few dozen)
+    _texts: dict[tuple[str, object], str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @cached_property
     def _babel(self) -> Locale:
@@ -59,7 +63,11 @@ class Format:
         return at.astimezone(ZoneInfo(self.timezone))
 
     def time(self, at: datetime) -> str:
-        return format_time(self.local(at), "short", locale=self._babel)
+        key = ("time", at)
+        found = self._texts.get(key)
+        if found is None:
+            found = self._texts[key] = format_time(self.local(at), "short", locale=self._babel)
+        return found
 
     def moment(self, at: datetime) -> str:
         return format_datetime(self.local(at), "medium", locale=self._babel)
@@ -84,12 +92,19 @@ class Format:
         )
 
     def day(self, value: date, form: str = "medium") -> str:
-        return format_date(value, form, locale=self._babel)
+        key = (form, value)
+        found = self._texts.get(key)
+        if found is None:
+            found = self._texts[key] = format_date(value, form, locale=self._babel)
+        return found
 
     def short_day(self, value: date) -> str:
-        return format_date(
-            value, "MMMd" if self.locale.startswith("zh") else "d MMM", locale=self._babel
-        )
+        key = ("short_day", value)  # no form of format_date is called so
+        found = self._texts.get(key)
+        if found is None:
+            pattern = "MMMd" if self.locale.startswith("zh") else "d MMM"
+            found = self._texts[key] = format_date(value, pattern, locale=self._babel)
+        return found
 
 
 @dataclass

@@ -4,10 +4,12 @@ All counting happens in the database. Clicks are read from the totals ingest kee
 and day (``click_totals``) and from one row per group and reader (``click_readers``), never by
 scanning the raw clicks table; Python only merges small grouped results.
 
-Figures that add up (deliveries, clicks, conversions, revenue) are fetched once at the finest
-grain and rolled up to any grouping in Python, so several groupings of one period (the
-dashboard's sections) cost one pass over them. Figures that do not add up (unique readers, and
-readers who converted) are counted per grouping with ``COUNT(DISTINCT ...)`` in the database.
+Figures that add up (clicks, conversions, revenue) are fetched once at the finest grain and
+rolled up to any grouping in Python, so several groupings of one period (the dashboard's
+sections) cost one pass over them; deliveries, one row per post at the finest grain, are
+counted in the database for each grouping that is not rolled up from another. Figures that
+do not add up (unique readers, and readers who converted) are counted per grouping with
+``COUNT(DISTINCT ...)`` in the database.
 
 Definitions (docs/TRACKING.md, "Definitions"): the conversion rate is the readers who converted
 *through a click* divided by the unique readers of the same group and period, so it never
@@ -221,7 +223,9 @@ class ReadModel:
     def __init__(self, conn: Connection, filters: Filters) -> None:
         self.conn = conn
         self.filters = filters
-        self._cube: dict[Key, Row] | None = None
+        # the cube without deliveries: a sent post with nothing else is no row of it (at
+        # scale 1 some 8,000 of 10,000 keys); each grouping counts its own deliveries
+        self._rows: dict[Key, Row] | None = None
         self._distinct: dict[tuple[str, tuple[str, ...]], dict[Key, int]] = {}
         self._converted_cache: tuple[dict[Key, int], int] | None = None
         # the additive figures of every grouping served so far, each rolled up from the
@@ -229,10 +233,25 @@ class ReadModel:
         self._grouped: dict[tuple[str, ...], dict[Key, Row]] = {}
 
     # the additive cube: one row per story, channel, variant, region and store
-    def cube(self) -> dict[Key, Row]:
-        if self._cube is None:
-            self._cube = self._read_cube()
-        return self._cube
+    def _dense(self) -> dict[Key, Row]:
+        """The cube's figures but deliveries: the keys with clicks, engagement, claimed codes
+        or conversions."""
+        if self._rows is None:
+            self._rows = self._read_cube()
+        return self._rows
+
+    def _sent(self, by: tuple[str, ...]) -> dict[Key, int]:
+        """Sent deliveries per ``by`` group, counted in the database: one row per group, where
+        the cube would bring one per post to be added up here (a store key is None)."""
+        if self.filters.store is not None:
+            return {}
+        names = [d for d in by if d in deliveries.c]
+        out: dict[Key, int] = {}
+        for *values, count in self.conn.execute(_deliveries_query(self.filters, names)).all():
+            if count:
+                found = dict(zip(names, values, strict=True))
+                out[tuple(found[d] or None if d in found else None for d in by)] = int(count)
+        return out
 
     def _read_cube(self) -> dict[Key, Row]:
         rows: dict[Key, Row] = {}
@@ -248,9 +267,9 @@ class ReadModel:
         conn, f = self.conn, self.filters
         store_only = f.store is not None
         if not store_only:
-            for *fine, count in conn.execute(_deliveries_query(f)):
-                row(fine).deliveries = int(count)
-            for *fine, reader_clicks, fetches in conn.execute(_clicks_query(f)):
+            # fetched at once (``all``): psycopg hands rows over one at a time for half again
+            # the CPU when iterated
+            for *fine, reader_clicks, fetches in conn.execute(_clicks_query(f)).all():
                 found = row(fine)
                 found.clicks, found.bot_fetches = int(reader_clicks), int(fetches)
             for *fine, likes, reposts, replies, views in conn.execute(_metrics_query(f)):
@@ -303,10 +322,11 @@ class ReadModel:
         if by in self._grouped:
             return self._grouped[by]
         source_by: tuple[str, ...] = DIMENSIONS
-        source = self.cube()
+        source = self._dense()
+        from_cube = True
         for have, rows in self._grouped.items():
-            if set(by) <= set(have) and len(rows) < len(source):
-                source_by, source = have, rows
+            if set(by) <= set(have) and (from_cube or len(rows) < len(source)):
+                source_by, source, from_cube = have, rows, False
         indexes = [source_by.index(d) for d in by]
         pick: Callable[[Key], Key]
         if len(indexes) > 1:
@@ -323,6 +343,12 @@ class ReadModel:
             if found is None:
                 found = grouped[target] = Row(target)
             found.add(fine)
+        if from_cube:  # the cube holds no deliveries: this grouping's own count
+            for target, count in self._sent(by).items():
+                found = grouped.get(target)
+                if found is None:
+                    found = grouped[target] = Row(target)
+                found.deliveries += count
         self._grouped[by] = grouped
         return grouped
 
@@ -395,9 +421,20 @@ def _fresh(row: Row) -> Row:
 def _roll_up(per_post: Mapping[Key, int], by: Sequence[str]) -> dict[Key, int]:
     """Per-post counts (keyed by FINE) added up to ``by``; a store key is always None."""
     indexes = [FINE.index(d) if d in FINE else None for d in by]
+    known = [i for i in indexes if i is not None]
+    pick: Callable[[Key], Key]
+    if len(known) < len(indexes):
+        pick = lambda key: tuple(None if i is None else key[i] for i in indexes)  # noqa: E731
+    elif len(known) > 1:
+        pick = itemgetter(*known)
+    elif known:
+        only = known[0]
+        pick = lambda key: (key[only],)  # noqa: E731
+    else:
+        pick = lambda key: ()  # noqa: E731
     out: dict[Key, int] = {}
     for key, n in per_post.items():
-        target = tuple(None if i is None else key[i] for i in indexes)
+        target = pick(key)
         out[target] = out.get(target, 0) + n
     return out
 
@@ -445,10 +482,11 @@ def _between(column: ColumnElement[Any], f: Filters) -> list[ColumnElement[bool]
     return out
 
 
-def _deliveries_query(f: Filters) -> Any:
-    query = select(*_fine(deliveries), func.count()).where(deliveries.c.state == "sent")
+def _deliveries_query(f: Filters, by: Sequence[str] = FINE) -> Any:
+    keys = [deliveries.c[d] for d in by]
+    query = select(*keys, func.count()).where(deliveries.c.state == "sent")
     query = query.where(*_where(deliveries, f), *_between(deliveries.c.sent_at, f))
-    return query.group_by(*_fine(deliveries))
+    return query.group_by(*keys) if keys else query
 
 
 def _clicks_query(f: Filters) -> Any:

@@ -68,3 +68,23 @@ def test_exact_two_variant_probability_agrees_with_the_sampling() -> None:
     )
     sampled = stats.p_best({"A": (a_conv, a_n), "B": (b_conv, b_n)}).variants[1].p_best
     assert abs(sampled - exact) < 0.01
+
+
+def test_probability_of_being_best_by_quadrature_matches_the_exact_sum_and_sampling() -> None:
+    """Three or more variants are integrated numerically: for two variants the quadrature must
+    give the closed form, and for four it must agree with a large seeded sample."""
+    import numpy as np
+
+    for figures in ({"A": (12, 200), "B": (21, 200)}, {"A": (5000, 90000), "B": (5100, 90000)}):
+        exact = [v.p_best for v in stats.p_best(figures).variants]
+        shapes = [(1 + c, 1 + r - c) for c, r in figures.values()]
+        numeric = stats._p_best_quadrature(shapes)
+        assert max(abs(a - b) for a, b in zip(exact, numeric, strict=True)) < 1e-4
+    four = {"A": (3, 10), "B": (30, 100), "C": (300, 1000), "D": (2, 9)}
+    found = [v.p_best for v in stats.p_best(four).variants]
+    draws = 400_000
+    rng = np.random.default_rng(7)
+    samples = np.stack([rng.beta(1 + c, 1 + r - c, size=draws) for c, r in four.values()])
+    sampled = np.bincount(samples.argmax(axis=0), minlength=4) / draws
+    assert abs(sum(found) - 1) < 1e-9
+    assert max(abs(a - b) for a, b in zip(found, sampled, strict=True)) < 0.005
