@@ -12,6 +12,7 @@ builds it from each dialect's own ``insert``).
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -179,6 +180,34 @@ def insert_on_conflict(
     return statement.on_conflict_do_nothing(index_elements=elements)
 
 
+def _sqlite_rows(
+    rows: list[dict[str, Any]], names: list[str], dated: list[bool]
+) -> list[tuple[Any, ...]]:
+    """The rows as the driver takes them, their datetimes as SQLite's text. Rows of one batch
+    mostly share their times (created and updated now), so each distinct time is written once."""
+    get = operator.itemgetter(*names)
+    at = [i for i, d in enumerate(dated) if d]
+    if len(names) == 1:
+        return [(sqlite_text(r[names[0]]) if at else r[names[0]],) for r in rows]
+    if not at:
+        return [get(r) for r in rows]
+    texts: dict[datetime | None, str | None] = {}
+    out = []
+    for r in rows:
+        row = list(get(r))
+        for i in at:
+            value = row[i]
+            text = texts.get(value, _MISSING)
+            if text is _MISSING:
+                text = texts[value] = sqlite_text(value)
+            row[i] = text
+        out.append(tuple(row))
+    return out
+
+
+_MISSING: Any = object()
+
+
 def insert_ignore(
     conn: Connection, table: Table, keys: list[str], rows: list[dict[str, Any]]
 ) -> int:
@@ -198,9 +227,5 @@ def insert_ignore(
             f"VALUES ({', '.join('?' for _ in names)}) "
             f"ON CONFLICT ({', '.join(keys)}) DO NOTHING"
         )
-        tuples = [
-            tuple(sqlite_text(r[n]) if d else r[n] for n, d in zip(names, dated, strict=True))
-            for r in rows
-        ]
-        return int(conn.exec_driver_sql(sql, tuples).rowcount or 0)
+        return int(conn.exec_driver_sql(sql, _sqlite_rows(rows, names, dated)).rowcount or 0)
     return int(conn.execute(insert_on_conflict(conn, table, keys=keys), rows).rowcount or 0)
