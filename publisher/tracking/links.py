@@ -126,6 +126,11 @@ def _pg_insert(table: Table, names: tuple[str, ...], returning: tuple[str, ...])
     )
 
 
+def _by_key(found: Iterable[Any]) -> dict[tuple[Any, ...], str]:
+    """(code, *key) rows as key -> code."""
+    return {tuple(row[1:]): str(row[0]) for row in found}
+
+
 def _store_codes(
     conn: Connection,
     table: Table,
@@ -146,14 +151,14 @@ def _store_codes(
     missing = rows
     for _ in range(_ATTEMPTS):
         found = _insert_new(conn, table, [{**r, "code": new_code()} for r in missing], columns)
-        stored.update((tuple(rest), str(code)) for code, *rest in found)
+        stored.update(_by_key(found))
         missing = [r for r in missing if tuple(r[k] for k in key) not in stored]
         if not missing:
             return stored
         before = select(*columns).where(
             table.c.delivery_id.in_(sorted({r["delivery_id"] for r in missing}))
         )
-        stored.update((tuple(rest), str(code)) for code, *rest in conn.execute(before))
+        stored.update(_by_key(conn.execute(before)))
         missing = [r for r in missing if tuple(r[k] for k in key) not in stored]
         if not missing:
             return stored
