@@ -327,15 +327,7 @@ class ReadModel:
         for have, rows in self._grouped.items():
             if set(by) <= set(have) and (from_cube or len(rows) < len(source)):
                 source_by, source, from_cube = have, rows, False
-        indexes = [source_by.index(d) for d in by]
-        pick: Callable[[Key], Key]
-        if len(indexes) > 1:
-            pick = itemgetter(*indexes)
-        elif indexes:
-            only = indexes[0]
-            pick = lambda key: (key[only],)  # noqa: E731
-        else:
-            pick = lambda key: ()  # noqa: E731
+        pick = _picker([source_by.index(d) for d in by])
         grouped: dict[Key, Row] = {}
         for key, fine in source.items():
             target = pick(key)
@@ -418,6 +410,16 @@ def _fresh(row: Row) -> Row:
     )
 
 
+def _picker(indexes: list[int]) -> Callable[[Key], Key]:
+    """A key's parts at ``indexes``, as a tuple (itemgetter's own tuple for two or more)."""
+    if len(indexes) > 1:
+        return itemgetter(*indexes)  # type: ignore[return-value]
+    if indexes:
+        only = indexes[0]
+        return lambda key: (key[only],)
+    return lambda key: ()
+
+
 def _roll_up(per_post: Mapping[Key, int], by: Sequence[str]) -> dict[Key, int]:
     """Per-post counts (keyed by FINE) added up to ``by``; a store key is always None."""
     indexes = [FINE.index(d) if d in FINE else None for d in by]
@@ -425,13 +427,8 @@ def _roll_up(per_post: Mapping[Key, int], by: Sequence[str]) -> dict[Key, int]:
     pick: Callable[[Key], Key]
     if len(known) < len(indexes):
         pick = lambda key: tuple(None if i is None else key[i] for i in indexes)  # noqa: E731
-    elif len(known) > 1:
-        pick = itemgetter(*known)
-    elif known:
-        only = known[0]
-        pick = lambda key: (key[only],)  # noqa: E731
     else:
-        pick = lambda key: ()  # noqa: E731
+        pick = _picker(known)
     out: dict[Key, int] = {}
     for key, n in per_post.items():
         target = pick(key)
