@@ -52,6 +52,8 @@ BLOCK_END = re.compile(r"</(p|div|h[1-6]|li|blockquote|pre|table|ul|ol)>", re.I)
 LINE_END = re.compile(r"</tr>|<br\s*/?>", re.I)
 CELL_END = re.compile(r"</t[dh]>", re.I)
 PRE = re.compile(r"(<pre[\s>].*?</pre>)", re.I | re.S)
+CELL_SPACE = re.compile(r"[ \t]*\|[ \t]*")
+GAPS = re.compile(r"\n{3,}")
 
 
 class ContentInvalid(SystemExit):
@@ -96,9 +98,11 @@ def plain_text(markup: str) -> str:
     parts = PRE.split(markup)
     flat = "".join(p if i % 2 else " ".join(p.split()) for i, p in enumerate(parts))
     marked = CELL_END.sub(" | ", LINE_END.sub("\n", BLOCK_END.sub("\n\n", flat)))
-    text = re.sub(r"[ \t]*\|[ \t]*", " | ", html.unescape(strip_tags(marked)))
+    text = html.unescape(strip_tags(marked))
+    if "|" in text:  # the pattern is tried at every character: most stories have no table
+        text = CELL_SPACE.sub(" | ", text)
     lines = [line.strip().removesuffix(" |").strip() for line in text.splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return GAPS.sub("\n\n", "\n".join(lines)).strip()
 
 
 _image_sizes: dict[Path, tuple[int, int, int]] = {}
