@@ -26,6 +26,7 @@ DARK_RUN = re.compile(rb"\x00+")  # in zxing-cpp's image of the code: 0 dark, 25
 # in the rows joined by \x01: the light before a run of dark, the end of a row and the light
 # that starts the next one when the run is the first of its row, and the run
 TOKEN = re.compile(rb"(\xff*)(\x01?)(\xff*)(\x00+)")
+WHOLE_TOKEN = re.compile(rb"\xff*\x01?\xff*\x00+")  # the same, as one string
 
 
 def matrix(url: str) -> tuple[bytes, int]:
@@ -42,22 +43,29 @@ def matrix(url: str) -> tuple[bytes, int]:
     return memoryview(image).tobytes(), image.shape[1]  # type: ignore[arg-type]
 
 
-class _Strokes(dict[tuple[bytes, bytes, bytes, bytes], str]):
+class _Strokes(dict[bytes, str]):
     """The path text of each token :data:`TOKEN` finds in a code of one width, made the first
-    time a token is seen: the few hundred kinds there are are then looked up, not formatted."""
+    time a token is seen: the few hundred kinds there are are then looked up, not formatted.
+    Keyed by the token's bytes: one object a token from ``findall``, not a tuple of four."""
 
     def __init__(self, width: int) -> None:
         super().__init__()
         self.width = width
 
-    def __missing__(self, token: tuple[bytes, bytes, bytes, bytes]) -> str:
-        light, row_end, lead, dark = token
+    def __missing__(self, token: bytes) -> str:
+        light, row_end, lead, dark = _parts(token)
         if row_end:  # from the end of the last run of the row above to the first of this one
             text = f"m{len(light) + len(lead) - self.width} 1h{len(dark)}"
         else:
             text = f"m{len(light)} 0h{len(dark)}"
         self[token] = text
         return text
+
+
+def _parts(token: bytes) -> tuple[bytes, ...]:
+    found = TOKEN.fullmatch(token)
+    assert found is not None  # a token is what TOKEN found
+    return found.groups()
 
 
 _STROKES: dict[int, _Strokes] = {}
@@ -69,9 +77,9 @@ def path(cells: bytes, width: int) -> str:
     rows = b"\x01".join([cells[at : at + width] for at in range(0, len(cells), width)])
     if b"\xff" * width in rows:
         return runs(cells, width)  # a row without any dark module: the tokens assume none
-    tokens = TOKEN.findall(rows)
+    tokens = WHOLE_TOKEN.findall(rows)
     strokes = _STROKES.get(width) or _STROKES.setdefault(width, _Strokes(width))
-    light, _end, _lead, dark = tokens[0]
+    light, _end, _lead, dark = _parts(tokens[0])
     head = f"m{len(light) + BORDER} {BORDER}h{len(dark)}"
     return head + "".join(map(strokes.__getitem__, tokens[1:]))
 
