@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import budoux
-from jinja2 import pass_context
+from jinja2 import nodes, pass_context
+from jinja2.ext import Extension
+from jinja2.parser import Parser
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 from pelican import signals
@@ -61,6 +63,37 @@ def _wordbreaks(text: str, tag: str) -> str:
     return str(Markup("<wbr>").join(escape(p) for p in phrases))
 
 
+class Fragments(Extension):
+    """``{% cache "name", lang, ... %}…{% endcache %}``: the block is rendered the first time a
+    page of the build asks for it with that key, and repeated after that. Every page of a
+    language has the same menu and footer (the current page's link aside, so its address is in
+    the key wherever it can be in the menu); rendering them again was about a third of a story
+    page's time. The key must name everything the block shows that differs between pages: what
+    is the same for the whole build (the settings, categories, regions, pages) is not in it.
+    One cache an environment, and Pelican makes its environments anew for every build."""
+
+    tags = {"cache"}  # noqa: RUF012 (Jinja declares it a set on Extension)
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.rendered: dict[tuple[Any, ...], str] = {}
+
+    def parse(self, parser: Parser) -> nodes.Node:
+        lineno = next(parser.stream).lineno
+        key = [parser.parse_expression()]
+        while parser.stream.skip_if("comma"):
+            key.append(parser.parse_expression())
+        body = parser.parse_statements(("name:endcache",), drop_needle=True)
+        call = self.call_method("_once", [nodes.List(key)])
+        return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
+
+    def _once(self, key: list[Any], caller: Any) -> str:
+        found = self.rendered.get(tuple(key))
+        if found is None:
+            found = self.rendered[tuple(key)] = caller()
+        return found
+
+
 class Labels:
     """The i18n callables for one theme: ``_()`` follows the page's ``lang`` (set by each
     template, falling back to ``DEFAULT_LANG``); ``translate(lang, text)`` is for macros,
@@ -93,6 +126,7 @@ def on_generator_init(generator: Any) -> None:
     env = generator.env
     if "jinja2.ext.InternationalizationExtension" not in env.extensions:
         env.add_extension("jinja2.ext.i18n")
+    env.add_extension(Fragments)
     labels = Labels(
         str(Path(generator.theme) / "translations"),
         str(generator.settings.get("DEFAULT_LANG") or "en"),
@@ -107,4 +141,4 @@ def register() -> None:
     signals.generator_init.connect(on_generator_init)
 
 
-__all__ = ["Labels", "catalogue", "register", "wordbreaks"]
+__all__ = ["Fragments", "Labels", "catalogue", "register", "wordbreaks"]

@@ -248,6 +248,31 @@ def test_every_page_starts_with_a_skip_link_to_main(pages: dict[str, BeautifulSo
         assert soup.find("main", id="main"), path
 
 
+def test_each_page_s_menu_and_footer_are_in_its_language_and_mark_only_itself(
+    pages: dict[str, BeautifulSoup],
+) -> None:
+    """The menu and the footer are rendered once per language and page key
+    (publisher.pelican_theme.Fragments): a key missing the language or the page would show
+    another page's."""
+    labels = {"zh": "故事", "en": "Stories"}  # pelicanconf.py's CATEGORY_LABELS
+    footers: dict[str, set[str]] = {}
+    marked = 0
+    for path, soup in each_page(pages):
+        lang = str(soup.html["lang"])  # type: ignore[index]
+        canonical = soup.find("link", attrs={"rel": "canonical"})
+        nav, footer = soup.select_one("nav.site-nav"), soup.select_one("footer.site-footer")
+        assert isinstance(canonical, Tag) and nav is not None and footer is not None, path
+        links = [str(a["href"]) for a in nav.select("a")]
+        current = [str(a["href"]) for a in nav.select("a[aria-current]")]
+        assert current == [c for c in links if c == canonical["href"]], path
+        marked += len(current)
+        assert labels[lang] in nav.get_text(), path
+        footers.setdefault(lang, set()).add(str(footer))
+    assert marked >= 4  # the category and region pages
+    assert {lang: len(seen) for lang, seen in footers.items()} == {"zh": 1, "en": 1}
+    assert footers["zh"] != footers["en"]
+
+
 # --------------------------------------------------------------------------- the theme's pages
 
 
