@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time as time_mod
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -292,6 +293,7 @@ class PlanDiff:
     missed: list[Desired] = field(default_factory=list)  # new, but already past the grace period
     unchanged: int = 0
     refresh: list[Desired] = field(default_factory=list)  # content edited before it went out
+    ledger_rows: int = 0  # rows the ledger held when it was read (sizes the writes' windows)
 
     @property
     def changes(self) -> int:
@@ -300,7 +302,7 @@ class PlanDiff:
 
 def diff(conn: Connection, wanted: list[Desired], *, now: datetime, grace: timedelta) -> PlanDiff:
     rows = {r.id: r for r in ledger.every(conn)}
-    out = PlanDiff()
+    out = PlanDiff(ledger_rows=len(rows))
     for w in wanted:
         _diff_one(out, w, rows.pop(w.id, None), now=now, grace=grace)
     for row in rows.values():
@@ -352,9 +354,10 @@ def apply_in_steps(
     conditional ones ``apply`` makes, so a step that races a claim or another plan is harmless;
     a plan cut short is completed by the next one, which finds the rest still to do.
     ``on_progress(deliveries_done, deliveries_total)`` is called after each step."""
+    rows = plan.ledger_rows + len(plan.add) + len(plan.missed)
     work: list[tuple[str, list[Any]]] = [
-        ("add", list(plan.add)),
-        ("missed", list(plan.missed)),
+        ("add", write_order(plan.add, step, rows)),
+        ("missed", write_order(plan.missed, step, rows)),
         ("reschedule", list(plan.reschedule)),
         ("refresh", list(plan.refresh)),
         ("cancel", list(plan.cancel)),
@@ -386,6 +389,31 @@ def apply_in_steps(
                 time_mod.sleep(min(time_mod.perf_counter() - began, 0.1))
     ledger.refresh_statistics(engine, total)
     return steps
+
+
+def write_order(new: list[Desired], step: int, rows: int) -> list[Desired]:
+    """New deliveries in the order ``apply_in_steps`` writes them: windows of a few steps taken
+    in placing order, each window's deliveries in id order, so each step's ids fall in one slice
+    of the id space.
+
+    Every step's commit copies each page it changed to SQLite's WAL, and two indexes are keyed
+    by the delivery's id, a hash (the table's primary key, the events' ``delivery_id``): 200
+    random ids change nearly 200 pages of each once the ledger is large, while the indexes keyed
+    by story and due time change a few neighbouring ones. Sorting a window of ``k`` steps by id
+    divides the id pages a step changes by ``k`` and multiplies the story and time pages by
+    ``k``; the sum is least for ``k`` near the square root of the ledger's id pages, so ``k``
+    grows with the ledger: the best ``k`` measured was 4 at 8,000 rows, 8 at 32,000, 12 at
+    63,000 and 16 at 127,000, about ``sqrt(rows / 450)``, and it copied 2.5 times fewer pages
+    than placing order at 63,000 and 127,000 rows. The writes are the same conditional ones
+    whatever their order."""
+    window = step * max(1, round(math.sqrt(rows / 450)))
+    if window <= step or len(new) <= step:
+        return list(new)
+    return [w for i in range(0, len(new), window) for w in sorted(new[i : i + window], key=_id)]
+
+
+def _id(w: Desired) -> str:
+    return w.id
 
 
 def _write(
