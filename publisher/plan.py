@@ -18,12 +18,14 @@ Channel settings read here:
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import logging
 import math
 import time as time_mod
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -197,7 +199,28 @@ def desired(manifest: Manifest, settings: Settings) -> list[Desired]:
     day's opening, and on, until a day has room. Days that are full are remembered per channel
     (each pointing at a later day to look from, shortened as they are followed), so a post
     behind a long queue jumps straight to the first day with room instead of walking forward a
-    day at a time: the cost grows with the number of posts, not with the length of the queue."""
+    day at a time: the cost grows with the number of posts, not with the length of the queue.
+
+    Python's cycle collector is paused meanwhile: the placing makes no cycles, and its full
+    collections, each walking every object the process holds (the manifest, the placed posts),
+    were a sixth of the placing's CPU at 8,000 stories and grew faster than the posts."""
+    with _collector_paused():
+        return _desired(manifest, settings)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block, back on after it if it was on."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def _desired(manifest: Manifest, settings: Settings) -> list[Desired]:
     stories = manifest.by_slug()
     configured = settings.channels  # once: the property builds a new dict at every call
     variants = _channel_rules(configured)

@@ -3,6 +3,7 @@ so another writer is not locked out while a big plan is written."""
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -209,3 +210,39 @@ def test_a_big_plan_copies_fewer_pages_to_the_wal_than_in_placing_order(
     placing = wal_pages("placing")
     print(f"{len(wanted)} deliveries: {windows} WAL pages in windows, {placing} in placing order")
     assert windows < 0.75 * placing
+
+
+def test_placing_runs_no_garbage_collection_and_leaves_the_collector_as_it_was(
+    make_site: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_site(channels=CHANNELS)
+    stories = manifest(corpus(300, START))
+    placing = plan._desired
+    inside: list[bool] = [False]
+    collections: list[int] = []
+
+    def placed_watched(m: Manifest, s: Settings) -> list[plan.Desired]:
+        inside[0] = True
+        try:
+            return placing(m, s)
+        finally:
+            inside[0] = False
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and inside[0]:
+            collections.append(info["generation"])
+
+    monkeypatch.setattr(plan, "_desired", placed_watched)
+    gc.callbacks.append(seen)
+    try:
+        assert gc.isenabled()
+        wanted = plan.desired(stories, settings)
+        assert gc.isenabled()
+        gc.disable()
+        plan.desired(stories, settings)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.callbacks.remove(seen)
+    assert len(wanted) > 2000  # enough new objects for several collections had it been on
+    assert collections == []
