@@ -324,6 +324,13 @@ class PlanDiff:
 
 
 def diff(conn: Connection, wanted: list[Desired], *, now: datetime, grace: timedelta) -> PlanDiff:
+    """The plan against the ledger (read whole, with the cycle collector paused as in
+    ``desired``: a re-plan builds a value for every row)."""
+    with _collector_paused():
+        return _diff(conn, wanted, now=now, grace=grace)
+
+
+def _diff(conn: Connection, wanted: list[Desired], *, now: datetime, grace: timedelta) -> PlanDiff:
     rows = {r.id: r for r in ledger.every(conn)}
     out = PlanDiff(ledger_rows=len(rows))
     for w in wanted:
@@ -376,7 +383,23 @@ def apply_in_steps(
     pause the next step would take the lock again before it woke. The writes are the same
     conditional ones ``apply`` makes, so a step that races a claim or another plan is harmless;
     a plan cut short is completed by the next one, which finds the rest still to do.
-    ``on_progress(deliveries_done, deliveries_total)`` is called after each step."""
+    ``on_progress(deliveries_done, deliveries_total)`` is called after each step.
+
+    The cycle collector is paused until the last step is written: a full collection, once the
+    placed plan is in memory, took 100 ms at 8,000 stories, and one that fell inside a step
+    held the write lock for all of it. The collection it would have made runs after the plan."""
+    with _collector_paused():
+        return _apply_in_steps(engine, plan, now=now, step=step, on_progress=on_progress)
+
+
+def _apply_in_steps(
+    engine: Engine,
+    plan: PlanDiff,
+    *,
+    now: datetime,
+    step: int,
+    on_progress: Callable[[int, int], None] | None,
+) -> int:
     rows = plan.ledger_rows + len(plan.add) + len(plan.missed)
     work: list[tuple[str, list[Any]]] = [
         ("add", write_order(plan.add, step, rows)),
