@@ -279,7 +279,7 @@ def test_no_garbage_collection_runs_while_a_step_holds_the_write_lock(
         if phase == "start" and inside[0]:
             collections.append(info["generation"])
 
-    monkeypatch.setattr(plan.ledger, "transaction", step)
+    monkeypatch.setattr(ledger, "transaction", step)
     gc.callbacks.append(seen)
     try:
         steps = plan.apply_in_steps(engine, result, now=datetime.now(UTC))
