@@ -9,7 +9,9 @@ Each size runs in a child process of its own (so its peak RSS is its own), and r
   ``--walk-upto`` stories, since it grows with the square of the queue;
 - ``diff + write``: reading an empty SQLite ledger and writing the plan in steps, as
   ``plan --apply`` does, with the longest step's CPU and wall time (the write lock is held for
-  one step at a time).
+  one step at a time);
+- a full garbage collection after the writes (``gc.collect()``, printed apart): the plan pauses
+  Python's cycle collector, and this is at most what it leaves for later.
 
 ``--writer`` also runs a second process that writes to the same database every 5 ms while the
 plan is written, and reports how long its ``BEGIN IMMEDIATE`` waited at worst.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import itertools
 import json
 import os
@@ -138,6 +141,8 @@ def one(n: int, walk: bool, writer: bool) -> dict[str, Any]:
                 plan.apply_in_steps(engine, result, now=now)
         finally:
             plan.ledger.transaction = real  # type: ignore[attr-defined]
+        with timed(out, "collect"):  # what the collector, paused for the plan, does after it
+            gc.collect()
         if other is not None:
             stop.touch()
             waits = json.loads(other.communicate(timeout=300)[0].strip().splitlines()[-1])
@@ -207,6 +212,10 @@ def main() -> None:
             f"desired {b['desired_cpu'] / a['desired_cpu']:.2f}x, "
             f"diff + write {b['write_cpu'] / a['write_cpu']:.2f}x, total {total:.2f}x"
         )
+    print(
+        "a full collection after the plan (the plan pauses the cycle collector), CPU: "
+        + ", ".join(f"{r['n']:,}: {r['collect_cpu']:.2f} s" for r in rows)
+    )
     for r in rows:
         if "walk_cpu" in r:
             print(

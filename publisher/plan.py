@@ -18,11 +18,14 @@ Channel settings read here:
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import logging
+import math
 import time as time_mod
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -196,7 +199,28 @@ def desired(manifest: Manifest, settings: Settings) -> list[Desired]:
     day's opening, and on, until a day has room. Days that are full are remembered per channel
     (each pointing at a later day to look from, shortened as they are followed), so a post
     behind a long queue jumps straight to the first day with room instead of walking forward a
-    day at a time: the cost grows with the number of posts, not with the length of the queue."""
+    day at a time: the cost grows with the number of posts, not with the length of the queue.
+
+    Python's cycle collector is paused meanwhile: the placing makes no cycles, and its full
+    collections, each walking every object the process holds (the manifest, the placed posts),
+    were a sixth of the placing's CPU at 8,000 stories and grew faster than the posts."""
+    with _collector_paused():
+        return _desired(manifest, settings)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block, back on after it if it was on."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def _desired(manifest: Manifest, settings: Settings) -> list[Desired]:
     stories = manifest.by_slug()
     configured = settings.channels  # once: the property builds a new dict at every call
     variants = _channel_rules(configured)
@@ -292,6 +316,7 @@ class PlanDiff:
     missed: list[Desired] = field(default_factory=list)  # new, but already past the grace period
     unchanged: int = 0
     refresh: list[Desired] = field(default_factory=list)  # content edited before it went out
+    ledger_rows: int = 0  # rows the ledger held when it was read (sizes the writes' windows)
 
     @property
     def changes(self) -> int:
@@ -299,8 +324,15 @@ class PlanDiff:
 
 
 def diff(conn: Connection, wanted: list[Desired], *, now: datetime, grace: timedelta) -> PlanDiff:
+    """The plan against the ledger (read whole, with the cycle collector paused as in
+    ``desired``: a re-plan builds a value for every row)."""
+    with _collector_paused():
+        return _diff(conn, wanted, now=now, grace=grace)
+
+
+def _diff(conn: Connection, wanted: list[Desired], *, now: datetime, grace: timedelta) -> PlanDiff:
     rows = {r.id: r for r in ledger.every(conn)}
-    out = PlanDiff()
+    out = PlanDiff(ledger_rows=len(rows))
     for w in wanted:
         _diff_one(out, w, rows.pop(w.id, None), now=now, grace=grace)
     for row in rows.values():
@@ -351,10 +383,27 @@ def apply_in_steps(
     pause the next step would take the lock again before it woke. The writes are the same
     conditional ones ``apply`` makes, so a step that races a claim or another plan is harmless;
     a plan cut short is completed by the next one, which finds the rest still to do.
-    ``on_progress(deliveries_done, deliveries_total)`` is called after each step."""
+    ``on_progress(deliveries_done, deliveries_total)`` is called after each step.
+
+    The cycle collector is paused until the last step is written: a full collection, once the
+    placed plan is in memory, took 100 ms at 8,000 stories, and one that fell inside a step
+    held the write lock for all of it. The collection it would have made runs after the plan."""
+    with _collector_paused():
+        return _apply_in_steps(engine, plan, now=now, step=step, on_progress=on_progress)
+
+
+def _apply_in_steps(
+    engine: Engine,
+    plan: PlanDiff,
+    *,
+    now: datetime,
+    step: int,
+    on_progress: Callable[[int, int], None] | None,
+) -> int:
+    rows = plan.ledger_rows + len(plan.add) + len(plan.missed)
     work: list[tuple[str, list[Any]]] = [
-        ("add", list(plan.add)),
-        ("missed", list(plan.missed)),
+        ("add", write_order(plan.add, step, rows)),
+        ("missed", write_order(plan.missed, step, rows)),
         ("reschedule", list(plan.reschedule)),
         ("refresh", list(plan.refresh)),
         ("cancel", list(plan.cancel)),
@@ -386,6 +435,31 @@ def apply_in_steps(
                 time_mod.sleep(min(time_mod.perf_counter() - began, 0.1))
     ledger.refresh_statistics(engine, total)
     return steps
+
+
+def write_order(new: list[Desired], step: int, rows: int) -> list[Desired]:
+    """New deliveries in the order ``apply_in_steps`` writes them: windows of a few steps taken
+    in placing order, each window's deliveries in id order, so each step's ids fall in one slice
+    of the id space.
+
+    Every step's commit copies each page it changed to SQLite's WAL, and two indexes are keyed
+    by the delivery's id, a hash (the table's primary key, the events' ``delivery_id``): 200
+    random ids change nearly 200 pages of each once the ledger is large, while the indexes keyed
+    by story and due time change a few neighbouring ones. Sorting a window of ``k`` steps by id
+    divides the id pages a step changes by ``k`` and multiplies the story and time pages by
+    ``k``; the sum is least for ``k`` near the square root of the ledger's id pages, so ``k``
+    grows with the ledger: the best ``k`` measured was 4 at 8,000 rows, 8 at 32,000, 12 at
+    63,000 and 16 at 127,000, about ``sqrt(rows / 450)``, and it copied 2.5 times fewer pages
+    than placing order at 63,000 and 127,000 rows. The writes are the same conditional ones
+    whatever their order."""
+    window = step * max(1, round(math.sqrt(rows / 450)))
+    if window <= step or len(new) <= step:
+        return list(new)
+    return [w for i in range(0, len(new), window) for w in sorted(new[i : i + window], key=_id)]
+
+
+def _id(w: Desired) -> str:
+    return w.id
 
 
 def _write(

@@ -685,14 +685,10 @@ def write_plan(
     a pending one its edited content's hash, ``gone`` cancels pending ones whose story left."""
     fresh = [_planned(w, PLANNED, now) for w in add]
     fresh += [_planned(w, MISSED, now) for w in missed]
-    revived = [r["id"] for r in fresh]
-    if revived:
-        conn.execute(
-            deliveries.delete().where(
-                d.id.in_(revived), d.state == CANCELLED, d.cancelled_by == BY_PLAN
-            )
-        )
-    insert_ignore(conn, deliveries, ["id"], fresh)
+    # A new delivery whose id an earlier plan cancelled replaces that row, in the insert itself.
+    insert_ignore(
+        conn, deliveries, ["id"], fresh, replace_if={"state": CANCELLED, "cancelled_by": BY_PLAN}
+    )
     _event(conn, [w["id"] for w in add], PLANNED, now, detail="planned")
     _event(conn, [w["id"] for w in missed], MISSED, now, detail="late at plan")
     for id_, due_at in reschedule:

@@ -247,6 +247,60 @@ def test_removed_story_cancels_its_pending_deliveries_and_returns_if_restored(
     assert [w.story for w in restored.add] == ["s"]
 
 
+def test_a_restored_story_starts_afresh_after_a_failed_attempt(
+    ledger_db: Engine, make_site: Callable[..., Settings]
+) -> None:
+    settings = make_site(channels={"a": {}})
+    s = story("s", T0 + timedelta(hours=2), channels=["a"])
+    with ledger.transaction(ledger_db) as conn:
+        plan.apply(conn, diff(conn, settings, s), now=T0)
+        [claim] = ledger.claim_due(
+            conn, token="w/1", now=T0 + timedelta(hours=3), lease=timedelta(minutes=2)
+        )
+        assert ledger.mark_sending(conn, claim, now=T0, lease=timedelta(minutes=2))
+        outcome = ledger.mark_retry(
+            conn, claim, at=T0 + timedelta(hours=4), error="503", now=T0, max_attempts=5
+        )
+        assert outcome == ledger.RETRY_WAIT
+        plan.apply(conn, diff(conn, settings), now=T0)  # the story leaves content/
+        later = T0 + timedelta(hours=1)
+        edited = story("s", T0 + timedelta(hours=6), channels=["a"], content_hash="h2")
+        plan.apply(conn, diff(conn, settings, edited), now=later)  # and comes back
+        [row] = conn.execute(select(ledger.deliveries)).all()
+    fresh = {
+        "state": ledger.PLANNED,
+        "due_at": T0 + timedelta(hours=6),
+        "next_attempt_at": T0 + timedelta(hours=6),
+        "content_hash": "h2",
+        "attempts": 0,
+        "last_error": None,
+        "cancelled_by": None,
+        "claimed_by": None,
+        "lease_until": None,
+        "created_at": later,
+        "updated_at": later,
+    }
+    assert {k: getattr(row, k) for k in fresh} == fresh
+
+
+def test_a_plan_worked_out_before_a_delivery_went_out_leaves_it_sent(
+    ledger_db: Engine, make_site: Callable[..., Settings]
+) -> None:
+    """Two plans diffed against the same ledger (say `plan --apply` beside the scheduler):
+    the second one's insert finds the row the first wrote, sent by now, and changes nothing."""
+    settings = make_site(channels={"a": {}})
+    s = story("s", T0 + timedelta(hours=2), channels=["a"])
+    with ledger.transaction(ledger_db) as conn:
+        first, second = diff(conn, settings, s), diff(conn, settings, s)
+        plan.apply(conn, first, now=T0)
+        _send(conn, ledger.delivery_id("s", "a", None))
+        before = rows(conn)
+        plan.apply(conn, second, now=T0 + timedelta(hours=4))
+        after = rows(conn)
+    assert [w.story for w in second.add] == ["s"]
+    assert after == before and after["s"].state == ledger.SENT
+
+
 def test_delivery_cancelled_by_hand_is_not_brought_back_by_the_plan(
     ledger_db: Engine, make_site: Callable[..., Settings]
 ) -> None:

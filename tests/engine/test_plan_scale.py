@@ -3,15 +3,19 @@ so another writer is not locked out while a big plan is written."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy
+from sqlalchemy.engine import Connection, Engine
 
 from publisher import db, ledger, plan, scheduler
 from publisher.model import Manifest, Story
@@ -20,6 +24,7 @@ from tests.engine.enginekit import story, write_manifest
 from tests.engine.plan_walk import CHANNELS, corpus, desired_day_by_day
 
 START = datetime(2026, 3, 1, 6, 15, tzinfo=UTC)  # the corpus crosses the DST changes
+GRACE = timedelta(hours=6)
 
 
 def manifest(stories: Iterable[Story]) -> Manifest:
@@ -158,3 +163,129 @@ def test_a_big_plan_leaves_the_planner_statistics_of_what_it_wrote(
     engine.dispose()
     assert written >= ledger.ANALYZE_AFTER
     assert measured == written
+
+
+def test_new_deliveries_are_written_in_windows_of_placing_order_each_in_id_order(
+    make_site: Callable[..., Settings],
+) -> None:
+    wanted = plan.desired(manifest(corpus(800, START)), make_site(channels=CHANNELS))
+    assert plan.write_order(wanted, 200, 1_000) == wanted  # a small ledger: placing order
+    ordered = plan.write_order(wanted, 200, 63_000)  # windows of 12 steps
+    assert len(ordered) == len(wanted) > 2 * 2400
+    for i in range(0, len(wanted), 2400):
+        window = [w.id for w in ordered[i : i + 2400]]
+        assert window == sorted(w.id for w in wanted[i : i + 2400])
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_big_plan_copies_fewer_pages_to_the_wal_than_in_placing_order(
+    tmp_path: Path, make_site: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every step's commit copies the pages it changed into SQLite's WAL, and the id indexes
+    are keyed by a hash: written in windows sorted by id, a 1,500-story plan copies far fewer
+    pages than in placing order (counted with checkpoints off, so the WAL keeps every copy)."""
+    settings = make_site(channels=CHANNELS)
+    wanted = plan.desired(manifest(corpus(1500, START)), settings)
+
+    def wal_pages(name: str) -> int:
+        path = tmp_path / f"{name}.db"
+        engine = db.connect(f"sqlite:///{path}")
+        db.upgrade(engine)
+        sqlalchemy.event.listen(
+            engine, "connect", lambda conn, _: conn.execute("PRAGMA wal_autocheckpoint=0")
+        )
+        engine.dispose()  # the connections from here on checkpoint only when asked
+        with engine.connect() as conn:
+            result = plan.diff(conn, wanted, now=START - timedelta(days=1), grace=GRACE)
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.commit()
+        plan.apply_in_steps(engine, result, now=datetime.now(UTC))
+        with engine.connect() as conn:  # the WAL goes when the last connection closes
+            written = conn.exec_driver_sql("SELECT count(*) FROM deliveries").scalar()
+            pages = Path(f"{path}-wal").stat().st_size // (4096 + 24)
+        engine.dispose()
+        assert written == len(wanted)
+        return pages
+
+    windows = wal_pages("windows")
+    monkeypatch.setattr(plan, "write_order", lambda new, step, rows: list(new))
+    placing = wal_pages("placing")
+    print(f"{len(wanted)} deliveries: {windows} WAL pages in windows, {placing} in placing order")
+    assert windows < 0.75 * placing
+
+
+def test_placing_runs_no_garbage_collection_and_leaves_the_collector_as_it_was(
+    make_site: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_site(channels=CHANNELS)
+    stories = manifest(corpus(300, START))
+    placing = plan._desired
+    inside: list[bool] = [False]
+    collections: list[int] = []
+
+    def placed_watched(m: Manifest, s: Settings) -> list[plan.Desired]:
+        inside[0] = True
+        try:
+            return placing(m, s)
+        finally:
+            inside[0] = False
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and inside[0]:
+            collections.append(info["generation"])
+
+    monkeypatch.setattr(plan, "_desired", placed_watched)
+    gc.callbacks.append(seen)
+    try:
+        assert gc.isenabled()
+        wanted = plan.desired(stories, settings)
+        assert gc.isenabled()
+        gc.disable()
+        plan.desired(stories, settings)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.callbacks.remove(seen)
+    assert len(wanted) > 2000  # enough new objects for several collections had it been on
+    assert collections == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_no_garbage_collection_runs_while_a_step_holds_the_write_lock(
+    make_site: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full collection with a big plan in memory took 100 ms at 8,000 stories; inside a
+    step it would hold SQLite's write lock all that time."""
+    settings = make_site(channels=CHANNELS)
+    engine = db.connect(settings.database_url)
+    db.upgrade(engine)
+    wanted = plan.desired(manifest(corpus(300, START)), settings)
+    with engine.connect() as conn:
+        result = plan.diff(conn, wanted, now=START - timedelta(days=1), grace=GRACE)
+    real = ledger.transaction
+    inside: list[bool] = [False]
+    collections: list[int] = []
+
+    @contextlib.contextmanager
+    def step(e: Engine) -> Iterator[Connection]:
+        with real(e) as conn:
+            inside[0] = True
+            try:
+                yield conn
+            finally:
+                inside[0] = False
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and inside[0]:
+            collections.append(info["generation"])
+
+    monkeypatch.setattr(ledger, "transaction", step)
+    gc.callbacks.append(seen)
+    try:
+        steps = plan.apply_in_steps(engine, result, now=datetime.now(UTC))
+        assert gc.isenabled()
+    finally:
+        gc.callbacks.remove(seen)
+    engine.dispose()
+    assert steps >= len(wanted) // plan.STEP > 10
+    assert collections == []
