@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -118,7 +119,9 @@ def test_an_expired_offer_is_refused(shop: Shop) -> None:
     code = shop.reader.claim("old")
     page = shop.mia.check(code)
     (kind, text), *_ = notices(page)
-    assert kind == "bad" and f"Dieses Angebot endete am {YESTERDAY:%Y-%m-%d}" in text
+    # the last day the offer held, in the store's time zone (berlin-1's), as the till says it
+    last_day = (YESTERDAY - timedelta(seconds=1)).astimezone(ZoneInfo("Europe/Berlin"))
+    assert kind == "bad" and f"Dieses Angebot endete am {last_day:%Y-%m-%d}" in text
     assert _rows(shop.site, offer_code=code) == []
 
 
