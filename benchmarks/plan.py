@@ -14,10 +14,13 @@ Each size runs in a child process of its own (so its peak RSS is its own), and r
   Python's cycle collector, and this is at most what it leaves for later.
 
 ``--writer`` also runs a second process that writes to the same database every 5 ms while the
-plan is written, and reports how long its ``BEGIN IMMEDIATE`` waited at worst.
+plan is written, and reports how long its ``BEGIN IMMEDIATE`` waited at worst. ``--runs N`` runs
+every size N times, the sizes in turn (so a drift in the host's load touches each size alike),
+prints every run and compares the doublings by each size's median CPU: one run's noise at a
+size was as large as a tenth of the figure, the same order as the goal's margin.
 
 Usage: ``.venv/bin/python benchmarks/plan.py [--sizes 1000,2000,4000,8000,16000]
-[--walk-upto 2000] [--writer]``
+[--walk-upto 2000] [--writer] [--runs 1]``
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import itertools
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -158,11 +162,20 @@ def one(n: int, walk: bool, writer: bool) -> dict[str, Any]:
     return out
 
 
+MEDIANS = ("desired_cpu", "write_cpu", "collect_cpu")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,2000,4000,8000,16000")
     parser.add_argument("--walk-upto", type=int, default=2000)
     parser.add_argument("--writer", action="store_true", help="time a second writer meanwhile")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="runs a size, the sizes taken in turn; the doublings compare each size's median",
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--walk", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -177,13 +190,14 @@ def main() -> None:
     ]  # fmt: skip
     print("| " + " | ".join(head) + " |")
     print("|---" * len(head) + "|")
-    rows = []
-    for n in (int(s) for s in args.sizes.split(",")):
+    sizes = [int(s) for s in args.sizes.split(",")]
+    done: dict[int, list[dict[str, Any]]] = {n: [] for n in sizes}
+    for n in [n for _ in range(args.runs) for n in sizes]:
         argv = [sys.executable, __file__, "--one", str(n)]
         argv += ["--walk"] if n <= args.walk_upto else []
         argv += ["--writer"] if args.writer else []
         r = json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)
-        rows.append(r)
+        done[n].append(r)
         walk = (
             f"{r['walk_cpu']:.2f} s{'' if r['same_as_walk'] else ' (DIFFERS)'}"
             if "walk_cpu" in r
@@ -203,8 +217,14 @@ def main() -> None:
             f"| {r['peak_rss_mb']:.0f} MB |",
             flush=True,
         )
+    # one size's runs as one row: the medians of its CPU figures (one run's noise at a size is
+    # as large as the step from one size to the next)
+    rows = [
+        done[n][0] | {k: statistics.median(r[k] for r in done[n]) for k in MEDIANS} for n in sizes
+    ]
     print()
-    print("per doubling (CPU of this size / CPU of the size before):")
+    median = f", the median of {args.runs} runs a size" if args.runs > 1 else ""
+    print(f"per doubling (CPU of this size / CPU of the size before{median}):")
     for a, b in itertools.pairwise(rows):
         total = (b["desired_cpu"] + b["write_cpu"]) / (a["desired_cpu"] + a["write_cpu"])
         print(
