@@ -218,7 +218,7 @@ def main() -> None:
             flush=True,
         )
     # one size's runs as one row: the medians of its CPU figures (one run's noise at a size is
-    # as large as the step from one size to the next)
+    # as large as the goal's margin per doubling)
     rows = [
         done[n][0] | {k: statistics.median(r[k] for r in done[n]) for k in MEDIANS} for n in sizes
     ]

@@ -715,7 +715,7 @@ def inside(folder: Path, relative: str) -> bool:
     if normal == os.pardir or normal.startswith(os.pardir + os.sep):
         return False
     # With no symbolic link on the way the path is what it says: one lstat a component instead
-    # of resolving the folder and the file (a tenth of a large build's checks)
+    # of resolving the folder and the file (a fifth of a large build's checks)
     at = str(folder)
     for part in relative.split(os.sep):
         at = os.path.join(at, part)

@@ -67,7 +67,7 @@ class Fragments(Extension):
     """``{% cache "name", lang, ... %}…{% endcache %}``: the block is rendered the first time a
     page of the build asks for it with that key, and repeated after that. Every page of a
     language has the same menu and footer (the current page's link aside, so its address is in
-    the key wherever it can be in the menu); rendering them again was about a third of a story
+    the key wherever it can be in the menu); rendering them again was about a quarter of a story
     page's time. The key must name everything the block shows that differs between pages: what
     is the same for the whole build (the settings, categories, regions, pages) is not in it.
     One cache an environment, and Pelican makes its environments anew for every build."""
