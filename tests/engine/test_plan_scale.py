@@ -214,6 +214,22 @@ def test_a_big_plan_copies_fewer_pages_to_the_wal_than_in_placing_order(
     assert windows < 0.75 * placing
 
 
+@contextlib.contextmanager
+def collections_while(inside: list[bool]) -> Iterator[list[int]]:
+    """The generations of the garbage collections that start while ``inside[0]`` is true."""
+    found: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and inside[0]:
+            found.append(info["generation"])
+
+    gc.callbacks.append(seen)
+    try:
+        yield found
+    finally:
+        gc.callbacks.remove(seen)
+
+
 def test_placing_runs_no_garbage_collection_and_leaves_the_collector_as_it_was(
     make_site: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -221,7 +237,6 @@ def test_placing_runs_no_garbage_collection_and_leaves_the_collector_as_it_was(
     stories = manifest(corpus(300, START))
     placing = plan._desired
     inside: list[bool] = [False]
-    collections: list[int] = []
 
     def placed_watched(m: Manifest, s: Settings) -> list[plan.Desired]:
         inside[0] = True
@@ -230,22 +245,17 @@ def test_placing_runs_no_garbage_collection_and_leaves_the_collector_as_it_was(
         finally:
             inside[0] = False
 
-    def seen(phase: str, info: dict[str, int]) -> None:
-        if phase == "start" and inside[0]:
-            collections.append(info["generation"])
-
     monkeypatch.setattr(plan, "_desired", placed_watched)
-    gc.callbacks.append(seen)
-    try:
-        assert gc.isenabled()
-        wanted = plan.desired(stories, settings)
-        assert gc.isenabled()
-        gc.disable()
-        plan.desired(stories, settings)
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-        gc.callbacks.remove(seen)
+    with collections_while(inside) as collections:
+        try:
+            assert gc.isenabled()
+            wanted = plan.desired(stories, settings)
+            assert gc.isenabled()
+            gc.disable()
+            plan.desired(stories, settings)
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
     assert len(wanted) > 2000  # enough new objects for several collections had it been on
     assert collections == []
 
@@ -264,7 +274,6 @@ def test_no_garbage_collection_runs_while_a_step_holds_the_write_lock(
         result = plan.diff(conn, wanted, now=START - timedelta(days=1), grace=GRACE)
     real = ledger.transaction
     inside: list[bool] = [False]
-    collections: list[int] = []
 
     @contextlib.contextmanager
     def step(e: Engine) -> Iterator[Connection]:
@@ -275,17 +284,10 @@ def test_no_garbage_collection_runs_while_a_step_holds_the_write_lock(
             finally:
                 inside[0] = False
 
-    def seen(phase: str, info: dict[str, int]) -> None:
-        if phase == "start" and inside[0]:
-            collections.append(info["generation"])
-
     monkeypatch.setattr(ledger, "transaction", step)
-    gc.callbacks.append(seen)
-    try:
+    with collections_while(inside) as collections:
         steps = plan.apply_in_steps(engine, result, now=datetime.now(UTC))
         assert gc.isenabled()
-    finally:
-        gc.callbacks.remove(seen)
     engine.dispose()
     assert steps >= len(wanted) // plan.STEP > 10
     assert collections == []
