@@ -88,9 +88,10 @@ class Fragments(Extension):
         return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
 
     def _once(self, key: list[Any], caller: Any) -> str:
-        found = self.rendered.get(tuple(key))
+        fixed = tuple(key)
+        found = self.rendered.get(fixed)
         if found is None:
-            found = self.rendered[tuple(key)] = caller()
+            found = self.rendered[fixed] = caller()
         return found
 
 
