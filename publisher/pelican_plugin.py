@@ -393,8 +393,28 @@ def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
             "height": image.height,
         },
         "testimonial": t and {"customer": t.customer, "rating": t.rating, "store": t.store},
-        "jsonld": json_ld(story, settings),
+        "jsonld": JsonLd(story, settings),
     }
+
+
+class JsonLd:
+    """A story page's schema.org data (``{{ sl.jsonld }}``), made as the page is written. Kept
+    as text from the checks to the page, it was the largest thing the plugin held per story and
+    a fifth of what it added to each article in Pelican's cache. Hashed by the story's address
+    (:func:`publisher.writer.page_inputs`: all it is made of is in the page's key already)."""
+
+    __slots__ = ("settings", "story", "url")
+
+    def __init__(self, story: Story, settings: dict[str, Any]) -> None:
+        self.story, self.settings, self.url = story, settings, story.url
+
+    def __str__(self) -> str:
+        return json_ld(self.story, self.settings)
+
+    __html__ = __str__
+
+    def __reduce__(self) -> tuple[type[str], tuple[()]]:
+        return str, ()  # not kept in Pelican's cache: every build sets each article's anew
 
 
 # --------------------------------------------------------------------------- signal handlers
@@ -463,6 +483,8 @@ def on_content_init(content: Any) -> None:
 class QrCode:
     """A story's QR code as the theme writes it: ``{{ sl.qr }}`` is a ``data:`` URI, drawn,
     or waited for, when a page shows it. Holds only the URL, so Pelican can cache it."""
+
+    __slots__ = ("url",)  # no __dict__ for pickling the article into Pelican's cache to make
 
     def __init__(self, url: str) -> None:
         self.url = url
