@@ -520,6 +520,7 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
         headers[article.source_path] = found.slim
     if cache is not None:
         cache.save()
+        cache = None  # its checks are in `parsed` too, let go story by story below
     STATE.checked = list(headers.values()) if STATE.check_only else []
     skipped = skipped_by_pelican(generator, rules)
     said = {p.path for p in skipped}  # the same post as Pelican's own skip line: said once
@@ -545,19 +546,22 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
         return  # a failing build stops in on_all_finalized, before any page is written
 
     def fields_of(article: Article) -> StoryFields:
-        found = parsed[article.source_path].fields
+        # each parse let go once its story is made: what it held is reused for the stories'
+        # records, instead of the build holding both until the last story is made
+        found = parsed.pop(article.source_path).fields
         assert found is not None  # no error was found, so every header parsed
         return found
 
     for article in generator.articles:
-        story = story_from(article, fields_of(article), rules, STATE.site_url, root)
+        fields = fields_of(article)
+        story = story_from(article, fields, rules, STATE.site_url, root)
         versions = [
             story_from(t, fields_of(t), rules, STATE.site_url, root) for t in article.translations
         ]
         story = replace(story, translations=tuple(translation_of(v) for v in versions))
         story = replace(story, content_hash=content_hash(story, root, digests))
         article.storyloop = theme_data(story, generator.settings)
-        article.storyloop["verified"] = verified_mark(fields_of(article).verified)
+        article.storyloop["verified"] = verified_mark(fields.verified)
         for translated, version in zip(article.translations, versions, strict=True):
             translated.storyloop = theme_data(version, generator.settings)
         STATE.stories.append(story)
