@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -310,7 +311,9 @@ def parse_bool(value: str) -> bool | None:
 
 
 def split_list(value: str | None) -> list[str]:
-    return [item.strip() for item in (value or "").split(",") if item.strip()]
+    """A field's comma-separated names, each interned: every story names the same few
+    Channels and stores, and a large build keeps them all."""
+    return [sys.intern(item.strip()) for item in (value or "").split(",") if item.strip()]
 
 
 OFFER_FIELDS = ("offer-stores", "offer-until", "offer-limit")

@@ -41,7 +41,7 @@ from publisher.content import (
     split_list,
     validate,
 )
-from publisher.model import Image, Story, Translation
+from publisher.model import Image, Story, Testimonial, Translation
 from publisher.reader import use_reader
 from publisher.sanitize import clean_html, strip_tags
 from publisher.settings import EngineSettings, Store, engine_settings
@@ -210,10 +210,10 @@ def routed(named: tuple[str, ...] | None, engine: EngineSettings, category: Any)
 
 
 def story_from(
-    article: Article, fields: StoryFields, rules: Rules, site_url: str, root: Path
+    article: Article, fields: StoryFields, rules: Rules, site_url: str, source: str
 ) -> Story:
-    """One article as the manifest's story, from the fields its header parsed into (its
-    translations are added by the caller)."""
+    """One article as the manifest's story, from the fields its header parsed into and its
+    file's path as shown (:func:`display_path`); its translations are added by the caller."""
     if fields.publish_at is not None:
         publish_at, zone = fields.publish_at, fields.timezone
     else:
@@ -253,12 +253,12 @@ def story_from(
         channels=routed(fields.channels, STATE.engine, article.category),
         publish_at=publish_at,
         timezone=zone,
-        variants=dict(fields.variants),
+        variants=fields.variants,  # the parse's own, let go with it: not copied
         offer=fields.offer,
         store=fields.store,
         testimonial=fields.testimonial,
-        overrides=dict(fields.overrides),
-        source=display_path(article.source_path, root),
+        overrides=fields.overrides,
+        source=source,
         content_hash="",  # filled in by the caller, with the translations
         tags=tuple(str(t) for t in getattr(article, "tags", ())),
         offer_rules=fields.offer_rules,
@@ -367,34 +367,48 @@ def _named(store: Store | None) -> str | None:
     return store.name if store and store.named else None
 
 
-def theme_data(story: Story, settings: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class ThemeData:
+    """What the plugin computed for one story's pages: ``article.storyloop`` (``sl.offer``,
+    ``sl.image.url``... in a theme). A record without a ``__dict__``, not a dict: a large
+    build keeps one for every story, and this is a third of a dict's size."""
+
+    url: str
+    path: str  # the story's address under the site, for links that honour RELATIVE_URLS
+    region: str | None
+    region_name: str | None
+    offer: str | None
+    store: str | None
+    store_name: str | None
+    # the offer box's QR code is a tracked link of the `site` channel; "get my code" opens
+    # the tracker's offer page, where the reader's click (if any) is known
+    qr: QrCode | None
+    claim_url: str
+    image: Image | None
+    testimonial: Testimonial | None
+    jsonld: JsonLd
+    verified: dict[str, str] | None  # a visit the till recorded (originals only)
+
+
+def theme_data(
+    story: Story, settings: dict[str, Any], verified: dict[str, str] | None = None
+) -> ThemeData:
     regions = settings.get("STORYLOOP_REGIONS") or {}
-    stores = STATE.engine.stores
-    image = story.images[0] if story.images else None
-    t = story.testimonial
-    return {
-        "url": story.url,
-        "path": story.url.removeprefix(f"{STATE.site_url}/"),  # for links that honour RELATIVE_URLS
-        "region": story.region,
-        "region_name": regions.get(story.region or "", story.region),
-        "offer": story.offer,
-        "store": story.store,
-        "store_name": _named(stores.get(story.store or "")),
-        # the offer box's QR code is a tracked link of the `site` channel; "get my code" opens
-        # the tracker's offer page, where the reader's click (if any) is known
-        "qr": QrCode(qr_url(story.slug)) if story.offer else None,
-        "claim_url": f"{_tracker_url()}/offer/{story.slug}",
-        "image": image
-        and {
-            "path": image.path,
-            "url": image.url,
-            "alt": image.alt,
-            "width": image.width,
-            "height": image.height,
-        },
-        "testimonial": t and {"customer": t.customer, "rating": t.rating, "store": t.store},
-        "jsonld": JsonLd(story, settings),
-    }
+    return ThemeData(
+        url=story.url,
+        path=story.url.removeprefix(f"{STATE.site_url}/"),
+        region=story.region,
+        region_name=regions.get(story.region or "", story.region),
+        offer=story.offer,
+        store=story.store,
+        store_name=_named(STATE.engine.stores.get(story.store or "")),
+        qr=QrCode(qr_url(story.slug)) if story.offer else None,
+        claim_url=f"{_tracker_url()}/offer/{story.slug}",
+        image=story.images[0] if story.images else None,
+        testimonial=story.testimonial,
+        jsonld=JsonLd(story, settings),
+        verified=verified,
+    )
 
 
 class JsonLd:
@@ -545,6 +559,9 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
     if STATE.check_only or any(p.severity == "error" for p in problems):
         return  # a failing build stops in on_all_finalized, before any page is written
 
+    def shown(article: Article) -> str:
+        return headers[article.source_path].path  # display_path's, made once by the checks
+
     def fields_of(article: Article) -> StoryFields:
         # each parse let go once its story is made: what it held is reused for the stories'
         # records, instead of the build holding both until the last story is made
@@ -554,14 +571,15 @@ def on_pretaxonomy(generator: ArticlesGenerator) -> None:
 
     for article in generator.articles:
         fields = fields_of(article)
-        story = story_from(article, fields, rules, STATE.site_url, root)
+        story = story_from(article, fields, rules, STATE.site_url, shown(article))
         versions = [
-            story_from(t, fields_of(t), rules, STATE.site_url, root) for t in article.translations
+            story_from(t, fields_of(t), rules, STATE.site_url, shown(t))
+            for t in article.translations
         ]
         story = replace(story, translations=tuple(translation_of(v) for v in versions))
         story = replace(story, content_hash=content_hash(story, root, digests))
-        article.storyloop = theme_data(story, generator.settings)
-        article.storyloop["verified"] = verified_mark(fields.verified)
+        verified = verified_mark(fields.verified)
+        article.storyloop = theme_data(story, generator.settings, verified)
         for translated, version in zip(article.translations, versions, strict=True):
             translated.storyloop = theme_data(version, generator.settings)
         STATE.stories.append(story)
@@ -742,7 +760,9 @@ class RegionGenerator(Generator):  # type: ignore[misc]
             return
         articles = self.context.get("articles", [])
         for key, name in regions.items():
-            here = [a for a in articles if getattr(a, "storyloop", {}).get("region") == key]
+            here = [
+                a for a in articles if getattr(getattr(a, "storyloop", None), "region", "") == key
+            ]
             writer.write_file(
                 f"regions/{key}.html",
                 template,
@@ -754,6 +774,10 @@ class RegionGenerator(Generator):  # type: ignore[misc]
                 template_name="region",  # paginated like the index (DEFAULT_PAGINATION)
                 relative_urls=self.settings["RELATIVE_URLS"],
             )
+
+
+def _region(article: Any) -> str | None:
+    return getattr(getattr(article, "storyloop", None), "region", None)
 
 
 def get_generators(pelican: Any) -> type[Generator]:

@@ -27,6 +27,7 @@ body to :func:`card_inputs`, or its pages would keep the old value.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -104,6 +105,8 @@ def same_bytes(path: str, data: bytes) -> bool:
 
 def _plain(value: Any) -> Any:
     """How an object the plugin or Pelican put in an article is hashed: what it shows."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # the plugin's records
+        return [type(value).__name__, *(getattr(value, f.name) for f in dataclasses.fields(value))]
     url = getattr(value, "url", None)  # a QR code (its URL says it all), a category, a tag
     if isinstance(url, str):
         return [type(value).__name__, str(getattr(value, "name", "")), url]
@@ -129,8 +132,16 @@ def _files(folders: Iterable[Path], suffixes: tuple[str, ...]) -> list[list[Any]
 
 
 def _story(a: Any) -> list[Any]:
-    sl = getattr(a, "storyloop", None) or {}
-    return [a.url, a.title, a.lang, a.date.isoformat(), a.locale_date, sl.get("path"), sl]
+    sl = getattr(a, "storyloop", None)
+    return [
+        a.url,
+        a.title,
+        a.lang,
+        a.date.isoformat(),
+        a.locale_date,
+        getattr(sl, "path", None),
+        sl,
+    ]
 
 
 def project_code() -> list[list[Any]]:

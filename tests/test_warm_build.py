@@ -134,6 +134,32 @@ def checks_from_cache(done: subprocess.CompletedProcess[str]) -> tuple[int, int]
     return int(found[1]), int(found[2])
 
 
+def test_a_picture_replaced_by_one_of_another_size_renders_its_story_again(
+    content: Path, tmp_path: Path
+) -> None:
+    """What the plugin reads of the picture itself (its size) is in the page's key, though
+    neither the story's file nor the settings changed."""
+    output, cache = tmp_path / "warm", tmp_path / "cache"
+    caching = {"CACHE_CONTENT": True, "CACHE_PATH": str(cache), "LOAD_CONTENT_CACHE": True}
+    (content / "images").mkdir()
+    photo = content / "images" / "sink.png"
+    Image.new("RGB", (40, 30), (90, 120, 40)).save(photo)
+    pictured = content / "stories" / "kitchen-7.md"
+    text = pictured.read_text("utf-8").replace("Summary:", "Image: images/sink.png\nSummary:")
+    pictured.write_text(text.replace("Summary:", "Image-Alt: The sink\nSummary:", 1), "utf-8")
+    assert build(content, output, **{**caching, "LOAD_CONTENT_CACHE": False}).returncode == 0
+    page = output / "stories" / "kitchen-7.html"
+    assert 'width="40" height="30"' in page.read_text("utf-8")
+
+    Image.new("RGB", (80, 60), (90, 120, 40)).save(photo)
+    again = build(content, output, **caching)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert 'width="80" height="60"' in page.read_text("utf-8")
+    cold = tmp_path / "cold"
+    assert build(content, cold).returncode == 0
+    assert tree(output) == tree(cold)
+
+
 def test_unchanged_stories_are_not_checked_again_and_a_changed_fact_is_still_caught(
     content: Path, tmp_path: Path
 ) -> None:
