@@ -11,8 +11,13 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
+from pelican import signals
+from pelican.contents import Article
+from pelican.settings import read_settings
+from pelican.urlwrappers import Category
+from pelican.utils import SafeDatetime
 
-from publisher import qrcodes
+from publisher import pelican_plugin, qrcodes
 from publisher.manifest import load_manifest
 from tests.site_helpers import BIN, MANIFEST, ROOT, SITE_URL, manifest
 
@@ -155,3 +160,31 @@ def test_region_pages_are_paginated_like_the_index(large: tuple[Path, Path, str]
     assert canonical is not None and canonical["href"] == f"{SITE_URL}/regions/berlin2.html"
     assert (output / f"regions/berlin{last}.html").is_file()
     assert not (output / f"regions/berlin{last + 1}.html").exists()
+
+
+def test_posts_share_one_author_and_one_category_object_of_each_name() -> None:
+    """Pelican makes an Author (from ``AUTHOR``) and a Category for every post; the plugin
+    keeps one of each name, in the post and in its metadata, so a large build holds and caches
+    one each instead of one a post."""
+    settings = read_settings(str(ROOT / "pelicanconf.py"))
+    pelican_plugin.STATE.names = {}
+    with signals.content_object_init.muted():  # the plugin is registered by other tests
+        posts = [
+            Article(
+                "<p>Body</p>",
+                {
+                    "title": f"Kitchen {i}",
+                    "date": SafeDatetime(2026, 3, 1 + i),
+                    "category": Category("stories" if i < 2 else "testimonials", settings),
+                },
+                settings=settings,
+            )
+            for i in range(3)
+        ]
+    assert posts[0].author is not posts[1].author  # Pelican's own: one a post
+    for post in posts:
+        pelican_plugin.share_names(post)
+    first, second, other = posts
+    assert first.author is second.author is other.author and first.authors[0] is first.author
+    assert first.category is second.category and first.metadata["category"] is first.category
+    assert other.category is not first.category and str(other.category) == "testimonials"
