@@ -414,19 +414,20 @@ def _apply_in_steps(
     for kind, items in work:
         for i in range(0, len(items), step):
             chunk = {k: [] for k, _ in work} | {kind: items[i : i + step]}
+            write = _prepare(  # the step's rows made before the lock is taken
+                engine.dialect.name,
+                chunk["add"],
+                chunk["missed"],
+                chunk["reschedule"],
+                chunk["refresh"],
+                chunk["cancel"],
+                now=now,
+            )
             began = time_mod.perf_counter()
             with ledger.transaction(engine) as conn:
                 if pause:  # the ledger's indexes in memory across steps, as ingest does
                     conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-                _write(
-                    conn,
-                    chunk["add"],
-                    chunk["missed"],
-                    chunk["reschedule"],
-                    chunk["refresh"],
-                    chunk["cancel"],
-                    now=now,
-                )
+                write(conn)
             steps += 1
             done += len(chunk[kind])
             if on_progress is not None:
@@ -472,9 +473,23 @@ def _write(
     *,
     now: datetime,
 ) -> None:
-    """The diff handed to the ledger, which alone writes deliveries and their events."""
-    ledger.write_plan(
-        conn,
+    _prepare(conn.dialect.name, add, missed, reschedule, refresh, cancel, now=now)(conn)
+
+
+def _prepare(
+    dialect: str,
+    add: list[Desired],
+    missed: list[Desired],
+    reschedule: list[tuple[Desired, datetime]],
+    refresh: list[Desired],
+    cancel: list[ledger.Delivery],
+    *,
+    now: datetime,
+) -> Callable[[Connection], None]:
+    """The diff handed to the ledger, which alone writes deliveries and their events: its rows
+    made now, written by the function returned."""
+    return ledger.prepare_plan(
+        dialect,
         add=[w.__dict__ for w in add],
         missed=[w.__dict__ for w in missed],
         reschedule=[(w.id, w.due_at) for w, _old in reschedule],
