@@ -364,10 +364,12 @@ def apply(conn: Connection, plan: PlanDiff, *, now: datetime) -> None:
 # Rows written per transaction by ``apply_in_steps``. Each commit copies every page the step
 # changed into SQLite's WAL, and with two indexes keyed by a hash the pages a step changes grow
 # with the square root of the ledger times the step (see ``write_order``): the WAL written for a
-# whole plan grows as rows ** 1.5 / sqrt(step), the one part of the plan's cost that grows faster
-# than the plan. 400 rows copy 0.7x the pages 200 did (150 -> 107 MB at 8,000 stories, 378 -> 272
-# MB at 16,000) and hold SQLite's write lock for about 20 ms of CPU on this project's 2-vCPU
-# machine (25 to 60 ms of wall time at most with another writer busy; the goal is 100 ms).
+# whole plan grows as rows ** 1.5 / sqrt(step), the part of the plan's cost that grows fastest
+# (the inserts' B-tree searches grow as rows * log(rows)). 400 rows copy 0.7x the pages 200 did
+# (150 -> 107 MB at 8,000 stories, 378 -> 272 MB at 16,000); with their rows made before the
+# lock, a step holds SQLite's write lock for 6 ms of CPU on average and 8 to 19 ms at worst on
+# this project's 2-vCPU machine (9 to 40 ms of wall time at worst with another writer busy; the
+# goal is 100 ms).
 STEP = 400
 SQLITE_CACHE_KIB = 64 * 1024
 

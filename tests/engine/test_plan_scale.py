@@ -227,7 +227,7 @@ def test_the_plans_steps_copy_fewer_pages_to_the_wal_than_steps_of_200(
     tmp_path: Path, make_site: Callable[..., Settings]
 ) -> None:
     """The WAL a plan writes grows as rows ** 1.5 / sqrt(step) (the id indexes are keyed by a
-    hash), the part of its cost that grows faster than the plan; the plan's steps are large
+    hash), the part of its cost that grows fastest; the plan's steps are large
     enough to copy well under what steps of 200 rows did, on the same 1,500-story plan."""
     wanted = plan.desired(manifest(corpus(1500, START)), make_site(channels=CHANNELS))
     now = wal_pages(tmp_path / "now.db", wanted, plan.STEP)
@@ -320,7 +320,7 @@ def test_a_step_makes_its_rows_before_it_takes_the_write_lock(
     make_site: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Building a step's rows (the ledger's columns, then the driver's tuples with their times
-    as text) was a third of a step's CPU: made inside the step, it held SQLite's write lock."""
+    as text) was a fifth of the time a step held SQLite's write lock when made inside it."""
     settings = make_site(channels=CHANNELS)
     engine = db.connect(settings.database_url)
     db.upgrade(engine)
