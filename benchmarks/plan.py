@@ -17,7 +17,9 @@ Each size runs in a child process of its own (so its peak RSS is its own), and r
 plan is written, and reports how long its ``BEGIN IMMEDIATE`` waited at worst. ``--runs N`` runs
 every size N times, the sizes in turn (so a drift in the host's load touches each size alike),
 prints every run and compares the doublings by each size's median CPU: one run's noise at a
-size was as large as a tenth of the figure, the same order as the goal's margin.
+size was as large as a tenth of the figure, the same order as the goal's margin. With three runs
+a size the medians still moved by about 0.1x a doubling from run to run of the same code; with
+five, two runs of the same code agreed within 0.05x (docs/BENCHMARKS.md, the plan's fifth round).
 
 Usage: ``.venv/bin/python benchmarks/plan.py [--sizes 1000,2000,4000,8000,16000]
 [--walk-upto 2000] [--writer] [--runs 1]``

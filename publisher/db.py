@@ -238,11 +238,26 @@ def insert_ignore(
 
     On SQLite they go to the driver as tuples, their datetimes as text: SQLAlchemy's per-row
     parameter processing was a third of the CPU of writing a large plan."""
+    return prepare_insert_ignore(conn.dialect.name, table, keys, rows, replace_if=replace_if)(conn)
+
+
+def prepare_insert_ignore(
+    dialect: str,
+    table: Table,
+    keys: list[str],
+    rows: list[dict[str, Any]],
+    *,
+    replace_if: Mapping[str, str] | None = None,
+) -> Callable[[Connection], int]:
+    """:func:`insert_ignore` in two halves: the statement and, on SQLite, the rows as the driver
+    takes them are made now, for a connection to ``dialect`` (``"sqlite"``, ``"postgresql"``);
+    the function returned runs them on one and returns the number written. A caller holding a
+    write lock only for the second half holds it for the database's work alone."""
     if not rows:
-        return 0
+        return _none_written
     names = list(rows[0])
     replace = _replacing(table, keys, names, replace_if)
-    if conn.dialect.name == "sqlite" and all(
+    if dialect == "sqlite" and all(
         isinstance(table.c[n].type, (String, Integer, Float, UTCDateTime)) for n in names
     ):
         dated = [isinstance(table.c[n].type, UTCDateTime) for n in names]
@@ -261,7 +276,28 @@ def insert_ignore(
                 f"{table.name}.{c} = {_sql_text(v)}" for c, v in (replace_if or {}).items()
             )
             sql += f"DO UPDATE SET {sets} WHERE {when}"
-        return int(conn.exec_driver_sql(sql, _sqlite_rows(rows, names, dated)).rowcount or 0)
+        params = _sqlite_rows(rows, names, dated)
+        return partial(_run_driver_sql, sql, params)
+    return partial(_insert_ignore_statement, table, keys, rows, replace, replace_if)
+
+
+def _none_written(conn: Connection) -> int:
+    return 0
+
+
+def _run_driver_sql(sql: str, params: list[tuple[Any, ...]], conn: Connection) -> int:
+    return int(conn.exec_driver_sql(sql, params).rowcount or 0)
+
+
+def _insert_ignore_statement(
+    table: Table,
+    keys: list[str],
+    rows: list[dict[str, Any]],
+    replace: list[str] | None,
+    replace_if: Mapping[str, str] | None,
+    conn: Connection,
+) -> int:
+    names = list(rows[0])
     if replace is None:
         statement = insert_on_conflict(conn, table, keys=keys)
     else:

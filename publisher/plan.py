@@ -361,9 +361,16 @@ def apply(conn: Connection, plan: PlanDiff, *, now: datetime) -> None:
     _write(conn, plan.add, plan.missed, plan.reschedule, plan.refresh, plan.cancel, now=now)
 
 
-# Rows written per transaction by ``apply_in_steps``: on this project's 2-vCPU machine a step of
-# 200 new deliveries (rows and events) holds SQLite's write lock for about 10 ms of CPU.
-STEP = 200
+# Rows written per transaction by ``apply_in_steps``. Each commit copies every page the step
+# changed into SQLite's WAL, and with two indexes keyed by a hash the pages a step changes grow
+# with the square root of the ledger times the step (see ``write_order``): the WAL written for a
+# whole plan grows as rows ** 1.5 / sqrt(step), the part of the plan's cost that grows fastest
+# (the inserts' B-tree searches grow as rows * log(rows)). 400 rows copy 0.7x the pages 200 did
+# (150 -> 107 MB at 8,000 stories, 378 -> 272 MB at 16,000); with their rows made before the
+# lock, a step holds SQLite's write lock for 6 ms of CPU on average and 8 to 19 ms at worst on
+# this project's 2-vCPU machine (9 to 40 ms of wall time at worst with another writer busy; the
+# goal is 100 ms).
+STEP = 400
 SQLITE_CACHE_KIB = 64 * 1024
 
 
@@ -414,19 +421,20 @@ def _apply_in_steps(
     for kind, items in work:
         for i in range(0, len(items), step):
             chunk = {k: [] for k, _ in work} | {kind: items[i : i + step]}
+            write = _prepare(  # the step's rows made before the lock is taken
+                engine.dialect.name,
+                chunk["add"],
+                chunk["missed"],
+                chunk["reschedule"],
+                chunk["refresh"],
+                chunk["cancel"],
+                now=now,
+            )
             began = time_mod.perf_counter()
             with ledger.transaction(engine) as conn:
                 if pause:  # the ledger's indexes in memory across steps, as ingest does
                     conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-                _write(
-                    conn,
-                    chunk["add"],
-                    chunk["missed"],
-                    chunk["reschedule"],
-                    chunk["refresh"],
-                    chunk["cancel"],
-                    now=now,
-                )
+                write(conn)
             steps += 1
             done += len(chunk[kind])
             if on_progress is not None:
@@ -449,10 +457,13 @@ def write_order(new: list[Desired], step: int, rows: int) -> list[Desired]:
     divides the id pages a step changes by ``k`` and multiplies the story and time pages by
     ``k``; the sum is least for ``k`` near the square root of the ledger's id pages, so ``k``
     grows with the ledger: the best ``k`` measured was 4 at 8,000 rows, 8 at 32,000, 12 at
-    63,000 and 16 at 127,000, about ``sqrt(rows / 450)``, and it copied 2.5 times fewer pages
-    than placing order at 63,000 and 127,000 rows. The writes are the same conditional ones
-    whatever their order."""
-    window = step * max(1, round(math.sqrt(rows / 450)))
+    63,000 and 16 at 127,000 for steps of 200, about ``sqrt(rows / 450)``, and it copied 2.5 times
+    fewer pages than placing order at 63,000 and 127,000 rows. The story and time pages a step
+    changes grow with the window's rows and the id pages do not, so the best window, in rows,
+    grows as ``sqrt(rows * step)``: ``sqrt(rows * 200 / (450 * step))`` steps (8 steps of 400 at
+    63,000 rows, which copied 5 MB less to the WAL than 12 of them at 8,000 stories). The writes
+    are the same conditional ones whatever their order."""
+    window = step * max(1, round(math.sqrt(rows * 200 / (450 * step))))
     if window <= step or len(new) <= step:
         return list(new)
     return [w for i in range(0, len(new), window) for w in sorted(new[i : i + window], key=_id)]
@@ -472,9 +483,23 @@ def _write(
     *,
     now: datetime,
 ) -> None:
-    """The diff handed to the ledger, which alone writes deliveries and their events."""
-    ledger.write_plan(
-        conn,
+    _prepare(conn.dialect.name, add, missed, reschedule, refresh, cancel, now=now)(conn)
+
+
+def _prepare(
+    dialect: str,
+    add: list[Desired],
+    missed: list[Desired],
+    reschedule: list[tuple[Desired, datetime]],
+    refresh: list[Desired],
+    cancel: list[ledger.Delivery],
+    *,
+    now: datetime,
+) -> Callable[[Connection], None]:
+    """The diff handed to the ledger, which alone writes deliveries and their events: its rows
+    made now, written by the function returned."""
+    return ledger.prepare_plan(
+        dialect,
         add=[w.__dict__ for w in add],
         missed=[w.__dict__ for w in missed],
         reschedule=[(w.id, w.due_at) for w, _old in reschedule],

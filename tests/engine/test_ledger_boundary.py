@@ -14,7 +14,14 @@ from tests.engine.enginekit import T0
 
 PACKAGE = Path(publisher.__file__).parent
 LEDGER_TABLES = {"deliveries", "delivery_events"}
-WRITES = {"insert", "update", "delete", "insert_ignore", "insert_on_conflict"}
+WRITES = {
+    "insert",
+    "update",
+    "delete",
+    "insert_ignore",
+    "prepare_insert_ignore",
+    "insert_on_conflict",
+}
 
 
 def _names_a_ledger_table(node: ast.AST) -> bool:
@@ -57,8 +64,14 @@ def test_the_scan_finds_a_module_that_writes_the_table_itself(tmp_path: Path) ->
         "def f(conn):\n    conn.execute(update(ledger.deliveries).values(state='sent'))\n"
         "    conn.execute(delivery_events.delete())\n"
         "    ledger.insert_ignore(conn, ledger.deliveries, ['id'], [])\n"
+        "    db.prepare_insert_ignore('sqlite', ledger.deliveries, ['id'], [])(conn)\n"
     )
-    assert writes_in(tmp_path / "pkg") == ["pkg/rogue.py:4", "pkg/rogue.py:5", "pkg/rogue.py:6"]
+    assert writes_in(tmp_path / "pkg") == [
+        "pkg/rogue.py:4",
+        "pkg/rogue.py:5",
+        "pkg/rogue.py:6",
+        "pkg/rogue.py:7",
+    ]
 
 
 def test_a_delivery_has_the_table_s_columns_in_its_order() -> None:
