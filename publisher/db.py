@@ -222,25 +222,6 @@ def _sqlite_rows(
 _MISSING: Any = object()
 
 
-def insert_ignore(
-    conn: Connection,
-    table: Table,
-    keys: list[str],
-    rows: list[dict[str, Any]],
-    *,
-    replace_if: Mapping[str, str] | None = None,
-) -> int:
-    """Many rows, all with the same keys, those whose key exists skipped: the number written.
-
-    With ``replace_if`` (column: value), an existing row that has those values is replaced
-    instead, in the same statement: it takes the new row's values, and its columns the new row
-    does not name go back to NULL, as if it had been deleted and inserted again.
-
-    On SQLite they go to the driver as tuples, their datetimes as text: SQLAlchemy's per-row
-    parameter processing was a third of the CPU of writing a large plan."""
-    return prepare_insert_ignore(conn.dialect.name, table, keys, rows, replace_if=replace_if)(conn)
-
-
 def prepare_insert_ignore(
     dialect: str,
     table: Table,
@@ -249,10 +230,18 @@ def prepare_insert_ignore(
     *,
     replace_if: Mapping[str, str] | None = None,
 ) -> Callable[[Connection], int]:
-    """:func:`insert_ignore` in two halves: the statement and, on SQLite, the rows as the driver
-    takes them are made now, for a connection to ``dialect`` (``"sqlite"``, ``"postgresql"``);
-    the function returned runs them on one and returns the number written. A caller holding a
-    write lock only for the second half holds it for the database's work alone."""
+    """Many rows, all with the same keys, those whose key exists skipped, in two halves: the
+    statement and, on SQLite, the rows as the driver takes them are made now, for a connection
+    to ``dialect`` (``"sqlite"``, ``"postgresql"``); the function returned runs them on one and
+    returns the number written. A caller holding a write lock only for the second half holds it
+    for the database's work alone.
+
+    With ``replace_if`` (column: value), an existing row that has those values is replaced
+    instead, in the same statement: it takes the new row's values, and its columns the new row
+    does not name go back to NULL, as if it had been deleted and inserted again.
+
+    On SQLite the rows go to the driver as tuples, their datetimes as text: SQLAlchemy's per-row
+    parameter processing was a third of the CPU of writing a large plan."""
     if not rows:
         return _none_written
     names = list(rows[0])

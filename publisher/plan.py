@@ -358,7 +358,16 @@ def _diff_one(
 
 def apply(conn: Connection, plan: PlanDiff, *, now: datetime) -> None:
     """Write the diff. Every write is conditional, so a concurrent apply or claim is harmless."""
-    _write(conn, plan.add, plan.missed, plan.reschedule, plan.refresh, plan.cancel, now=now)
+    write = _prepare(
+        conn.dialect.name,
+        plan.add,
+        plan.missed,
+        plan.reschedule,
+        plan.refresh,
+        plan.cancel,
+        now=now,
+    )
+    write(conn)
 
 
 # Rows written per transaction by ``apply_in_steps``. Each commit copies every page the step
@@ -471,19 +480,6 @@ def write_order(new: list[Desired], step: int, rows: int) -> list[Desired]:
 
 def _id(w: Desired) -> str:
     return w.id
-
-
-def _write(
-    conn: Connection,
-    add: list[Desired],
-    missed: list[Desired],
-    reschedule: list[tuple[Desired, datetime]],
-    refresh: list[Desired],
-    cancel: list[ledger.Delivery],
-    *,
-    now: datetime,
-) -> None:
-    _prepare(conn.dialect.name, add, missed, reschedule, refresh, cancel, now=now)(conn)
 
 
 def _prepare(

@@ -86,7 +86,6 @@ from publisher.ledger.transitions import (
     retry,
     take_token,
     transaction,
-    write_plan,
 )
 
 __all__ = [
@@ -150,5 +149,4 @@ __all__ = [
     "take_token",
     "transaction",
     "upcoming",
-    "write_plan",
 ]

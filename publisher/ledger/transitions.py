@@ -695,32 +695,6 @@ def take_token(
 # --------------------------------------------------------------------------- the plan
 
 
-def write_plan(
-    conn: Connection,
-    *,
-    add: Sequence[Mapping[str, Any]] = (),
-    missed: Sequence[Mapping[str, Any]] = (),
-    reschedule: Sequence[tuple[str, datetime]] = (),
-    refresh: Sequence[tuple[str, str]] = (),
-    gone: Sequence[str] = (),
-    now: datetime,
-) -> None:
-    """Apply what the plan decided, every write conditional (a concurrent plan or claim is
-    harmless). ``add`` and ``missed`` are new deliveries (their identity and schedule: id, story,
-    channel, variant, region, category, timezone, content_hash, due_at); one the plan cancelled
-    earlier is replaced. ``reschedule`` moves a planned one to a new due time, ``refresh`` gives
-    a pending one its edited content's hash, ``gone`` cancels pending ones whose story left."""
-    prepare_plan(
-        conn.dialect.name,
-        add=add,
-        missed=missed,
-        reschedule=reschedule,
-        refresh=refresh,
-        gone=gone,
-        now=now,
-    )(conn)
-
-
 def prepare_plan(
     dialect: str,
     *,
@@ -731,11 +705,16 @@ def prepare_plan(
     gone: Sequence[str] = (),
     now: datetime,
 ) -> Callable[[Connection], None]:
-    """:func:`write_plan` in two halves: the new rows and events are made now, as the driver of
-    ``dialect`` takes them; the function returned writes them on a connection, with the same
-    conditional statements. The plan makes its rows before it takes SQLite's write lock, so a
-    step holds the lock for the database's work alone (building them inside was a fifth of the
-    time a step held it: 8.2 ms against 6.4 ms on average at 8,000 stories, steps of 400)."""
+    """What the plan decided, every write conditional (a concurrent plan or claim is harmless),
+    in two halves: the new rows and events are made now, as the driver of ``dialect`` takes
+    them; the function returned writes them on a connection. ``add`` and ``missed`` are new
+    deliveries (their identity and schedule: id, story, channel, variant, region, category,
+    timezone, content_hash, due_at); one the plan cancelled earlier is replaced. ``reschedule``
+    moves a planned one to a new due time, ``refresh`` gives a pending one its edited content's
+    hash, ``gone`` cancels pending ones whose story left. The plan makes its rows before it
+    takes SQLite's write lock, so a step holds the lock for the database's work alone (building
+    them inside was a fifth of the time a step held it: 8.2 ms against 6.4 ms on average at
+    8,000 stories, steps of 400)."""
     fresh = [_planned(w, PLANNED, now) for w in add]
     fresh += [_planned(w, MISSED, now) for w in missed]
     # A new delivery whose id an earlier plan cancelled replaces that row, in the insert itself.
