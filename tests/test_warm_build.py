@@ -134,6 +134,17 @@ def checks_from_cache(done: subprocess.CompletedProcess[str]) -> tuple[int, int]
     return int(found[1]), int(found[2])
 
 
+def pictured(content: Path) -> Path:
+    """kitchen-7 with a picture of 40 x 30 pixels: the picture's path."""
+    (content / "images").mkdir()
+    photo = content / "images" / "sink.png"
+    Image.new("RGB", (40, 30), (90, 120, 40)).save(photo)
+    story = content / "stories" / "kitchen-7.md"
+    text = story.read_text("utf-8").replace("Summary:", "Image: images/sink.png\nSummary:")
+    story.write_text(text.replace("Summary:", "Image-Alt: The sink\nSummary:", 1), "utf-8")
+    return photo
+
+
 def test_a_picture_replaced_by_one_of_another_size_renders_its_story_again(
     content: Path, tmp_path: Path
 ) -> None:
@@ -141,12 +152,7 @@ def test_a_picture_replaced_by_one_of_another_size_renders_its_story_again(
     neither the story's file nor the settings changed."""
     output, cache = tmp_path / "warm", tmp_path / "cache"
     caching = {"CACHE_CONTENT": True, "CACHE_PATH": str(cache), "LOAD_CONTENT_CACHE": True}
-    (content / "images").mkdir()
-    photo = content / "images" / "sink.png"
-    Image.new("RGB", (40, 30), (90, 120, 40)).save(photo)
-    pictured = content / "stories" / "kitchen-7.md"
-    text = pictured.read_text("utf-8").replace("Summary:", "Image: images/sink.png\nSummary:")
-    pictured.write_text(text.replace("Summary:", "Image-Alt: The sink\nSummary:", 1), "utf-8")
+    photo = pictured(content)
     assert build(content, output, **{**caching, "LOAD_CONTENT_CACHE": False}).returncode == 0
     page = output / "stories" / "kitchen-7.html"
     assert 'width="40" height="30"' in page.read_text("utf-8")
@@ -165,12 +171,7 @@ def test_unchanged_stories_are_not_checked_again_and_a_changed_fact_is_still_cau
 ) -> None:
     output, cache = tmp_path / "warm", tmp_path / "cache"
     caching = {"CACHE_CONTENT": True, "CACHE_PATH": str(cache), "LOAD_CONTENT_CACHE": True}
-    (content / "images").mkdir()
-    photo = content / "images" / "sink.png"
-    Image.new("RGB", (40, 30), (90, 120, 40)).save(photo)
-    pictured = content / "stories" / "kitchen-7.md"
-    text = pictured.read_text("utf-8").replace("Summary:", "Image: images/sink.png\nSummary:")
-    pictured.write_text(text.replace("Summary:", "Image-Alt: The sink\nSummary:", 1), "utf-8")
+    photo = pictured(content)
     first = build_wide(content, output, **{**caching, "LOAD_CONTENT_CACHE": False})
     assert first.returncode == 0, first.stdout + first.stderr
     assert checks_from_cache(first) == (0, STORIES)

@@ -236,6 +236,37 @@ def test_the_plans_steps_copy_fewer_pages_to_the_wal_than_steps_of_200(
     assert now < 0.85 * before
 
 
+def planned(
+    make_site: Callable[..., Settings], stories: int
+) -> tuple[Engine, list[plan.Desired], plan.PlanDiff]:
+    """A fresh ledger, the plan of ``stories`` stories and its diff against it, not applied."""
+    settings = make_site(channels=CHANNELS)
+    engine = db.connect(settings.database_url)
+    db.upgrade(engine)
+    wanted = plan.desired(manifest(corpus(stories, START)), settings)
+    with engine.connect() as conn:
+        result = plan.diff(conn, wanted, now=START - timedelta(days=1), grace=GRACE)
+    return engine, wanted, result
+
+
+def steps_flagged(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """A flag that is true while a ledger transaction (a step's write lock) is open."""
+    real = ledger.transaction
+    inside: list[bool] = [False]
+
+    @contextlib.contextmanager
+    def step(e: Engine) -> Iterator[Connection]:
+        with real(e) as conn:
+            inside[0] = True
+            try:
+                yield conn
+            finally:
+                inside[0] = False
+
+    monkeypatch.setattr(ledger, "transaction", step)
+    return inside
+
+
 @contextlib.contextmanager
 def collections_while(inside: list[bool]) -> Iterator[list[int]]:
     """The generations of the garbage collections that start while ``inside[0]`` is true."""
@@ -288,25 +319,8 @@ def test_no_garbage_collection_runs_while_a_step_holds_the_write_lock(
 ) -> None:
     """A full collection with a big plan in memory took 100 ms at 8,000 stories; inside a
     step it would hold SQLite's write lock all that time."""
-    settings = make_site(channels=CHANNELS)
-    engine = db.connect(settings.database_url)
-    db.upgrade(engine)
-    wanted = plan.desired(manifest(corpus(600, START)), settings)
-    with engine.connect() as conn:
-        result = plan.diff(conn, wanted, now=START - timedelta(days=1), grace=GRACE)
-    real = ledger.transaction
-    inside: list[bool] = [False]
-
-    @contextlib.contextmanager
-    def step(e: Engine) -> Iterator[Connection]:
-        with real(e) as conn:
-            inside[0] = True
-            try:
-                yield conn
-            finally:
-                inside[0] = False
-
-    monkeypatch.setattr(ledger, "transaction", step)
+    engine, wanted, result = planned(make_site, 600)
+    inside = steps_flagged(monkeypatch)
     with collections_while(inside) as collections:
         steps = plan.apply_in_steps(engine, result, now=datetime.now(UTC))
         assert gc.isenabled()
@@ -321,24 +335,9 @@ def test_a_step_makes_its_rows_before_it_takes_the_write_lock(
 ) -> None:
     """Building a step's rows (the ledger's columns, then the driver's tuples with their times
     as text) was a fifth of the time a step held SQLite's write lock when made inside it."""
-    settings = make_site(channels=CHANNELS)
-    engine = db.connect(settings.database_url)
-    db.upgrade(engine)
-    wanted = plan.desired(manifest(corpus(120, START)), settings)
-    with engine.connect() as conn:
-        result = plan.diff(conn, wanted, now=START - timedelta(days=1), grace=GRACE)
-    real = ledger.transaction
-    inside: list[bool] = [False]
+    engine, wanted, result = planned(make_site, 120)
+    inside = steps_flagged(monkeypatch)
     made: list[tuple[str, bool]] = []
-
-    @contextlib.contextmanager
-    def step(e: Engine) -> Iterator[Connection]:
-        with real(e) as conn:
-            inside[0] = True
-            try:
-                yield conn
-            finally:
-                inside[0] = False
 
     def watched(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any) -> Any:
@@ -347,7 +346,6 @@ def test_a_step_makes_its_rows_before_it_takes_the_write_lock(
 
         return call
 
-    monkeypatch.setattr(ledger, "transaction", step)
     monkeypatch.setattr(db, "_sqlite_rows", watched("driver rows", db._sqlite_rows))
     monkeypatch.setattr(transitions, "_planned", watched("ledger rows", transitions._planned))
     steps = plan.apply_in_steps(engine, result, now=datetime.now(UTC))
