@@ -10,12 +10,22 @@ content cache on. Each build is one ``pelican`` process, reaped with ``wait4``, 
 Its peak memory is the largest ``ru_maxrss`` among them (the peak of the largest process, not a
 sum: the build's own process, as the manifest is no longer written by a forked copy of it).
 Goals: cold CPU <= 1.15x plain Pelican's, peak memory <= 1.5x; warm <= 0.3x cold, wall and CPU.
+
+    .venv/bin/python benchmarks/build.py --instructions --stories 200,500
+
+counts instead the instructions each build runs, every process of it, under valgrind's
+callgrind (one build of each kind a size, about 50 times slower than a build). On a shared host
+CPU time moves by 15 % from one build to the next; an instruction count does not move at all,
+so it shows a change of 1 % that timed runs cannot. It leaves out what the kernel does (creating
+the output's files) and what memory stalls cost. With two sizes or more it also gives the
+instructions each added story costs, the ratio a build tends to as it grows.
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import itertools
 import os
 import random
 import shutil
@@ -132,6 +142,58 @@ def build(conf: Path, out: str) -> Cost:
     return Cost(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
+def instructions(conf: Path, out: str) -> float:
+    """The instructions one build runs, all its processes together (callgrind's totals)."""
+    counts = WORK / "callgrind"
+    shutil.rmtree(counts, ignore_errors=True)
+    counts.mkdir()
+    command = ["valgrind", "--tool=callgrind", "--trace-children=yes", "--dump-instr=no"]
+    command += [f"--callgrind-out-file={counts}/%p", str(PELICAN), "content", "-s", str(conf)]
+    done = subprocess.run([*command, "-o", out, "-q"], cwd=WORK, env=ENV, capture_output=True)
+    if done.returncode:
+        sys.exit(f"build failed under callgrind ({conf.name}):\n{done.stderr.decode()[-3000:]}")
+    total = 0
+    for path in counts.iterdir():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("totals:"):
+                total += int(line.split()[1])
+    return total / 1e9
+
+
+def count_size(n: int) -> dict[str, float]:
+    content = make_corpus(n)
+    row: dict[str, float] = {"n": n}
+    for name, storyloop in (("plain", False), ("storyloop", True)):
+        shutil.rmtree(WORK / f"cache-{name}", ignore_errors=True)
+        conf = write_conf(f"{name}_cold", name, storyloop=storyloop, warm=False)
+        row[name] = instructions(conf, f"out-{name}")
+    edited = content / "stories" / "story-3.md"
+    edited.write_text(edited.read_text(encoding="utf-8") + "\nEdited.\n", "utf-8")
+    warm = write_conf("storyloop_warm", "storyloop", storyloop=True, warm=True)
+    row["warm"] = instructions(warm, "out-storyloop")
+    print(
+        f"stories: {n:,}  instructions (G): plain {row['plain']:.3f} | Storyloop cold "
+        f"{row['storyloop']:.3f} | warm {row['warm']:.3f}   cold/plain "
+        f"{row['storyloop'] / row['plain']:.3f}x   warm/cold {row['warm'] / row['storyloop']:.3f}x",
+        flush=True,
+    )
+    return row
+
+
+def count(sizes: list[int]) -> None:
+    if shutil.which("valgrind") is None:
+        sys.exit("--instructions needs valgrind (Debian: apt-get install valgrind)")
+    rows = [count_size(n) for n in sizes]
+    for small, large in itertools.pairwise(rows):
+        stories = large["n"] - small["n"]
+        plain = (large["plain"] - small["plain"]) * 1e3 / stories
+        cold = (large["storyloop"] - small["storyloop"]) * 1e3 / stories
+        print(
+            f"each story added from {small['n']:,} to {large['n']:,}: plain {plain:.2f} M "
+            f"instructions, Storyloop {cold:.2f} M: {cold / plain:.3f}x"
+        )
+
+
 def ratio(a: list[Cost], b: list[Cost], what: str) -> float:
     """The median of the per-run ratios b / a: each run's builds follow one another within
     seconds, so their ratio is what the machine's drifting load disturbs least."""
@@ -212,8 +274,16 @@ def main() -> None:
     parser.add_argument("--stories", default="1000", help="one size or several: 1000,4000,16000")
     parser.add_argument("--runs", type=int, default=1, help="repeat and take the median")
     parser.add_argument("--work", type=Path, default=WORK, help="where the corpus and builds go")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions under callgrind instead"
+    )
     args = parser.parse_args()
     WORK = args.work.resolve()
+    if args.instructions:
+        for folder in ("publisher", "channels"):
+            compileall.compile_dir(ROOT / folder, quiet=1)
+        count([int(n) for n in args.stories.split(",")])
+        return
     print(f"load average {os.getloadavg()[0]:.1f}")
     for folder in ("publisher", "channels"):
         compileall.compile_dir(ROOT / folder, quiet=1)
