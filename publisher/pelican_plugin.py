@@ -108,15 +108,19 @@ def plain_text(markup: str) -> str:
     return GAPS.sub("\n\n", "\n".join(lines)).strip()
 
 
-_image_sizes: dict[Path, tuple[int, int, int]] = {}
+_image_sizes: dict[str, tuple[int, int, int]] = {}  # by path, for one build (start_build)
 
 
-def image_info(path: Path) -> tuple[int, int, int]:
-    if path not in _image_sizes:
+def image_info(folder: Path, name: str) -> tuple[int, int, int]:
+    """Width, height and bytes of the picture ``name`` in ``folder``, read once a build. A
+    string key: a ``Path`` made and hashed for every story cost more than the lookup."""
+    path = f"{folder}{os.sep}{name}"
+    found = _image_sizes.get(path)
+    if found is None:
         with PILImage.open(path) as img:
             width, height = img.size
-        _image_sizes[path] = (width, height, path.stat().st_size)
-    return _image_sizes[path]
+        found = _image_sizes[path] = (width, height, os.stat(path).st_size)
+    return found
 
 
 # --------------------------------------------------------------------------- per article
@@ -223,7 +227,7 @@ def story_from(
         publish_at, zone = article.date.astimezone(UTC), rules.timezone
     images: tuple[Image, ...] = ()
     if fields.image:
-        width, height, size = image_info(rules.content_dir / fields.image)
+        width, height, size = image_info(rules.content_dir, fields.image)
         images = (
             Image(
                 path=fields.image,
@@ -460,6 +464,7 @@ def on_initialized(pelican: Any) -> None:
 def start_build(settings: dict[str, Any]) -> None:
     STATE.stories, STATE.problems, STATE.settings = [], [], settings
     STATE.checked, STATE.routes, STATE.unread, STATE.names = [], {}, [], {}
+    _image_sizes.clear()  # a picture replaced between two builds of one process (pelican -r)
     # QR codes are kept between builds where Pelican keeps its content: a warm rebuild then
     # draws only the new ones (Pelican writes every page again, each with its code)
     caching = settings.get("CACHE_CONTENT") and settings.get("CACHE_PATH")
@@ -631,7 +636,7 @@ def checked(
     """One article's checks: the file is read once (its hash is the manifest's too) and, when
     everything the checks read is as in the last build, its parse comes from the cache."""
     source = Path(article.source_path)
-    display = display_path(source, root)
+    display = display_path(article.source_path, root)  # of a str: a Path's is ten times dearer
     data = None
     if source.suffix in MARKDOWN_SUFFIXES:
         try:

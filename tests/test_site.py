@@ -440,6 +440,34 @@ def test_one_pelican_process_builds_again_as_its_autoreload_does(tmp_path: Path)
     assert len(first["stories"]) >= 12  # type: ignore[arg-type]
 
 
+def test_a_picture_replaced_between_two_builds_of_one_process_shows_its_new_size(
+    tmp_path: Path,
+) -> None:
+    """Under `pelican -r` a picture an editor replaces is read again: the sizes the plugin reads
+    are kept for one build, not for the life of the process."""
+    import shutil
+
+    from pelican import Pelican
+    from pelican.settings import read_settings
+    from PIL import Image
+
+    content, out = tmp_path / "content", tmp_path / "output"
+    shutil.copytree(ROOT / "content", content)
+    settings = read_settings(
+        str(ROOT / "pelicanconf.py"),
+        override={"PATH": str(content), "OUTPUT_PATH": str(out), "CACHE_PATH": str(tmp_path / "c")},
+    )
+    site = Pelican(settings)
+    site.run()
+    page = out / "stories" / "berlin-altbau-floor.html"
+    hero = parse(page).select_one(".story-hero img")
+    assert hero is not None and (hero["width"], hero["height"]) != ("300", "200")
+    Image.new("RGB", (300, 200), (120, 90, 60)).save(content / "images" / "berlin-altbau-floor.jpg")
+    site.run()
+    hero = parse(page).select_one(".story-hero img")
+    assert hero is not None and (hero["width"], hero["height"]) == ("300", "200")
+
+
 def test_with_relative_urls_cards_and_images_link_relatively(tmp_path: Path) -> None:
     pelican_build(tmp_path, extra={"RELATIVE_URLS": True})
     home = parse(tmp_path / "index.html")
