@@ -103,10 +103,17 @@ def same_bytes(path: str, data: bytes) -> bool:
         return False
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}  # a record type's field names, looked up once
+
+
 def _plain(value: Any) -> Any:
     """How an object the plugin or Pelican put in an article is hashed: what it shows."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # the plugin's records
-        return [type(value).__name__, *(getattr(value, f.name) for f in dataclasses.fields(value))]
+    kind = type(value)
+    names = _FIELDS.get(kind)
+    if names is None and dataclasses.is_dataclass(kind):  # the plugin's records
+        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind))
+    if names is not None:
+        return [kind.__name__, *(getattr(value, n) for n in names)]
     url = getattr(value, "url", None)  # a QR code (its URL says it all), a category, a tag
     if isinstance(url, str):
         return [type(value).__name__, str(getattr(value, "name", "")), url]
@@ -178,19 +185,23 @@ def shared_inputs(context: dict[str, Any], settings: dict[str, Any]) -> str:
     )
 
 
-def page_inputs(article: Any, shared: str, name: str) -> str:
-    """The key of one story page. Its address, date label and its translations' addresses
-    follow from their metadata and the settings (in ``shared``), so they are not computed here:
-    Pelican's ``url`` costs more than the rest of the key together."""
+def facts(article: Any) -> str:
+    """The key of what a story page and a listing both show of one story: its metadata, what
+    the plugin computed for it, its template and its translations' addresses (each follows from
+    their metadata and the settings, so is not computed: Pelican's ``url`` costs more than the
+    rest of the key together)."""
     return digest(
-        shared,
-        name,
-        article.content,
         article.metadata,
         getattr(article, "storyloop", None),
         getattr(article, "template", ""),
         [[t.slug, t.lang, t.metadata] for t in getattr(article, "translations", [])],
     )
+
+
+def page_inputs(article: Any, shared: str, name: str, known: str) -> str:
+    """The key of one story page: its body and its :func:`facts` (``known``) with what every
+    page shares."""
+    return digest(shared, name, article.content, known)
 
 
 LISTS = ("articles", "dates", "all_articles", "paginated")  # what a listing page is given
@@ -204,19 +215,12 @@ def _stamp(path: str) -> list[int] | None:
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def card_inputs(article: Any) -> str:
+def card_inputs(article: Any, known: str) -> str:
     """The key of what a listing page shows of one story: its summary, not its body (Pelican
-    makes the summary from the body only when the metadata gives none), its metadata, what the
-    plugin computed for it and its translations' addresses. The settings are in the listing's
-    key."""
+    makes the summary from the body only when the metadata gives none), and its :func:`facts`
+    (``known``). The settings are in the listing's key."""
     summary = article.metadata.get("summary")
-    return digest(
-        summary if isinstance(summary, str) and summary else article.content,
-        article.metadata,
-        getattr(article, "storyloop", None),
-        getattr(article, "template", ""),
-        [[t.slug, t.lang, t.metadata] for t in getattr(article, "translations", [])],
-    )
+    return digest(summary if isinstance(summary, str) and summary else article.content, known)
 
 
 class PageWriter(Writer):  # type: ignore[misc]
@@ -240,6 +244,7 @@ class PageWriter(Writer):  # type: ignore[misc]
         self.skipped = 0
         self.listings_skipped = 0
         self.article_keys: dict[int, str] = {}  # id of an article -> its card's key
+        self.facts: dict[int, str] = {}  # id of an article -> facts(), made once a build
         global ACTIVE
         ACTIVE = self
 
@@ -274,7 +279,7 @@ class PageWriter(Writer):  # type: ignore[misc]
             else:
                 super().write_file(name, template, context, *args, **kwargs)
             return
-        key = page_inputs(article, self.shared, name)
+        key = page_inputs(article, self.shared, name, self.article_facts(article))
         path = os.path.join(self.output_path, name)
         old = self.old.get(name)
         try:
@@ -291,11 +296,18 @@ class PageWriter(Writer):  # type: ignore[misc]
         stat = os.stat(path)
         self.new[name] = [key, stat.st_size, stat.st_mtime_ns]
 
+    def article_facts(self, article: Any) -> str:
+        """:func:`facts` of ``article``, shared by its page's key and its card's."""
+        known = self.facts.get(id(article))
+        if known is None:
+            known = self.facts[id(article)] = facts(article)
+        return known
+
     def article_key(self, article: Any) -> str:
         """The key of what a listing shows of ``article`` (:func:`card_inputs`)."""
         key = self.article_keys.get(id(article))
         if key is None:
-            key = card_inputs(article)
+            key = card_inputs(article, self.article_facts(article))
             self.article_keys[id(article)] = key
         return key
 
