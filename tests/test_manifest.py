@@ -112,3 +112,22 @@ def test_the_schema_requires_exactly_what_the_model_always_writes() -> None:
     with_all = replace(told, translations=(translation,), offer_rules=OfferRules()).to_json()
     assert set(with_all) == set(schema["$defs"]["story"]["properties"])
     assert set(schema["required"]) == set(Manifest(1, "https://shop.example", ()).to_json())
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<p>One</p>\n<p>Two</p>", "One\n\nTwo"),
+        ("<p>One</p><p></p><p> </p><p>Two</p>", "One\n\nTwo"),  # empty paragraphs: one gap
+        ("<p>A<br>B</p><ul><li>x</li><li>y</li></ul>", "A\nB\n\nx\n\ny"),
+        ("<pre>a\n\n\n  b\n  c</pre>", "a\n\nb\nc"),  # its lines kept, not joined
+        ("<table><tr><td>1</td><td>2</td></tr></table>", "1 | 2"),
+        ("<p>Fish &amp; chips &lt;3</p>", "Fish & chips <3"),
+    ],
+)
+def test_the_manifest_s_plain_text_keeps_paragraphs_apart_by_one_blank_line(
+    html: str, text: str
+) -> None:
+    from publisher.pelican_plugin import plain_text
+
+    assert plain_text(html) == text
