@@ -149,7 +149,8 @@ def instructions(conf: Path, out: str) -> float:
     counts.mkdir()
     command = ["valgrind", "--tool=callgrind", "--trace-children=yes", "--dump-instr=no"]
     command += [f"--callgrind-out-file={counts}/%p", str(PELICAN), "content", "-s", str(conf)]
-    done = subprocess.run([*command, "-o", out, "-q"], cwd=WORK, env=ENV, capture_output=True)
+    env = ENV | {"PYTHONHASHSEED": "0"}  # the same sets' orders, so the same count every run
+    done = subprocess.run([*command, "-o", out, "-q"], cwd=WORK, env=env, capture_output=True)
     if done.returncode:
         sys.exit(f"build failed under callgrind ({conf.name}):\n{done.stderr.decode()[-3000:]}")
     total = 0
