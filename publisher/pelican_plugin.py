@@ -83,6 +83,8 @@ class BuildState:
     content_path: Path = Path("content")
     # one Author and one Category object for each name (see :func:`share_names`)
     names: dict[tuple[type, str], Any] = field(default_factory=dict)
+    # width, height and bytes of each picture by its path (see :func:`image_info`)
+    image_sizes: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
 
 STATE = BuildState()
@@ -110,18 +112,15 @@ def plain_text(markup: str) -> str:
     return (GAPS.sub("\n\n", text) if "\n\n\n" in text else text).strip()
 
 
-_image_sizes: dict[str, tuple[int, int, int]] = {}  # by path, for one build (start_build)
-
-
 def image_info(folder: Path, name: str) -> tuple[int, int, int]:
     """Width, height and bytes of the picture ``name`` in ``folder``, read once a build. A
     string key: a ``Path`` made and hashed for every story cost more than the lookup."""
     path = f"{folder}{os.sep}{name}"
-    found = _image_sizes.get(path)
+    found = STATE.image_sizes.get(path)
     if found is None:
         with PILImage.open(path) as img:
             width, height = img.size
-        found = _image_sizes[path] = (width, height, os.stat(path).st_size)
+        found = STATE.image_sizes[path] = (width, height, os.stat(path).st_size)
     return found
 
 
@@ -466,7 +465,7 @@ def on_initialized(pelican: Any) -> None:
 def start_build(settings: dict[str, Any]) -> None:
     STATE.stories, STATE.problems, STATE.settings = [], [], settings
     STATE.checked, STATE.routes, STATE.unread, STATE.names = [], {}, [], {}
-    _image_sizes.clear()  # a picture replaced between two builds of one process (pelican -r)
+    STATE.image_sizes = {}  # a picture replaced between two builds of one process (pelican -r)
     # QR codes are kept between builds where Pelican keeps its content: a warm rebuild then
     # draws only the new ones (Pelican writes every page again, each with its code)
     caching = settings.get("CACHE_CONTENT") and settings.get("CACHE_PATH")
